@@ -1,0 +1,112 @@
+# chargewatch - build, test, run, bench. `make help` lists the targets.
+BUILD   ?= build
+SAN     ?=
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+PKGS      := libuv libcjson libpq inih libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -pthread \
+               -Ilib -Idaemon -Itests -I$(BUILD) $(PKG_CFLAGS)
+ifeq ($(SAN),asan)
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(SAN),tsan)
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else
+  SANFLAGS :=
+endif
+CFLAGS  ?=
+CFLAGS  += $(CFLAGS_BASE) $(SANFLAGS)
+LDFLAGS += $(SANFLAGS) -pthread
+LIBS    := $(PKG_LIBS) -lpaho-mqtt3as -lm
+
+LIB_SRC    := $(sort $(wildcard lib/*.c))
+DAEMON_SRC := $(sort $(wildcard daemon/*.c))
+TEST_SRC   := $(sort $(wildcard tests/*.c))
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/schema_sql.o
+DAEMON_LIBOBJ := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
+TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps check check-unit run bench bench-full bench-peers soak fuzz install clean help
+all: $(BUILD)/chargewatchd $(BUILD)/test_unit $(BENCH_BIN)
+
+help:
+	@echo "make            build everything into $(BUILD)/"
+	@echo "make deps       install the Debian packages the project needs"
+	@echo "make run        build, start broker + database, run the daemon on a sample city"
+	@echo "make check      the whole test suite (also ASan+UBSan and TSan builds)"
+	@echo "make bench      quick benchmark run; bench-full, bench-peers: longer"
+	@echo "make fuzz       libFuzzer targets (clang) for a longer time"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+
+deps:
+	@sh .ci/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The schema ships inside the binary: schema/NNN_*.sql as C strings.
+SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
+$(BUILD)/schema_sql.c: $(SCHEMA_SQL) Makefile
+	@mkdir -p $(BUILD)
+	@sh schema/embed.sh $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+$(BUILD)/schema_sql.o: $(BUILD)/schema_sql.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcw.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/chargewatchd: $(DAEMON_OBJ) $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libcw.a $(LIBS)
+
+$(BUILD)/test_unit: $(TEST_OBJ) $(DAEMON_LIBOBJ) $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(DAEMON_LIBOBJ) $(BUILD)/libcw.a $(LIBS)
+
+$(BUILD)/bench/ring: $(BUILD)/bench/ring.o $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs ck 2>/dev/null || echo -lck)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+check:
+	@sh tests/run.sh
+
+check-unit: $(BUILD)/test_unit
+	$(BUILD)/test_unit
+
+run:
+	@sh bench/run-sample.sh
+
+bench:
+	@sh bench/bench.sh quick
+bench-full:
+	@sh bench/bench.sh full
+bench-peers:
+	@sh bench/bench.sh peers
+soak:
+	@sh tests/run.sh soak
+
+fuzz:
+	@sh fuzz/run.sh 300
+
+install: $(BUILD)/chargewatchd
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)/etc/chargewatch $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/logrotate.d
+	install -m 755 $(BUILD)/chargewatchd $(DESTDIR)$(PREFIX)/bin/chargewatchd
+	install -m 644 docs/chargewatchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/chargewatchd.8
+	install -m 644 daemon/chargewatch.conf $(DESTDIR)/etc/chargewatch/chargewatch.conf.example
+	install -m 644 systemd/chargewatchd.service $(DESTDIR)/lib/systemd/system/chargewatchd.service
+	install -m 644 systemd/chargewatch.logrotate $(DESTDIR)/etc/logrotate.d/chargewatch
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

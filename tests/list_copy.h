@@ -1,0 +1,1 @@
+/* tests of copy: TEST(name) per line */

@@ -1,0 +1,1 @@
+/* tests of daemon: TEST(name) per line */

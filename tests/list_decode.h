@@ -1,0 +1,1 @@
+/* tests of decode: TEST(name) per line */

@@ -1,0 +1,1 @@
+/* tests of detect: TEST(name) per line */

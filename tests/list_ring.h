@@ -1,0 +1,1 @@
+/* tests of ring: TEST(name) per line */

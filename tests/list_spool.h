@@ -1,0 +1,1 @@
+/* tests of spool: TEST(name) per line */

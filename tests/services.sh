@@ -1,0 +1,100 @@
+# services.sh - start and stop a private mosquitto and PostgreSQL on loopback
+# under a project-local directory, for tests, `make run` and `make bench`.
+# Source it from bash. Everything is stopped by the PID it started; nothing
+# else is touched.
+#   cw_free_port BASE          -> prints a free loopback TCP port >= BASE
+#   cw_pg_start DIR PORT       -> initdb (once) + start; sets CW_PG_PID, CW_PG_CONN
+#   cw_pg_stop DIR             -> fast shutdown by PID
+#   cw_mqtt_start DIR PORT     -> mosquitto with persistence; sets CW_MQTT_PID, CW_MQTT_URI
+#   cw_mqtt_stop DIR
+
+cw_pg_bindir() {
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+cw_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cw_free_port() {
+  p=$1
+  while cw_port_busy "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+
+# Run a command as the unprivileged owner of DIR when we are root
+# (postgres refuses to run as root).
+cw_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+cw_pg_start() {
+  dir=$1 port=$2
+  bindir=$(cw_pg_bindir) || { echo "services: PostgreSQL server binaries not found" >&2; return 1; }
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir" && chmod 700 "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    cw_as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
+      { cat "$dir/initdb.log" >&2; return 1; }
+  fi
+  cw_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=50" start >/dev/null ||
+    { tail -20 "$dir/server.log" >&2; return 1; }
+  CW_PG_PID=$(head -1 "$dir/data/postmaster.pid")
+  CW_PG_PORT=$port
+  CW_PG_CONN="host=127.0.0.1 port=$port user=postgres dbname=chargewatch"
+  "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='chargewatch'" | grep -q 1 ||
+    "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres chargewatch
+  export CW_PG_PID CW_PG_PORT CW_PG_CONN
+}
+
+cw_pg_stop() {
+  dir=$1
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  pid=$(head -1 "$dir/data/postmaster.pid")
+  kill -INT "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -QUIT "$pid" 2>/dev/null || true
+}
+
+cw_mqtt_start() {
+  dir=$1 port=$2
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  cat >"$dir/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $dir/
+autosave_interval 1
+max_queued_messages 0
+max_inflight_messages 0
+max_packet_size 1048576
+log_dest file $dir/mosquitto.log
+user $(id -un)
+CONF
+  mosquitto -c "$dir/mosquitto.conf" >/dev/null 2>&1 &
+  CW_MQTT_PID=$!
+  echo "$CW_MQTT_PID" >"$dir/mosquitto.pid"
+  for _ in $(seq 1 100); do cw_port_busy "$port" && break; sleep 0.05; done
+  cw_port_busy "$port" || { echo "services: mosquitto did not start" >&2; cat "$dir/mosquitto.log" >&2; return 1; }
+  CW_MQTT_PORT=$port
+  CW_MQTT_URI="tcp://127.0.0.1:$port"
+  export CW_MQTT_PID CW_MQTT_PORT CW_MQTT_URI
+}
+
+cw_mqtt_stop() {
+  dir=$1
+  [ -f "$dir/mosquitto.pid" ] || return 0
+  pid=$(cat "$dir/mosquitto.pid")
+  kill -TERM "$pid" 2>/dev/null || { rm -f "$dir/mosquitto.pid"; return 0; }
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$dir/mosquitto.pid"
+}
