@@ -227,4 +227,27 @@ void cw_deadletter_close(cw_deadletter_t *dl);
 int cw_http_start(cw_daemon_t *d, cw_http_t **out); /* /metrics, /healthz */
 void cw_http_stop(cw_http_t *h);
 
+
+/* ------------------------------------------------- additions (daemon side) */
+/* Like cw_config_load, from a NUL-terminated string; name stands in for the
+ * file name in messages (tests, fuzzing). */
+int cw_config_load_string(cw_config_t *c, const char *text, const char *name, char *err,
+                          size_t errlen);
+/* Split an [http] listen value "HOST:PORT" / "[V6]:PORT" and check the
+ * address parses. 0 or -EINVAL. */
+int cw_config_split_listen(const char *s, char *host, size_t hostcap, int *port);
+
+/* Shared between the daemon's sinks (deadletter.c): escape bytes as the
+ * inside of a JSON string (quotes, backslash, control characters). Invalid
+ * UTF-8 becomes \ufffd (CW_ESC_JSON) or \xNN (CW_ESC_HEX, dead-letter file).
+ * Writes a NUL-terminated string; returns its length or -ENOSPC (output
+ * truncated at a character boundary). */
+#define CW_ESC_JSON 0
+#define CW_ESC_HEX 1
+int cw__escape(char *out, size_t cap, const void *in, size_t len, int mode);
+/* "2026-11-29T08:00:00.123+08:00" for ms since the epoch at a UTC offset. */
+int cw__iso_time(char *out, size_t cap, int64_t ms, int utc_offset_min);
+/* Count dead-letter lines in d->m.deadletter_written (optional). */
+void cw_deadletter_bind(cw_deadletter_t *dl, cw_daemon_t *d);
+
 #endif

@@ -114,5 +114,8 @@ int cw_engine_operator(cw_engine_t *e, int64_t alert_id, cw_event_t action, cons
 size_t cw_engine_sockets(const cw_engine_t *e);
 size_t cw_engine_bytes_per_socket(void);
 size_t cw_engine_open_alerts(const cw_engine_t *e);
+/* Added: bytes this engine has allocated (tables, hash slots, alert pool),
+ * for measuring memory per socket against cw_engine_bytes_per_socket(). */
+size_t cw_engine_bytes(const cw_engine_t *e);
 
 #endif

@@ -18,11 +18,15 @@ typedef struct cw_ring {
   alignas(CW_CACHELINE) _Atomic uint64_t tail; /* bytes consumed (free-running) */
   _Atomic uint32_t consumer_sleeping;          /* 1 while consumer waits for data */
   _Atomic uint32_t data_seq;                   /* futex word bumped on wake-up */
+  uint64_t cached_head;                        /* consumer-private last seen head */
+  _Atomic uint32_t kicked;                     /* cw_ring_kick latch, cleared by wait */
   /* producer-owned line */
   alignas(CW_CACHELINE) _Atomic uint64_t head; /* bytes produced (free-running) */
   _Atomic uint32_t producer_sleeping;          /* 1 while producer waits for space */
   _Atomic uint32_t space_seq;                  /* futex word bumped on wake-up */
-  uint64_t stalls;                             /* producer waits (full ring); producer-only */
+  _Atomic uint64_t stalls;                     /* producer waits (full ring); written by
+                                                  the producer only, readable by anyone */
+  uint64_t cached_tail;                        /* producer-private last seen tail */
   /* read-only after init */
   alignas(CW_CACHELINE) uint8_t *buf;
   uint64_t mask; /* capacity - 1 */

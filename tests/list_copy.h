@@ -1,1 +1,10 @@
 /* tests of copy: TEST(name) per line */
+TEST(copy_header_trailer)
+TEST(copy_tuple_bytes)
+TEST(copy_pg_fields)
+TEST(copy_pg_10000_rows)
+TEST(copy_parse_roundtrip)
+TEST(copy_parse_callback_stops)
+TEST(copy_parse_malformed)
+TEST(copy_reset_reuses_buffer)
+TEST(copy_ts_out_of_range)

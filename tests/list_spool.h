@@ -1,1 +1,11 @@
 /* tests of spool: TEST(name) per line */
+TEST(spool_crc32c_known)
+TEST(spool_order)
+TEST(spool_reopen_keeps_order)
+TEST(spool_segment_rollover)
+TEST(spool_torn_tail)
+TEST(spool_corrupt_middle)
+TEST(spool_enospc)
+TEST(spool_empty_dir)
+TEST(spool_1000_varied)
+TEST(spool_ack_slot_fallback)

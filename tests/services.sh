@@ -38,6 +38,18 @@ cw_pg_start() {
   bindir=$(cw_pg_bindir) || { echo "services: PostgreSQL server binaries not found" >&2; return 1; }
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
+  # As root, the server runs as user postgres, which may not be able to
+  # reach a checkout under /root: then the cluster lives under /tmp and DIR
+  # records where (pgdir), so cw_pg_stop finds it.
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir"; then
+    if [ -f "$dir/pgdir" ] && [ -d "$(cat "$dir/pgdir")" ]; then
+      dir=$(cat "$dir/pgdir")
+    else
+      real=$(mktemp -d /tmp/cw-pg.XXXXXX)
+      echo "$real" >"$dir/pgdir"
+      dir=$real
+    fi
+  fi
   [ "$(id -u)" -eq 0 ] && chown postgres "$dir" && chmod 700 "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     cw_as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
@@ -57,6 +69,7 @@ cw_pg_start() {
 
 cw_pg_stop() {
   dir=$1
+  [ -f "$dir/pgdir" ] && dir=$(cat "$dir/pgdir")
   [ -f "$dir/data/postmaster.pid" ] || return 0
   pid=$(head -1 "$dir/data/postmaster.pid")
   kill -INT "$pid" 2>/dev/null || return 0

@@ -1,0 +1,383 @@
+/* config.c - the INI configuration file (libinih): defaults that work against
+ * a local broker and database, strict parsing of every key, and errors that
+ * name FILE:LINE, the section and the key. Key names are a contract with
+ * outside tools (deployment scripts, docs/, daemon/chargewatch.conf). */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon.h"
+
+void cw_config_defaults(cw_config_t *c) {
+  memset(c, 0, sizeof *c);
+  snprintf(c->mqtt_uri, sizeof c->mqtt_uri, "tcp://127.0.0.1:1883");
+  snprintf(c->mqtt_client_id, sizeof c->mqtt_client_id, "chargewatchd");
+  snprintf(c->mqtt_topic, sizeof c->mqtt_topic, "cw/{station}/{socket}/telemetry");
+  snprintf(c->mqtt_station_topic, sizeof c->mqtt_station_topic, "cw/{station}/telemetry");
+  c->mqtt_qos = 1;
+  c->mqtt_keepalive = 30;
+  c->mqtt_reconnect_max_s = 30;
+  snprintf(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, "cw/alerts/cmd");
+  snprintf(c->pg_conninfo, sizeof c->pg_conninfo, "dbname=chargewatch host=127.0.0.1");
+  c->pg_batch_rows = 5000;
+  c->pg_batch_ms = 200;
+  c->pg_partitions_ahead = 3;
+  c->workers = 1;
+  c->ring_slots = 16384;
+  c->max_payload = 16384;
+  snprintf(c->deadletter, sizeof c->deadletter, "./deadletter.log");
+  c->deadletter_max_bytes = 64ull << 20;
+  c->auto_register = true;
+  c->max_age_s = 604800;
+  c->shutdown_timeout_s = 10;
+  snprintf(c->spool_dir, sizeof c->spool_dir, "./spool");
+  c->spool_max_bytes = 1ull << 30;
+  snprintf(c->alert_log, sizeof c->alert_log, "./alerts.log");
+  c->alert_log_format = CW_LOG_TEXT;
+  snprintf(c->alert_topic_prefix, sizeof c->alert_topic_prefix, "cw/alerts");
+  c->alert_retain = true;
+  c->alert_actuate = false;
+  cw_detect_cfg_defaults(&c->det);
+  snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:9187");
+  c->log_level = CW_LOG_INFO;
+}
+
+/* ------------------------------------------------------------ value parsers */
+
+/* Whole string must be a base-10 integer within [lo, hi]. */
+static int parse_i64(const char *v, long long lo, long long hi, long long *out) {
+  char *end;
+  if (!*v || (*v != '-' && *v != '+' && (*v < '0' || *v > '9'))) return -EINVAL;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (errno == ERANGE || end == v || *end) return errno == ERANGE ? -ERANGE : -EINVAL;
+  if (x < lo || x > hi) return -ERANGE;
+  *out = x;
+  return 0;
+}
+
+static int parse_u64(const char *v, unsigned long long lo, unsigned long long hi,
+                     unsigned long long *out) {
+  char *end;
+  if (*v < '0' || *v > '9') return -EINVAL; /* strtoull accepts "-1" */
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (errno == ERANGE || *end) return errno == ERANGE ? -ERANGE : -EINVAL;
+  if (x < lo || x > hi) return -ERANGE;
+  *out = x;
+  return 0;
+}
+
+static int parse_bool(const char *v, bool *out) {
+  static const char *yes[] = {"true", "yes", "on", "1"};
+  static const char *no[] = {"false", "no", "off", "0"};
+  for (size_t i = 0; i < 4; i++) {
+    if (!strcasecmp(v, yes[i])) return *out = true, 0;
+    if (!strcasecmp(v, no[i])) return *out = false, 0;
+  }
+  return -EINVAL;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v) {
+  size_t n = strlen(v);
+  if (n >= cap) return -ENAMETOOLONG;
+  memcpy(dst, v, n + 1);
+  return 0;
+}
+
+/* "host:port" or "[v6]:port"; "" disables. Only the shape is checked here,
+ * the address itself by uv_ip*_addr in http.c and below. */
+int cw_config_split_listen(const char *s, char *host, size_t hostcap, int *port) {
+  const char *colon;
+  const char *h = s, *hend;
+  if (*s == '[') {
+    hend = strchr(s, ']');
+    if (!hend || hend[1] != ':') return -EINVAL;
+    h = s + 1;
+    colon = hend + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (!colon) return -EINVAL;
+    hend = colon;
+  }
+  size_t hl = (size_t)(hend - h);
+  if (hl == 0 || hl >= hostcap) return -EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = 0;
+  long long p;
+  if (parse_i64(colon + 1, 1, 65535, &p)) return -EINVAL;
+  *port = (int)p;
+  struct sockaddr_in6 a6;
+  struct sockaddr_in a4;
+  if (uv_ip4_addr(host, *port, &a4) != 0 && uv_ip6_addr(host, *port, &a6) != 0) return -EINVAL;
+  return 0;
+}
+
+/* ------------------------------------------------------------ the handler */
+
+typedef struct {
+  cw_config_t *c;
+  const char *file;
+  char *err;
+  size_t errlen;
+  int failed;         /* an error has been recorded (only the first is kept) */
+  char section[32];   /* where it was, for the message */
+  char key[64];
+  const char *why;
+  long long lo, hi;   /* range, for "out of range" */
+} parse_ctx_t;
+
+#define INT_KEY(name, field, lo, hi)                      \
+  if (!strcmp(key, name)) {                               \
+    long long x;                                          \
+    if ((rc = parse_i64(v, lo, hi, &x))) goto bad_int;    \
+    c->field = (int)x;                                    \
+    return 0;                                             \
+  }
+#define STR_KEY(name, field)                                            \
+  if (!strcmp(key, name)) {                                             \
+    if (copy_str(c->field, sizeof c->field, v)) goto too_long;          \
+    return 0;                                                           \
+  }
+#define BOOL_KEY(name, field)                            \
+  if (!strcmp(key, name)) {                              \
+    if (parse_bool(v, &c->field)) goto bad_bool;         \
+    return 0;                                            \
+  }
+
+/* Returns 0 on success or writes *why (static text) and returns -1. lo/hi
+ * for the range message are passed back through *lo,*hi. */
+static int set_key(cw_config_t *c, const char *sec, const char *key, const char *v,
+                   const char **why, long long *lo, long long *hi) {
+  int rc;
+  long long rlo = 0, rhi = 0;
+  cw_topic_t t;
+  (void)rc;
+#define RANGE(a, b) (rlo = (a), rhi = (b))
+  if (!strcmp(sec, "mqtt")) {
+    if (!strcmp(key, "uri")) {
+      if (!*v) return *why = "must not be empty", -1;
+      if (copy_str(c->mqtt_uri, sizeof c->mqtt_uri, v)) goto too_long;
+      return 0;
+    }
+    if (!strcmp(key, "client_id")) {
+      if (!*v) return *why = "must not be empty (a fixed id keeps the persistent session)", -1;
+      if (copy_str(c->mqtt_client_id, sizeof c->mqtt_client_id, v)) goto too_long;
+      return 0;
+    }
+    if (!strcmp(key, "topic") || !strcmp(key, "station_topic")) {
+      if (cw_topic_compile(&t, v)) return *why = "topic pattern does not compile", -1;
+      char *dst = !strcmp(key, "topic") ? c->mqtt_topic : c->mqtt_station_topic;
+      if (copy_str(dst, sizeof c->mqtt_topic, v)) goto too_long;
+      return 0;
+    }
+    RANGE(0, 2);
+    INT_KEY("qos", mqtt_qos, 0, 2)
+    RANGE(1, 65535);
+    INT_KEY("keepalive", mqtt_keepalive, 1, 65535)
+    STR_KEY("username", mqtt_username)
+    STR_KEY("password_file", mqtt_password_file)
+    RANGE(1, 3600);
+    INT_KEY("reconnect_max_s", mqtt_reconnect_max_s, 1, 3600)
+    if (!strcmp(key, "cmd_topic")) {
+      if (!*v || strpbrk(v, "+#")) return *why = "must be a non-empty topic without wildcards", -1;
+      if (copy_str(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, v)) goto too_long;
+      return 0;
+    }
+  } else if (!strcmp(sec, "postgres")) {
+    STR_KEY("conninfo", pg_conninfo)
+    RANGE(1, 1000000);
+    INT_KEY("batch_rows", pg_batch_rows, 1, 1000000)
+    RANGE(1, 60000);
+    INT_KEY("batch_ms", pg_batch_ms, 1, 60000)
+    RANGE(1, 366);
+    INT_KEY("partitions_ahead", pg_partitions_ahead, 1, 366)
+  } else if (!strcmp(sec, "pipeline")) {
+    RANGE(1, 64);
+    INT_KEY("workers", workers, 1, 64)
+    /* 16 slots = the ring's 4 KiB minimum; 1 Mi slots = 256 MiB per ring */
+    RANGE(16, 1 << 20);
+    INT_KEY("ring_slots", ring_slots, 16, 1 << 20)
+    if (!strcmp(key, "max_payload")) {
+      unsigned long long x;
+      RANGE(64, 16 << 20);
+      if ((rc = parse_u64(v, 64, 16u << 20, &x))) goto bad_int;
+      c->max_payload = (size_t)x;
+      return 0;
+    }
+    STR_KEY("deadletter", deadletter)
+    if (!strcmp(key, "deadletter_max_bytes")) {
+      unsigned long long x;
+      RANGE(4096, 1ll << 50);
+      if ((rc = parse_u64(v, 4096, 1ull << 50, &x))) goto bad_int;
+      c->deadletter_max_bytes = x;
+      return 0;
+    }
+    BOOL_KEY("auto_register", auto_register)
+    /* at least an hour; at most ten years of backfill */
+    RANGE(3600, 315360000);
+    INT_KEY("max_age_s", max_age_s, 3600, 315360000)
+    RANGE(1, 3600);
+    INT_KEY("shutdown_timeout_s", shutdown_timeout_s, 1, 3600)
+  } else if (!strcmp(sec, "spool")) {
+    STR_KEY("dir", spool_dir)
+    if (!strcmp(key, "max_bytes")) {
+      unsigned long long x;
+      RANGE(1 << 20, 1ll << 50);
+      if ((rc = parse_u64(v, 1u << 20, 1ull << 50, &x))) goto bad_int;
+      c->spool_max_bytes = x;
+      return 0;
+    }
+  } else if (!strcmp(sec, "alerts")) {
+    STR_KEY("log", alert_log)
+    if (!strcmp(key, "log_format")) {
+      if (!strcmp(v, "text")) c->alert_log_format = CW_LOG_TEXT;
+      else if (!strcmp(v, "json")) c->alert_log_format = CW_LOG_JSON;
+      else return *why = "expected text or json", -1;
+      return 0;
+    }
+    if (!strcmp(key, "topic_prefix")) {
+      size_t n = strlen(v);
+      if (!n || strpbrk(v, "+#") || v[n - 1] == '/')
+        return *why = "must be a non-empty topic without wildcards or trailing '/'", -1;
+      if (copy_str(c->alert_topic_prefix, sizeof c->alert_topic_prefix, v)) goto too_long;
+      return 0;
+    }
+    BOOL_KEY("retain", alert_retain)
+    BOOL_KEY("actuate", alert_actuate)
+  } else if (!strcmp(sec, "detectors")) {
+    rc = cw_detect_cfg_set(&c->det, key, v);
+    if (rc == -ENOENT) return *why = "unknown key", -1;
+    if (rc) return *why = "not a finite number in the accepted range", -1;
+    return 0;
+  } else if (!strcmp(sec, "http")) {
+    if (!strcmp(key, "listen")) {
+      char host[64];
+      int port;
+      if (*v && cw_config_split_listen(v, host, sizeof host, &port))
+        return *why = "expected ADDRESS:PORT (e.g. 127.0.0.1:9187) or empty", -1;
+      if (copy_str(c->http_listen, sizeof c->http_listen, v)) goto too_long;
+      return 0;
+    }
+  } else if (!strcmp(sec, "log")) {
+    if (!strcmp(key, "level")) {
+      static const char *names[] = {"error", "warn", "info", "debug"};
+      for (int i = 0; i < 4; i++)
+        if (!strcmp(v, names[i])) return c->log_level = i, 0;
+      return *why = "expected error, warn, info or debug", -1;
+    }
+  } else {
+    return *why = "unknown section", -1;
+  }
+  return *why = "unknown key", -1;
+#undef RANGE
+too_long:
+  return *why = "value too long", -1;
+bad_bool:
+  return *why = "expected true/false, yes/no, on/off or 1/0", -1;
+bad_int:
+  *lo = rlo;
+  *hi = rhi;
+  return *why = rc == -ERANGE ? "out of range" : "not an integer", -1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+  parse_ctx_t *p = user;
+  const char *why = NULL;
+  long long lo = 0, hi = 0;
+  if (!value) value = "";
+  if (set_key(p->c, section, name, value, &why, &lo, &hi) == 0) return 1;
+  if (!p->failed) {
+    /* inih stops here and returns this line number; finish() formats */
+    p->failed = 1;
+    snprintf(p->section, sizeof p->section, "%s", section);
+    snprintf(p->key, sizeof p->key, "%s", name);
+    p->why = why;
+    p->lo = lo;
+    p->hi = hi;
+  }
+  return 0;
+}
+
+static int check_whole(const cw_config_t *c, parse_ctx_t *p) {
+  /* a record (header + topic + payload) must fit the ring's max record */
+  size_t cap = 4096;
+  while (cap < (size_t)c->ring_slots * 256) cap <<= 1;
+  size_t need = sizeof(cw_ingest_hdr_t) + CW_TOPIC_MAX_LEN + c->max_payload + 16;
+  if (need > cap / 4) {
+    snprintf(p->err, p->errlen,
+             "%s: [pipeline] max_payload: %zu bytes does not fit a ring of ring_slots=%d "
+             "(largest record %zu bytes): raise ring_slots",
+             p->file, c->max_payload, c->ring_slots, cap / 4);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int finish(parse_ctx_t *p, int rc, cw_config_t *c) {
+  if (rc == 0 && !p->failed) return check_whole(c, p);
+  if (rc == -2) {
+    snprintf(p->err, p->errlen, "%s: out of memory", p->file);
+    return -ENOMEM;
+  }
+  if (rc < 0) {
+    snprintf(p->err, p->errlen, "%s: cannot open", p->file);
+    return -ENOENT;
+  }
+  if (!p->failed)
+    snprintf(p->err, p->errlen, "%s:%d: syntax error (expected [section] or key = value)",
+             p->file, rc);
+  else if (!strcmp(p->why, "out of range"))
+    snprintf(p->err, p->errlen, "%s:%d: [%s] %s: out of range (%lld..%lld)", p->file, rc,
+             p->section, p->key, p->lo, p->hi);
+  else
+    snprintf(p->err, p->errlen, "%s:%d: [%s] %s: %s", p->file, rc, p->section, p->key, p->why);
+  return -EINVAL;
+}
+
+static void set_inih_options(void) {
+  /* Strict and predictable: no continuation lines (an indented line is just
+   * a key), ';' inline comments, long lines for conninfo strings. */
+  ini_allow_multiline = false;
+  ini_use_stack = false;
+  ini_max_line = 2048;
+  ini_stop_on_first_error = true;
+}
+
+int cw_config_load(cw_config_t *c, const char *path, char *err, size_t errlen) {
+  parse_ctx_t p = {.c = c, .file = path, .err = err, .errlen = errlen};
+  if (errlen) err[0] = 0;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    int e = errno;
+    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+    return -e;
+  }
+  set_inih_options();
+  int rc = ini_parse_file(f, handler, &p);
+  fclose(f);
+  return finish(&p, rc, c);
+}
+
+int cw_config_load_string(cw_config_t *c, const char *text, const char *name, char *err,
+                          size_t errlen) {
+  parse_ctx_t p = {.c = c, .file = name, .err = err, .errlen = errlen};
+  if (errlen) err[0] = 0;
+  set_inih_options();
+  int rc = ini_parse_string(text, handler, &p);
+  return finish(&p, rc, c);
+}
+
+int cw_config_decode_cfg(const cw_config_t *c, cw_decode_cfg_t *out) {
+  int rc = cw_decode_cfg_defaults(out);
+  if (rc) return rc;
+  if ((rc = cw_topic_compile(&out->socket_topic, c->mqtt_topic))) return rc;
+  if ((rc = cw_topic_compile(&out->station_topic, c->mqtt_station_topic))) return rc;
+  out->max_payload = c->max_payload;
+  out->max_age_ms = (int64_t)c->max_age_s * 1000;
+  return 0;
+}

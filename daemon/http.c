@@ -1,0 +1,302 @@
+/* http.c - the operator's HTTP endpoint on the main loop: GET /metrics
+ * (Prometheus text format 0.0.4) and GET /healthz (200, or 503 naming the
+ * unreachable dependency). Deliberately minimal HTTP/1.0: one bounded
+ * request buffer per connection, one response, then close. Loopback by
+ * default; "" in [http] listen turns it off. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#define REQ_MAX 2048     /* request line + headers; more is a 431-ish 400 */
+#define MAX_CONNS 64     /* concurrent scrapes; more are closed at once */
+#define IDLE_MS 5000     /* a client that does not finish its request in time */
+
+struct cw_http {
+  cw_daemon_t *d;
+  uv_tcp_t server;
+  int nconns;
+  int closing;
+};
+
+typedef struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t wr;
+  cw_http_t *h;
+  char req[REQ_MAX];
+  size_t n;
+  int done;     /* response queued */
+  int pending;  /* handles still to close */
+  char *resp;
+} conn_t;
+
+/* ---------------------------------------------------------------- text */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf_t *b, const char *fmt, ...) {
+  for (;;) {
+    if (b->oom) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    if ((size_t)k < b->cap - b->n) {
+      b->n += (size_t)k;
+      return;
+    }
+    size_t ncap = b->cap * 2 + (size_t)k;
+    char *np = realloc(b->p, ncap);
+    if (!np) {
+      b->oom = 1;
+      return;
+    }
+    b->p = np;
+    b->cap = ncap;
+  }
+}
+
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+static void counter(sbuf_t *b, const char *name, const char *help, unsigned long long v) {
+  sb_printf(b, "# HELP chargewatch_%s %s\n# TYPE chargewatch_%s counter\nchargewatch_%s %llu\n",
+            name, help, name, name, v);
+}
+static void gauge(sbuf_t *b, const char *name, const char *help, unsigned long long v) {
+  sb_printf(b, "# HELP chargewatch_%s %s\n# TYPE chargewatch_%s gauge\nchargewatch_%s %llu\n", name,
+            help, name, name, v);
+}
+
+/* Rendered on the main loop: counters are relaxed atomics written by other
+ * threads; a scrape sees each one whole, not all of them at one instant. */
+static void render_metrics(cw_daemon_t *d, sbuf_t *b) {
+  cw_metrics_t *m = &d->m;
+  gauge(b, "up", "1 while the daemon runs.", 1);
+  sb_printf(b, "# HELP chargewatch_start_time_seconds Start time, seconds since the epoch.\n"
+               "# TYPE chargewatch_start_time_seconds gauge\n"
+               "chargewatch_start_time_seconds %.3f\n",
+            (double)d->started_ms / 1000.0);
+  gauge(b, "mqtt_connected", "1 while the ingest MQTT client is connected.",
+        (unsigned long long)atomic_load(&m->mqtt_connected));
+  gauge(b, "db_connected", "1 while the writer is connected to PostgreSQL.",
+        (unsigned long long)atomic_load(&m->db_connected));
+  counter(b, "messages_received_total", "MQTT telemetry messages received.", LOAD(m->msgs_received));
+  counter(b, "ingest_stalls_total", "Waits of the MQTT receive thread on a full ingest ring.",
+          LOAD(m->ingest_stalls));
+  counter(b, "readings_accepted_total", "Valid readings handed to the writer.",
+          LOAD(m->readings_accepted));
+  sb_printf(b, "# HELP chargewatch_rejects_total Rejected inputs by reason.\n"
+               "# TYPE chargewatch_rejects_total counter\n");
+  for (int i = 1; i < CW_REJ__COUNT; i++)
+    sb_printf(b, "chargewatch_rejects_total{reason=\"%s\"} %llu\n", cw_reject_name((cw_reject_t)i),
+              LOAD(m->rejects[i]));
+  counter(b, "rows_committed_total", "Rows committed to the readings table.", LOAD(m->rows_committed));
+  counter(b, "batches_committed_total", "COPY batches committed.", LOAD(m->batches_committed));
+  counter(b, "batches_spooled_total", "Batches written to the disk spool.", LOAD(m->batches_spooled));
+  gauge(b, "spool_bytes", "Bytes waiting in the disk spool.", LOAD(m->spool_bytes));
+  counter(b, "spool_replayed_total", "Spooled batches replayed into the database.",
+          LOAD(m->spool_replayed));
+  counter(b, "writer_stalls_total", "Waits of a worker on a full reading ring.", LOAD(m->writer_stalls));
+  sb_printf(b, "# HELP chargewatch_alert_events_total Alert events by kind and severity.\n"
+               "# TYPE chargewatch_alert_events_total counter\n");
+  for (int k = 0; k < CW_KIND__COUNT; k++)
+    for (int s = CW_SEV_WARNING; s <= CW_SEV_CRITICAL; s++)
+      sb_printf(b, "chargewatch_alert_events_total{kind=\"%s\",severity=\"%s\"} %llu\n",
+                cw_kind_name((cw_kind_t)k), cw_severity_name((cw_severity_t)s),
+                LOAD(m->alert_events[k][s]));
+  counter(b, "alerts_published_total", "Alert publishes acknowledged by the broker.",
+          LOAD(m->alerts_published));
+  counter(b, "alerts_stored_total", "Alert event rows committed.", LOAD(m->alerts_stored));
+  counter(b, "deadletter_written_total", "Lines written to the dead-letter file.",
+          LOAD(m->deadletter_written));
+  gauge(b, "sockets_tracked", "Sockets with detection state.", LOAD(m->sockets_tracked));
+  sb_printf(b, "# HELP chargewatch_ring_used_bytes Bytes queued in each ring.\n"
+               "# TYPE chargewatch_ring_used_bytes gauge\n");
+  for (int i = 0; i < d->nworkers && d->workers; i++) {
+    if (!d->workers[i]) continue;
+    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"ingest\",worker=\"%d\"} %zu\n", i,
+              cw_ring_used(cw_worker_ingest(d->workers[i])));
+    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"readings\",worker=\"%d\"} %zu\n", i,
+              cw_ring_used(cw_worker_readings(d->workers[i])));
+    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"alerts\",worker=\"%d\"} %zu\n", i,
+              cw_ring_used(cw_worker_alert_ring(d->workers[i])));
+  }
+  sb_printf(b, "# HELP chargewatch_ring_capacity_bytes Capacity of each ring.\n"
+               "# TYPE chargewatch_ring_capacity_bytes gauge\n");
+  for (int i = 0; i < d->nworkers && d->workers; i++) {
+    if (!d->workers[i]) continue;
+    sb_printf(b, "chargewatch_ring_capacity_bytes{ring=\"ingest\",worker=\"%d\"} %llu\n", i,
+              (unsigned long long)cw_worker_ingest(d->workers[i])->mask + 1);
+  }
+}
+
+/* ---------------------------------------------------------------- conns */
+
+static void conn_closed(uv_handle_t *hd) {
+  conn_t *c = hd->data;
+  if (--c->pending > 0) return;
+  c->h->nconns--;
+  free(c->resp);
+  free(c);
+}
+
+static void conn_close(conn_t *c) {
+  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, conn_closed);
+  uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void on_written(uv_write_t *wr, int status) {
+  (void)status;
+  conn_close(wr->data);
+}
+
+static void respond(conn_t *c, int code, const char *ctype, const char *body, size_t blen,
+                    int head_only) {
+  const char *reason = code == 200   ? "OK"
+                       : code == 400 ? "Bad Request"
+                       : code == 404 ? "Not Found"
+                       : code == 405 ? "Method Not Allowed"
+                                     : "Service Unavailable";
+  sbuf_t b = {malloc(256 + blen), 0, 256 + blen, 0};
+  if (!b.p) return conn_close(c);
+  sb_printf(&b, "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+            code, reason, ctype, blen);
+  if (!head_only && !b.oom) {
+    memcpy(b.p + b.n, body, blen);
+    b.n += blen;
+  }
+  if (b.oom) {
+    free(b.p);
+    return conn_close(c);
+  }
+  c->done = 1;
+  c->resp = b.p;
+  uv_buf_t buf = uv_buf_init(b.p, (unsigned)b.n);
+  c->wr.data = c;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, on_written)) conn_close(c);
+}
+
+static void text(conn_t *c, int code, const char *body, int head_only) {
+  respond(c, code, "text/plain; charset=utf-8", body, strlen(body), head_only);
+}
+
+static void handle(conn_t *c) {
+  cw_daemon_t *d = c->h->d;
+  char *eol = memchr(c->req, '\n', c->n);
+  char method[8], path[128], version[16];
+  *eol = 0;
+  /* request line: METHOD SP PATH SP HTTP/x.y */
+  if (sscanf(c->req, "%7s %127s %15s", method, path, version) != 3 ||
+      strncmp(version, "HTTP/1.", 7) != 0 || path[0] != '/')
+    return text(c, 400, "bad request\n", 0);
+  int head = !strcmp(method, "HEAD");
+  if (strcmp(method, "GET") && !head) return text(c, 405, "method not allowed\n", 0);
+  char *q = strchr(path, '?');
+  if (q) *q = 0;
+  if (!strcmp(path, "/metrics")) {
+    sbuf_t b = {malloc(16384), 0, 16384, 0};
+    if (!b.p) return conn_close(c);
+    render_metrics(d, &b);
+    if (b.oom) {
+      free(b.p);
+      return conn_close(c);
+    }
+    respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.n, head);
+    free(b.p);
+    return;
+  }
+  if (!strcmp(path, "/healthz")) {
+    int db = atomic_load(&d->m.db_connected), mq = atomic_load(&d->m.mqtt_connected);
+    if (db && mq) return text(c, 200, "ok\n", head);
+    char body[96];
+    snprintf(body, sizeof body, "unavailable:%s%s\n", db ? "" : " database", mq ? "" : " broker");
+    return text(c, 503, body, head);
+  }
+  text(c, 404, "not found\n", head);
+}
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
+  conn_t *c = hd->data;
+  (void)suggested;
+  *buf = uv_buf_init(c->req + c->n, (unsigned)(REQ_MAX - 1 - c->n));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = s->data;
+  (void)buf;
+  if (c->done) return;
+  if (nread < 0) return conn_close(c);
+  c->n += (size_t)nread;
+  c->req[c->n] = 0;
+  /* HTTP/1.0 and 1.1 requests end their headers with an empty line */
+  if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n")) return handle(c);
+  if (memchr(c->req, 0, c->n)) return text(c, 400, "bad request\n", 0);
+  if (c->n >= REQ_MAX - 1) return text(c, 400, "request too large\n", 0);
+}
+
+static void on_idle(uv_timer_t *t) { conn_close(t->data); }
+
+static void on_conn(uv_stream_t *server, int status) {
+  cw_http_t *h = server->data;
+  if (status < 0) return;
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->h = h;
+  uv_tcp_init(server->loop, &c->tcp);
+  uv_timer_init(server->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->pending = 2;
+  h->nconns++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) || h->nconns > MAX_CONNS) return conn_close(c);
+  uv_timer_start(&c->timer, on_idle, IDLE_MS, 0);
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) conn_close(c);
+}
+
+static void server_closed(uv_handle_t *hd) { free(hd->data); }
+
+int cw_http_start(cw_daemon_t *d, cw_http_t **out) {
+  char host[64];
+  int port, rc;
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+  } addr;
+  *out = NULL;
+  if (!d->cfg.http_listen[0]) return 0; /* disabled */
+  if (cw_config_split_listen(d->cfg.http_listen, host, sizeof host, &port)) return -EINVAL;
+  if (uv_ip4_addr(host, port, &addr.in4) && uv_ip6_addr(host, port, &addr.in6)) return -EINVAL;
+  cw_http_t *h = calloc(1, sizeof *h);
+  if (!h) return -ENOMEM;
+  h->d = d;
+  uv_tcp_init(d->loop, &h->server);
+  h->server.data = h;
+  if ((rc = uv_tcp_bind(&h->server, &addr.sa, 0)) || (rc = uv_listen((uv_stream_t *)&h->server, 64, on_conn))) {
+    cw_log(CW_LOG_ERROR, "http: cannot listen on %s: %s", d->cfg.http_listen, uv_strerror(rc));
+    /* the handle lives inside h: libuv frees it through the close callback */
+    uv_close((uv_handle_t *)&h->server, server_closed);
+    return rc;
+  }
+  cw_log(CW_LOG_INFO, "http: listening on %s (/metrics, /healthz)", d->cfg.http_listen);
+  *out = h;
+  return 0;
+}
+
+void cw_http_stop(cw_http_t *h) {
+  if (!h || h->closing) return;
+  h->closing = 1;
+  uv_close((uv_handle_t *)&h->server, server_closed);
+}

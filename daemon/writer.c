@@ -1,0 +1,765 @@
+/* writer.c - the PostgreSQL side of chargewatchd: one thread that owns a libpq
+ * connection, turns the workers' reading rings into binary COPY batches,
+ * stores alert events, keeps daily partitions ahead and forwards operator
+ * NOTIFYs. While the database is unreachable finished batches go to the disk
+ * spool (lib/spool.h) and are replayed in order when it returns, so a worker
+ * never waits on the database for longer than one disk append (DESIGN.md 2, 5). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "copy.h"
+#include "daemon.h"
+#include "spool.h"
+#include "writer_int.h"
+
+/* Bounds. The alert queue is only a hand-off: while the database is down the
+ * writer moves it to spool_dir/alerts, so the bound is hit only if the writer
+ * thread itself is stuck. */
+#define ALERT_QUEUE_MAX 100000
+#define ALERT_TXN_MAX 1000          /* events per alert transaction */
+#define START_CONNECT_MS 10000      /* cw_writer_create waits this long for the database */
+#define HOUSEKEEP_MS (3600 * 1000)  /* partitions ahead: hourly and at each UTC day change */
+#define NOTIFY_POLL_MS 50
+#define LAST_TS_FLUSH_MS 2000       /* sockets.last_ts lags commits by at most this */
+#define SPOOL_SEGMENT_BYTES (64u << 20)
+#define REPLAY_SLICE_MS 200         /* spool replay yields to alerts and rings this often */
+#define ADVISORY_KEY "chargewatch.migrations"
+
+typedef struct { const char *name; const char *sql; } cw_migration_t;
+extern const cw_migration_t cw_migrations[]; /* build/schema_sql.c (schema/embed.sh) */
+extern const size_t cw_migrations_count;
+
+typedef struct aq_node {
+  struct aq_node *next;
+  cw_alert_event_t ev;
+} aq_node_t;
+
+struct cw_writer {
+  cw_daemon_t *d;
+  pthread_t thread;
+  int started;
+  _Atomic int stop;
+  _Atomic int reload;
+  /* alert hand-off: main loop -> writer (mutex, rare path) */
+  pthread_mutex_t aq_mu;
+  aq_node_t *aq_head, *aq_tail;
+  size_t aq_len;
+  uint64_t aq_overflow;
+  /* writer-thread state below */
+  cw_wdb_t db;
+  cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
+  cw_spool_t *aspool;      /* spool_dir/alerts: arrays of cw_alert_event_t */
+  cw_copy_t batch;
+  int64_t batch_first_ms;  /* monotonic time of the first pending row */
+  int held;                /* batch finished but neither stored nor spooled (spool full) */
+  int64_t held_retry_ms;
+  int policies_loaded;
+  int64_t next_housekeep_ms;
+  int64_t next_notify_ms;
+  int64_t next_sockets_ms;
+  int64_t next_spool_log_ms;
+  int utc_day;
+  int wait_next;           /* ring to sleep on next when there are several */
+};
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void update_spool_metrics(cw_writer_t *w) {
+  cw_spool_stats_t a = {0}, b = {0};
+  if (w->spool) cw_spool_stats(w->spool, &a);
+  if (w->aspool) cw_spool_stats(w->aspool, &b);
+  atomic_store(&w->d->m.spool_bytes, a.bytes + b.bytes);
+}
+
+static int spool_pending(cw_writer_t *w) {
+  cw_spool_stats_t st;
+  cw_spool_stats(w->spool, &st);
+  return st.records > 0;
+}
+
+/* ------------------------------------------------------------- policies */
+
+static void post(cw_writer_t *w, cw_ctl_t *c) {
+  cw_daemon_t *d = w->d;
+  int i = cw_daemon_route(d, c->station, strlen(c->station));
+  if (!d->workers || i < 0 || i >= d->nworkers || !d->workers[i]) {
+    free(c);
+    return;
+  }
+  cw_worker_post(d->workers[i], c);
+}
+
+static cw_ctl_t *ctl_new(cw_ctl_type_t type, const char *station) {
+  cw_ctl_t *c = calloc(1, sizeof(*c));
+  if (!c) return NULL;
+  c->type = type;
+  snprintf(c->station, sizeof(c->station), "%s", station);
+  return c;
+}
+
+static cw_site_type_t site_parse(const char *s) {
+  if (!strcmp(s, "indoor")) return CW_SITE_INDOOR;
+  if (!strcmp(s, "ground_floor")) return CW_SITE_GROUND_FLOOR;
+  if (!strcmp(s, "basement")) return CW_SITE_BASEMENT;
+  return CW_SITE_OUTDOOR;
+}
+
+/* Post every station's and socket's policy to its worker; with restore, also
+ * each socket's last stored ts and (restore_alerts) the alerts not closed.
+ * Also refreshes the set of station codes the writer knows. 0 or -EIO. */
+static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
+  PGconn *c = w->db.conn;
+  int rc = -EIO, n = 0;
+  PGresult *r;
+  cw__wdb_known_clear(&w->db);
+  r = PQexec(c,
+      "SELECT code, utc_offset_min, (extract(epoch FROM night_start) / 60)::int,"
+      " (extract(epoch FROM night_end) / 60)::int, overnight_allowed,"
+      " coalesce(breaker_w, 0), site_type FROM stations");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *code = PQgetvalue(r, i, 0);
+    cw_ctl_t *ctl = ctl_new(CW_CTL_STATION, code);
+    if (!ctl) goto nomem;
+    ctl->station_policy.utc_offset_min = atoi(PQgetvalue(r, i, 1));
+    ctl->station_policy.night_start_min = atoi(PQgetvalue(r, i, 2));
+    ctl->station_policy.night_end_min = atoi(PQgetvalue(r, i, 3));
+    ctl->station_policy.overnight_allowed = PQgetvalue(r, i, 4)[0] == 't';
+    ctl->station_policy.breaker_w = strtod(PQgetvalue(r, i, 5), NULL);
+    ctl->station_policy.site_type = site_parse(PQgetvalue(r, i, 6));
+    post(w, ctl);
+    cw__wdb_known_add(&w->db, code);
+    n++;
+  }
+  PQclear(r);
+  r = PQexec(c,
+      "SELECT station, socket, rated_w, forbidden,"
+      " floor(extract(epoch FROM last_ts) * 1000)::bigint FROM sockets");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *st = PQgetvalue(r, i, 0);
+    int sock = atoi(PQgetvalue(r, i, 1));
+    if (sock < 1 || sock > 255) continue;
+    cw_ctl_t *ctl = ctl_new(CW_CTL_SOCKET, st);
+    if (!ctl) goto nomem;
+    ctl->socket = (uint8_t)sock;
+    ctl->socket_policy.rated_w = strtod(PQgetvalue(r, i, 2), NULL);
+    ctl->socket_policy.forbidden = PQgetvalue(r, i, 3)[0] == 't';
+    post(w, ctl);
+    if (restore && !PQgetisnull(r, i, 4)) {
+      ctl = ctl_new(CW_CTL_RESTORE_TS, st);
+      if (!ctl) goto nomem;
+      ctl->socket = (uint8_t)sock;
+      ctl->ts_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+      post(w, ctl);
+    }
+  }
+  PQclear(r);
+  r = NULL;
+  if (restore_alerts) {
+    /* ts: when the current state began (a cleared alert's cool-down runs
+     * from cleared_at). */
+    r = PQexec(c,
+        "SELECT id, station, socket, kind, severity, state,"
+        " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
+        "   ELSE opened_at END) * 1000)::bigint,"
+        " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, '')"
+        " FROM alerts WHERE state <> 'closed' ORDER BY id");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+      cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
+      cw_alert_event_t *ev;
+      const char *sv = PQgetvalue(r, i, 4), *sta = PQgetvalue(r, i, 5);
+      if (!ctl) goto nomem;
+      ev = &ctl->alert;
+      ev->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+      snprintf(ev->station, sizeof(ev->station), "%s", ctl->station);
+      ev->socket = (uint8_t)atoi(PQgetvalue(r, i, 2));
+      ctl->socket = ev->socket;
+      if (cw_kind_parse(PQgetvalue(r, i, 3), &ev->kind) != 0) {
+        free(ctl);
+        continue;
+      }
+      ev->severity = strcmp(sv, "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
+      ev->state = !strcmp(sta, "cleared") ? CW_ALERT_CLEARED
+                  : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED : CW_ALERT_OPEN;
+      ev->event = CW_EV_RAISED;
+      ev->ts_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+      ev->value = strtod(PQgetvalue(r, i, 7), NULL);
+      ev->threshold = strtod(PQgetvalue(r, i, 8), NULL);
+      snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
+      snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
+      post(w, ctl);
+    }
+    cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));
+    PQclear(r);
+    /* ids unique across restarts without asking the database at raise time:
+     * never below max(id) + 1 nor the clock in microseconds. */
+    r = PQexec(c, "SELECT coalesce(max(id), 0) + 1 FROM alerts");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
+    int64_t next = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    int64_t cur = atomic_load(&w->d->next_alert_id);
+    while (cur < next && !atomic_compare_exchange_weak(&w->d->next_alert_id, &cur, next)) {
+    }
+    PQclear(r);
+    r = NULL;
+  }
+  cw_log(CW_LOG_INFO, "writer: loaded %d station policies", n);
+  w->policies_loaded = 1;
+  return 0;
+nomem:
+  rc = -ENOMEM;
+fail:
+  if (rc == -EIO) cw_log(CW_LOG_ERROR, "writer: loading policies: %s", PQerrorMessage(c));
+  PQclear(r);
+  return rc;
+}
+
+/* ------------------------------------------------------------ migrations */
+
+/* Each migration in its own transaction under an advisory lock, skipped when
+ * schema_migrations already records it. 0, -EIO (database gone) or -EPROTO. */
+static int migrate(PGconn *c) {
+  for (size_t i = 0; i < cw_migrations_count && cw_migrations[i].name; i++) {
+    const char *name = cw_migrations[i].name;
+    const char *p[1] = {name};
+    PGresult *r;
+    int done;
+    if (cw__wdb_exec(c, "BEGIN") || cw__wdb_exec(c, "SELECT pg_advisory_xact_lock(hashtext('" ADVISORY_KEY "'))") ||
+        cw__wdb_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())"))
+      goto fail;
+    r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      PQclear(r);
+      goto fail;
+    }
+    done = PQntuples(r) > 0;
+    PQclear(r);
+    if (!done) {
+      if (cw__wdb_exec(c, cw_migrations[i].sql)) goto fail;
+      r = PQexecParams(c, "INSERT INTO schema_migrations (name) VALUES ($1)", 1, NULL, p, NULL, NULL, 0);
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        PQclear(r);
+        goto fail;
+      }
+      PQclear(r);
+    }
+    if (cw__wdb_exec(c, "COMMIT")) goto fail;
+    if (!done) cw_log(CW_LOG_INFO, "writer: applied migration %s", name);
+    continue;
+  fail:
+    cw_log(CW_LOG_ERROR, "writer: migration %s: %s", name, PQerrorMessage(c));
+    cw__wdb_exec(c, "ROLLBACK");
+    return PQstatus(c) == CONNECTION_OK ? -EPROTO : -EIO;
+  }
+  return 0;
+}
+
+static int housekeep(cw_writer_t *w) {
+  char sql[256];
+  snprintf(sql, sizeof(sql),
+           "SELECT cw_ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1,"
+           " (now() AT TIME ZONE 'UTC')::date + %d)",
+           w->d->cfg.pg_partitions_ahead > 0 ? w->d->cfg.pg_partitions_ahead : 0);
+  PGresult *r = PQexec(w->db.conn, sql);
+  int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok)
+    cw_log(CW_LOG_WARN, "writer: creating partitions: %s", PQerrorMessage(w->db.conn));
+  else if (atoi(PQgetvalue(r, 0, 0)) > 0)
+    cw_log(CW_LOG_INFO, "writer: created %s readings partitions", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  w->next_housekeep_ms = mono_ms() + HOUSEKEEP_MS;
+  w->utc_day = (int)(time(NULL) / 86400);
+  return ok ? 0 : -EIO;
+}
+
+/* After every (re)connection: schema, partitions, LISTEN; policies the first
+ * time. 0, -EIO (connection lost again) or -EPROTO (schema unusable). */
+static int session_setup(cw_writer_t *w, int first) {
+  int rc = migrate(w->db.conn);
+  if (rc) return rc;
+  if (housekeep(w) || cw__wdb_exec(w->db.conn, "LISTEN cw_alert_cmd"))
+    return PQstatus(w->db.conn) == CONNECTION_OK ? -EPROTO : -EIO;
+  if (!w->policies_loaded) return load_policies(w, 1, first);
+  return 0;
+}
+
+/* ----------------------------------------------------------- alert queue */
+
+int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
+  aq_node_t *n;
+  pthread_mutex_lock(&w->aq_mu);
+  if (w->aq_len >= ALERT_QUEUE_MAX) {
+    uint64_t k = ++w->aq_overflow;
+    pthread_mutex_unlock(&w->aq_mu);
+    /* The event is still in the alert log and on MQTT; say so once per 1000. */
+    if (k % 1000 == 1)
+      cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
+             ALERT_QUEUE_MAX, (unsigned long long)k);
+    return -ENOBUFS;
+  }
+  pthread_mutex_unlock(&w->aq_mu);
+  n = malloc(sizeof(*n));
+  if (!n) return -ENOMEM;
+  n->next = NULL;
+  n->ev = *ev;
+  pthread_mutex_lock(&w->aq_mu);
+  if (w->aq_tail) w->aq_tail->next = n;
+  else w->aq_head = n;
+  w->aq_tail = n;
+  w->aq_len++;
+  pthread_mutex_unlock(&w->aq_mu);
+  for (int i = 0; i < w->d->nworkers; i++) /* wake the writer if it sleeps */
+    if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
+  return 0;
+}
+
+/* Detach up to max queued events (oldest first) into a malloc'd array. */
+static size_t aq_take(cw_writer_t *w, cw_alert_event_t **out, size_t max) {
+  size_t n = 0;
+  pthread_mutex_lock(&w->aq_mu);
+  size_t want = w->aq_len < max ? w->aq_len : max;
+  cw_alert_event_t *v = want ? malloc(want * sizeof(*v)) : NULL;
+  while (v && n < want) {
+    aq_node_t *x = w->aq_head;
+    w->aq_head = x->next;
+    if (!w->aq_head) w->aq_tail = NULL;
+    w->aq_len--;
+    v[n++] = x->ev;
+    free(x);
+  }
+  pthread_mutex_unlock(&w->aq_mu);
+  *out = v;
+  return n;
+}
+
+static int aq_empty(cw_writer_t *w) {
+  pthread_mutex_lock(&w->aq_mu);
+  int e = w->aq_len == 0;
+  pthread_mutex_unlock(&w->aq_mu);
+  return e;
+}
+
+/* Store events; on a temporary error put them in the alert spool (they are
+ * then replayed before anything newer). Returns CW_WDB_OK or CW_WDB_TEMP. */
+static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
+  int tried = cw__wdb_usable(&w->db, mono_ms());
+  int st = tried ? cw__wdb_store_alerts(&w->db, v, n) : CW_WDB_TEMP;
+  if (st == CW_WDB_OK) {
+    atomic_fetch_add(&w->d->m.alerts_stored, n);
+    return st;
+  }
+  if (tried) cw__wdb_down(&w->db, "alerts");
+  int rc = cw_spool_append(w->aspool, v, n * sizeof(*v));
+  if (rc)
+    cw_log(CW_LOG_ERROR, "writer: cannot spool %zu alert events: %s", n, strerror(-rc));
+  update_spool_metrics(w);
+  return CW_WDB_TEMP;
+}
+
+/* Alert spool first (older), then the in-memory queue. While the database is
+ * unusable the queue is moved to the spool so it survives a restart. */
+static void alerts_pump(cw_writer_t *w) {
+  const void *data;
+  size_t len;
+  while (cw__wdb_usable(&w->db, mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
+    size_t n = len / sizeof(cw_alert_event_t);
+    cw_alert_event_t *v = malloc(len ? len : 1);
+    if (!v) return;
+    memcpy(v, data, n * sizeof(*v)); /* aligned copy: spool bytes carry no alignment */
+    int st = cw__wdb_store_alerts(&w->db, v, n);
+    free(v);
+    if (st != CW_WDB_OK) {
+      cw__wdb_down(&w->db, "alert replay");
+      break;
+    }
+    atomic_fetch_add(&w->d->m.alerts_stored, n);
+    cw_spool_ack(w->aspool);
+    update_spool_metrics(w);
+  }
+  while (!aq_empty(w)) {
+    cw_alert_event_t *v;
+    size_t n = aq_take(w, &v, ALERT_TXN_MAX);
+    if (!n) break;
+    alerts_store_or_spool(w, v, n);
+    free(v);
+  }
+}
+
+/* ------------------------------------------------------------- readings */
+
+/* Store a finished COPY buffer, falling back to the idempotent path and to
+ * bisection (cw__wdb_store_buf does both). */
+static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows) {
+  int st = cw__wdb_store_buf(&w->db, w->d, buf, len, rows);
+  if (st == CW_WDB_OK) {
+    atomic_fetch_add(&w->d->m.rows_committed, *rows);
+    atomic_fetch_add(&w->d->m.batches_committed, 1);
+  }
+  return st;
+}
+
+static void batch_done(cw_writer_t *w) {
+  cw_copy_reset(&w->batch);
+  w->held = 0;
+}
+
+/* The current batch is full or old: COMMIT it, or spool it when the database
+ * is unusable or older spooled batches must go first. When even the spool
+ * refuses (full disk), the batch is held and the rings are not drained: the
+ * workers then wait, never drop (STYLE.md: bound every queue). */
+static void flush(cw_writer_t *w) {
+  int64_t now = mono_ms();
+  if (!w->held) {
+    if (w->batch.rows == 0) return;
+    if (cw_copy_finish(&w->batch)) {
+      cw_log(CW_LOG_ERROR, "writer: out of memory finishing a batch");
+      return;
+    }
+    w->held = 1;
+  } else if (now < w->held_retry_ms) {
+    return;
+  }
+  if (cw__wdb_usable(&w->db, now) && !spool_pending(w)) {
+    uint64_t rows = 0;
+    if (store(w, w->batch.buf, w->batch.len, &rows) == CW_WDB_OK) {
+      batch_done(w);
+      return;
+    }
+    cw__wdb_down(&w->db, "readings batch");
+  }
+  int rc = cw_spool_append(w->spool, w->batch.buf, w->batch.len);
+  if (rc == 0) {
+    atomic_fetch_add(&w->d->m.batches_spooled, 1);
+    update_spool_metrics(w);
+    batch_done(w);
+    return;
+  }
+  w->held_retry_ms = now + 1000;
+  if (now >= w->next_spool_log_ms) {
+    cw_log(CW_LOG_ERROR, "writer: cannot spool a batch of %u rows (%s); holding it, workers will wait",
+           w->batch.rows, strerror(-rc));
+    w->next_spool_log_ms = now + 10000;
+  }
+}
+
+/* Replay spooled batches in order while the database takes them, for at most
+ * REPLAY_SLICE_MS so alerts and the rings get their turn. */
+static void replay(cw_writer_t *w) {
+  int64_t until = mono_ms() + REPLAY_SLICE_MS;
+  const void *data;
+  size_t len;
+  while (cw__wdb_usable(&w->db, mono_ms()) && mono_ms() < until) {
+    int rc = cw_spool_peek(w->spool, &data, &len);
+    if (rc <= 0) {
+      if (rc < 0) cw_log(CW_LOG_ERROR, "writer: reading the spool: %s", strerror(-rc));
+      break;
+    }
+    uint64_t rows = 0;
+    if (store(w, data, len, &rows) != CW_WDB_OK) {
+      cw__wdb_down(&w->db, "spool replay");
+      break;
+    }
+    cw_spool_ack(w->spool);
+    atomic_fetch_add(&w->d->m.spool_replayed, 1);
+    update_spool_metrics(w);
+  }
+}
+
+typedef struct {
+  cw_writer_t *w;
+  int err;
+} drain_ctx_t;
+
+static int drain_one(void *ctx, const void *rec, size_t len) {
+  drain_ctx_t *c = ctx;
+  cw_reading_t r;
+  if (len != sizeof(r)) return 0; /* not a reading: cannot happen, skip */
+  memcpy(&r, rec, sizeof(r));
+  if (cw_copy_add(&c->w->batch, &r)) {
+    c->err = -ENOMEM;
+    return 1;
+  }
+  return 0;
+}
+
+/* Move rows from every reading ring into the batch, flushing whenever it
+ * reaches batch_rows. Returns the rows taken. */
+static size_t drain(cw_writer_t *w) {
+  cw_daemon_t *d = w->d;
+  size_t total = 0;
+  uint32_t max = d->cfg.pg_batch_rows > 0 ? (uint32_t)d->cfg.pg_batch_rows : 5000;
+  for (int i = 0; i < d->nworkers; i++) {
+    cw_ring_t *ring = cw_worker_readings(d->workers[i]);
+    while (!w->held) {
+      drain_ctx_t c = {w, 0};
+      size_t room = max > w->batch.rows ? max - w->batch.rows : 0;
+      size_t n = room ? cw_ring_pop_burst(ring, room, drain_one, &c) : 0;
+      if (n && w->batch.rows == n) w->batch_first_ms = mono_ms();
+      total += n;
+      if (w->batch.rows >= max) flush(w);
+      if (c.err) {
+        cw_log(CW_LOG_ERROR, "writer: out of memory growing a batch");
+        flush(w);
+      }
+      if (n == 0 || n < room) break;
+    }
+  }
+  return total;
+}
+
+/* ------------------------------------------------------------- thread */
+
+static void notifications(cw_writer_t *w) {
+  PGconn *c = w->db.conn;
+  PGnotify *nt;
+  if (!PQconsumeInput(c)) {
+    cw__wdb_down(&w->db, "listen");
+    return;
+  }
+  while ((nt = PQnotifies(c)) != NULL) {
+    cJSON *j = cJSON_Parse(nt->extra);
+    cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+    cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "action");
+    cJSON *by = cJSON_GetObjectItemCaseSensitive(j, "by");
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "station");
+    cw_ctl_t *ctl;
+    if (cJSON_IsNumber(id) && cJSON_IsString(act) && cJSON_IsString(st) &&
+        cw_station_valid(st->valuestring, strlen(st->valuestring)) &&
+        (!strcmp(act->valuestring, "ack") || !strcmp(act->valuestring, "close")) &&
+        (ctl = ctl_new(CW_CTL_OPERATOR, st->valuestring)) != NULL) {
+      ctl->alert.id = (int64_t)id->valuedouble;
+      ctl->alert.event = strcmp(act->valuestring, "ack") ? CW_EV_CLOSED : CW_EV_ACKNOWLEDGED;
+      snprintf(ctl->alert.station, sizeof(ctl->alert.station), "%s", st->valuestring);
+      if (cJSON_IsString(by)) snprintf(ctl->alert.by, sizeof(ctl->alert.by), "%s", by->valuestring);
+      ctl->ts_ms = cw_now_ms();
+      cw_log(CW_LOG_DEBUG, "writer: operator %s of alert %lld (%s) forwarded", act->valuestring,
+             (long long)ctl->alert.id, ctl->station);
+      post(w, ctl);
+    } else {
+      cw_log(CW_LOG_WARN, "writer: ignoring cw_alert_cmd payload %.200s", nt->extra);
+    }
+    cJSON_Delete(j);
+    PQfreemem(nt);
+  }
+}
+
+/* Reconnect progress and the periodic work that needs the connection. */
+static void tick(cw_writer_t *w, int64_t now) {
+  if (cw__wdb_poll_connect(&w->db, now) == 1) {
+    int rc = session_setup(w, 0);
+    if (rc) {
+      cw__wdb_down(&w->db, rc == -EPROTO ? "schema" : "setup");
+    } else {
+      w->db.ready = 1;
+      cw_log(CW_LOG_INFO, "writer: database connection restored");
+    }
+  }
+  atomic_store(&w->d->m.db_connected, w->db.ready);
+  if (!w->db.ready) return;
+  if (now >= w->next_housekeep_ms || (int)(time(NULL) / 86400) != w->utc_day) housekeep(w);
+  if (atomic_exchange(&w->reload, 0)) load_policies(w, 0, 0);
+  if (now >= w->next_notify_ms) {
+    notifications(w);
+    w->next_notify_ms = now + NOTIFY_POLL_MS;
+  }
+  if (now >= w->next_sockets_ms && cw__wdb_usable(&w->db, now)) {
+    if (cw__wdb_flush_sockets(&w->db) != CW_WDB_OK) cw__wdb_down(&w->db, "sockets.last_ts");
+    w->next_sockets_ms = now + LAST_TS_FLUSH_MS;
+  }
+}
+
+static void wait_rings(cw_writer_t *w, int timeout_ms) {
+  cw_daemon_t *d = w->d;
+  if (timeout_ms <= 0) return;
+  if (d->nworkers == 1) {
+    cw_ring_wait(cw_worker_readings(d->workers[0]), timeout_ms);
+  } else if (d->nworkers > 1) {
+    /* One waiter per ring is all the ring offers: visit them in turn with a
+     * short sleep each (rows wait at most ~2 ms longer than with one ring). */
+    w->wait_next = (w->wait_next + 1) % d->nworkers;
+    cw_ring_wait(cw_worker_readings(d->workers[w->wait_next]), timeout_ms < 2 ? timeout_ms : 2);
+  } else {
+    sleep_ms(timeout_ms);
+  }
+}
+
+static void final_drain(cw_writer_t *w) {
+  int64_t budget = 1000LL * (w->d->cfg.shutdown_timeout_s > 0 ? w->d->cfg.shutdown_timeout_s : 10);
+  int64_t deadline = mono_ms() + budget, replay_until = mono_ms() + budget / 2;
+  /* Older spooled batches first while there is time (half the budget); what
+   * remains stays on disk for the next start. */
+  while (cw__wdb_usable(&w->db, mono_ms()) && spool_pending(w) && mono_ms() < replay_until) replay(w);
+  while (drain(w) > 0 || w->held) {
+    if (w->held) {
+      flush(w);
+      if (w->held) {
+        if (mono_ms() >= deadline) break;
+        sleep_ms(100);
+      }
+    }
+  }
+  flush(w);
+  while (w->held && mono_ms() < deadline) {
+    sleep_ms(100);
+    flush(w);
+  }
+  if (w->held)
+    cw_log(CW_LOG_ERROR, "writer: shutdown: %u rows could be neither stored nor spooled", w->batch.rows);
+  alerts_pump(w);
+  if (cw__wdb_usable(&w->db, mono_ms()) && cw__wdb_flush_sockets(&w->db) != CW_WDB_OK)
+    cw_log(CW_LOG_WARN, "writer: shutdown: sockets.last_ts not updated (replays stay idempotent)");
+}
+
+static void *run(void *arg) {
+  cw_writer_t *w = arg;
+  int batch_ms = w->d->cfg.pg_batch_ms > 0 ? w->d->cfg.pg_batch_ms : 200;
+  while (!atomic_load(&w->stop)) {
+    int64_t now = mono_ms();
+    tick(w, now);
+    alerts_pump(w); /* alerts never wait behind a readings batch */
+    if (cw__wdb_usable(&w->db, now) && spool_pending(w)) replay(w);
+    size_t got = w->held ? 0 : drain(w);
+    now = mono_ms();
+    if (w->held || (w->batch.rows && now - w->batch_first_ms >= batch_ms)) flush(w);
+    if (got) continue;
+    int timeout = w->batch.rows ? (int)(w->batch_first_ms + batch_ms - now) : batch_ms;
+    if (w->held || (cw__wdb_usable(&w->db, now) && spool_pending(w))) timeout = timeout < 10 ? timeout : 10;
+    if (!aq_empty(w)) timeout = 0;
+    wait_rings(w, timeout > NOTIFY_POLL_MS ? NOTIFY_POLL_MS : timeout);
+  }
+  final_drain(w);
+  return NULL;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static int mkdir_p(const char *dir) {
+  char tmp[512];
+  snprintf(tmp, sizeof(tmp), "%s", dir);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
+  return 0;
+}
+
+int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
+  cw_writer_t *w = calloc(1, sizeof(*w));
+  char path[512];
+  int rc;
+  *out = NULL;
+  if (!w) return -ENOMEM;
+  w->d = d;
+  pthread_mutex_init(&w->aq_mu, NULL);
+  rc = cw_copy_init(&w->batch, (size_t)(d->cfg.pg_batch_rows > 0 ? d->cfg.pg_batch_rows : 5000) * 96);
+  if (rc) goto fail;
+  rc = cw__wdb_init(&w->db, d);
+  if (rc) goto fail;
+  if ((rc = mkdir_p(d->cfg.spool_dir)) != 0) {
+    cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", d->cfg.spool_dir, strerror(-rc));
+    goto fail;
+  }
+  snprintf(path, sizeof(path), "%s/readings", d->cfg.spool_dir);
+  rc = cw_spool_open(&w->spool, path, d->cfg.spool_max_bytes, SPOOL_SEGMENT_BYTES);
+  if (rc == 0) {
+    snprintf(path, sizeof(path), "%s/alerts", d->cfg.spool_dir);
+    rc = cw_spool_open(&w->aspool, path, d->cfg.spool_max_bytes, SPOOL_SEGMENT_BYTES);
+  }
+  if (rc) {
+    cw_log(CW_LOG_ERROR, "writer: opening spool %s: %s", path, strerror(-rc));
+    goto fail;
+  }
+  update_spool_metrics(w);
+  {
+    /* Seed alert ids from the clock; the database may raise it (max id + 1). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    int64_t cur = atomic_load(&d->next_alert_id);
+    if (cur < us) atomic_store(&d->next_alert_id, us);
+  }
+  /* Bounded wait for the database at start, then carry on without it. */
+  int64_t until = mono_ms() + START_CONNECT_MS;
+  int backoff = CW_WDB_BACKOFF_MIN_MS;
+  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && mono_ms() + backoff < until) {
+    sleep_ms(backoff);
+    backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+  }
+  if (rc == 0) {
+    rc = session_setup(w, 1);
+    if (rc == -EPROTO) goto fail; /* reachable but the schema cannot be applied: fatal */
+    if (rc) cw__wdb_down(&w->db, "setup");
+    else w->db.ready = 1;
+  }
+  if (!w->db.ready)
+    cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns",
+           d->cfg.pg_conninfo, d->cfg.spool_dir);
+  atomic_store(&d->m.db_connected, w->db.ready);
+  *out = w;
+  return 0;
+fail:
+  cw_writer_free(w);
+  return rc < 0 ? rc : -EIO;
+}
+
+int cw_writer_start(cw_writer_t *w) {
+  int rc = pthread_create(&w->thread, NULL, run, w);
+  if (rc) return -rc;
+  w->started = 1;
+  return 0;
+}
+
+void cw_writer_reload(cw_writer_t *w) { atomic_store(&w->reload, 1); }
+
+void cw_writer_stop(cw_writer_t *w) {
+  if (!w) return;
+  atomic_store(&w->stop, 1);
+  for (int i = 0; i < w->d->nworkers; i++)
+    if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
+  if (w->started) {
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+  } else {
+    final_drain(w); /* never started: still store or spool what the rings hold */
+  }
+  cw__wdb_close(&w->db);
+  atomic_store(&w->d->m.db_connected, 0);
+}
+
+void cw_writer_free(cw_writer_t *w) {
+  if (!w) return;
+  if (w->started) cw_writer_stop(w);
+  cw__wdb_close(&w->db);
+  cw__wdb_free(&w->db);
+  if (w->spool) cw_spool_close(w->spool);
+  if (w->aspool) cw_spool_close(w->aspool);
+  cw_copy_free(&w->batch);
+  aq_node_t *n = w->aq_head;
+  while (n) {
+    aq_node_t *x = n->next;
+    free(n);
+    n = x;
+  }
+  pthread_mutex_destroy(&w->aq_mu);
+  free(w);
+}

@@ -1,0 +1,92 @@
+/* writer_int.h - internals shared by the two files of the writer: writer.c
+ * (thread, queues, spool, lifecycle) and writer_db.c (libpq: connection,
+ * COPY with its idempotent and bisecting fallbacks, alert rows). Only the
+ * writer thread touches a cw_wdb_t (cw_writer_create runs before it starts). */
+#ifndef CW_WRITER_INT_H
+#define CW_WRITER_INT_H
+
+#include <libpq-fe.h>
+
+#include "copy.h"
+#include "daemon.h"
+
+/* Outcome of a database operation. TEMP: retry later (the caller spools);
+ * PERM: the data itself was refused (22xxx/23xxx); DUP: unique violation. */
+/* Reconnect and retry back-off, capped (DESIGN.md section 5). */
+#define CW_WDB_BACKOFF_MIN_MS 100
+#define CW_WDB_BACKOFF_MAX_MS 5000
+
+enum { CW_WDB_OK = 0, CW_WDB_TEMP = 1, CW_WDB_PERM = 2, CW_WDB_DUP = 3 };
+
+typedef struct cw_wkey {
+  char station[CW_STATION_MAX + 1];
+  uint8_t socket;
+  uint8_t used;
+  int64_t ts_ms;
+} cw_wkey_t;
+
+/* Open-addressing set keyed by (station, socket); grows at half load. */
+typedef struct cw_wset {
+  cw_wkey_t *e;
+  size_t cap, len;
+} cw_wset_t;
+
+typedef struct cw_wbuf {
+  char *p;
+  size_t len, cap;
+} cw_wbuf_t;
+
+typedef struct cw_wdb {
+  cw_daemon_t *d;
+  PGconn *conn;
+  int ready;              /* connected and session set up (schema, LISTEN) */
+  int connecting;         /* non-blocking connect in progress */
+  int poll_state;         /* last PostgresPollingStatusType */
+  int64_t connect_started_ms;
+  int64_t retry_at_ms;    /* monotonic: no database use before this */
+  int backoff_ms;         /* capped exponential, BACKOFF_MIN..MAX */
+  int temp_table;         /* cw_readings_in exists on this connection */
+  cw_wset_t known;        /* station codes known to exist in stations */
+  cw_wset_t bsock;        /* per batch: (station, socket) -> max ts */
+  cw_wset_t bst;          /* per batch: stations to register */
+  cw_wset_t dirty;        /* committed since the last sockets flush: max ts */
+  cw_wbuf_t a1, a2, a3;   /* array literals for the per-batch statements */
+  cw_reading_t *rows;     /* rows parsed back from a COPY buffer */
+  size_t nrows, rows_cap;
+  cw_copy_t scratch;      /* re-encoding for bisection */
+} cw_wdb_t;
+
+static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
+  return db->ready && db->conn && now_ms >= db->retry_at_ms;
+}
+
+int cw__wdb_init(cw_wdb_t *db, cw_daemon_t *d);
+void cw__wdb_free(cw_wdb_t *db);
+/* Blocking connect (start-up). 0 or -EIO. */
+int cw__wdb_connect_blocking(cw_wdb_t *db);
+/* Drive a non-blocking reconnect; returns 1 once when a new connection is
+ * established (the caller then sets the session up and sets ready). */
+int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
+/* A temporary failure: drop a broken connection and back off. */
+void cw__wdb_down(cw_wdb_t *db, const char *what);
+void cw__wdb_close(cw_wdb_t *db);
+int cw__wdb_exec(PGconn *c, const char *sql); /* command or query; 0 or -EIO */
+void cw__wdb_known_add(cw_wdb_t *db, const char *station);
+void cw__wdb_known_clear(cw_wdb_t *db);
+/* Store one finished COPY buffer: COPY, then the idempotent path on a unique
+ * violation, then bisection with dead-lettering on data errors. Returns
+ * CW_WDB_OK (rows = rows inserted) or CW_WDB_TEMP. */
+int cw__wdb_store_buf(cw_wdb_t *db, cw_daemon_t *d, const uint8_t *buf, size_t len, uint64_t *rows);
+/* Store alert events (alerts upsert + alert_events) in one transaction; an
+ * event the database refuses is logged and skipped. CW_WDB_OK or CW_WDB_TEMP. */
+/* Write sockets.last_ts (and register new sockets when auto_register) for
+ * every socket committed since the last call, in one transaction. Deferred
+ * from the batches because it costs as much as the COPY itself when every
+ * row of a batch is a different socket; a restart after a crash may then
+ * restore a last ts up to one flush interval old, which the unique index
+ * absorbs (the replayed rows take the ON CONFLICT DO NOTHING path).
+ * CW_WDB_OK or CW_WDB_TEMP. */
+int cw__wdb_flush_sockets(cw_wdb_t *db);
+int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n);
+
+#endif

@@ -1,0 +1,38 @@
+/* detect_int.h - private to the detection engine (detect*.c): the engine
+ * struct and the detector entry points. Each detector reads one reading and
+ * the socket's state, updates that state, and returns a verdict; the facade
+ * (detect.c) hands verdicts to the alert state machine (alert.c). */
+#ifndef CW_DETECT_INT_H
+#define CW_DETECT_INT_H
+
+#include "alert.h"
+#include "detect.h"
+#include "socket_table.h"
+
+struct cw_engine {
+  cw_detect_cfg_t cfg;
+  cw_sock_table_t tab;
+  cw_alert_pool_t alerts;
+};
+
+/* Event-time detectors, run in this order by cw_engine_process. */
+void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
+                      cw_verdict_t *out);
+void cw__thermal_reset(cw_thermal_state_t *th);
+void cw__overload_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
+                       cw_verdict_t *out);
+/* Station sum of the latest w of its sockets against breaker_w (socket 0). */
+void cw__overload_station_eval(const cw_detect_cfg_t *cfg, const cw_station_t *st,
+                               cw_verdict_t *out);
+void cw__overnight_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
+                        const cw_reading_t *r, cw_verdict_t *out);
+
+/* Receive-time bookkeeping for offline, called for each accepted reading. */
+void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s,
+                      int64_t recv_ms);
+/* Offline threshold of a socket in ms (offline_factor x EWMA gap, >= offline_min_s). */
+int64_t cw__offline_threshold_ms(const cw_detect_cfg_t *cfg, const cw_sock_t *s);
+/* Sweep one station on receive time: station-silent and per-socket offline. 0 or -ENOMEM. */
+int cw__offline_sweep_station(cw_engine_t *e, uint32_t station_idx, int64_t now_ms);
+
+#endif

@@ -1,0 +1,112 @@
+/* detect_offline.c - offline detector, on receive time only (a replay of old
+ * data must not look like silence). A socket is overdue after offline_factor x
+ * its observed reading interval (EWMA of receive-time gaps), at least
+ * offline_min_s. A station whose every socket is overdue is silent: one
+ * critical alert for the station (socket 0) and none per socket, so a power
+ * or network cut does not become an alert storm. */
+#include <string.h>
+
+#include "detect_int.h"
+
+#define GAP_MIN_MS 100              /* closer arrivals are a buffered burst, not the interval */
+#define DEFAULT_INTERVAL_MS 60000   /* until a gap is seen: DESIGN.md 1, readings every 10-60 s */
+#define RESTORE_ARM_MS 86400000LL   /* restored sockets seen within a day are watched */
+#define EWMA_SHIFT 3                /* alpha = 1/8: follows a rate change within ~8 readings */
+
+int64_t cw__offline_threshold_ms(const cw_detect_cfg_t *cfg, const cw_sock_t *s) {
+  double gap = s->gap_ms ? (double)s->gap_ms : DEFAULT_INTERVAL_MS;
+  double thr = cfg->offline_factor * gap, min = cfg->offline_min_s * 1000.0;
+  return (int64_t)(thr < min ? min : thr);
+}
+
+void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s, int64_t recv_ms) {
+  if (s->last_recv && !(s->flags & CW_SOCK_ARMED)) { /* arming time is not a reading */
+    int64_t gap = recv_ms - s->last_recv;
+    /* Gaps that were outages (overdue) would teach the detector to tolerate them. */
+    if (gap >= GAP_MIN_MS && gap <= cw__offline_threshold_ms(cfg, s) &&
+        !(s->flags & CW_SOCK_OVERDUE)) {
+      if (!s->gap_ms)
+        s->gap_ms = (uint32_t)gap;
+      else
+        s->gap_ms = (uint32_t)((int64_t)s->gap_ms + ((gap - (int64_t)s->gap_ms) >> EWMA_SHIFT));
+    }
+  }
+  s->flags &= (uint8_t)~(CW_SOCK_OVERDUE | CW_SOCK_ARMED);
+  if (recv_ms > s->last_recv) s->last_recv = recv_ms;
+  if (recv_ms > st->last_recv) st->last_recv = recv_ms;
+}
+
+int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
+  const cw_detect_cfg_t *cfg = &e->cfg;
+  cw_station_t *st = &e->tab.st[idx];
+  bool any = false, all_over = true;
+  int64_t max_thr = 0;
+  uint32_t nseen = 0;
+  for (uint32_t i = st->first; i; i = e->tab.so[i - 1].next) {
+    cw_sock_t *s = &e->tab.so[i - 1];
+    if (!s->last_recv) {
+      /* Not heard since start. A socket restored with a recent last ts
+       * (restart) starts its silence clock now, so a station that died while
+       * the daemon was down is still reported; policy-only or long-dead
+       * sockets wait for their first reading. */
+      if (!(s->flags & CW_SOCK_HAVE_TS) || now_ms - s->last_ts > RESTORE_ARM_MS) continue;
+      s->last_recv = now_ms;
+      s->flags |= CW_SOCK_ARMED;
+      if (now_ms > st->last_recv) st->last_recv = now_ms;
+    }
+    int64_t thr = cw__offline_threshold_ms(cfg, s);
+    any = true;
+    nseen++;
+    if (thr > max_thr) max_thr = thr;
+    if (now_ms - s->last_recv > thr)
+      s->flags |= CW_SOCK_OVERDUE;
+    else {
+      s->flags &= (uint8_t)~CW_SOCK_OVERDUE;
+      all_over = false;
+    }
+  }
+  if (!any) return 0;
+  bool silent = all_over;
+
+  cw_verdict_t v;
+  memset(&v, 0, sizeof(v));
+  v.known = true;
+  v.unit = "s";
+  if (silent) {
+    v.sev = CW_SEV_CRITICAL;
+    v.value = (double)(now_ms - st->last_recv) / 1000.0;
+    v.threshold = (double)max_thr / 1000.0;
+    cw_verdict_msg(&v, "station silent: no reading from any of its %.0f sockets for %.0f s",
+                   (double)nseen, v.value, 0);
+  }
+  int rc = cw_alert_apply(&e->alerts, &st->alert_offline, st->name, idx, 0, CW_KIND_OFFLINE, &v,
+                          now_ms, now_ms, cfg->hold_s, cfg->cooldown_s);
+  if (rc < 0) return rc;
+  if (silent) return 0; /* per-socket alerts neither raise nor clear meanwhile */
+
+  for (uint32_t i = st->first; i; i = e->tab.so[i - 1].next) {
+    cw_sock_t *s = &e->tab.so[i - 1];
+    if (!s->last_recv) continue;
+    int64_t thr = cw__offline_threshold_ms(cfg, s);
+    memset(&v, 0, sizeof(v));
+    v.unit = "s";
+    if (s->flags & CW_SOCK_OVERDUE) {
+      /* Raise only on evidence that the station itself still talks: another
+       * socket delivered after this one's deadline. Otherwise this may be the
+       * first moments of a whole-station outage, which the station alert covers. */
+      if (st->last_recv <= s->last_recv + thr) continue;
+      v.known = true;
+      v.sev = CW_SEV_WARNING;
+      v.value = (double)(now_ms - s->last_recv) / 1000.0;
+      v.threshold = (double)thr / 1000.0;
+      cw_verdict_msg(&v, "no reading for %.0f s (expected every %.0f s)", v.value,
+                     (double)(s->gap_ms ? s->gap_ms : DEFAULT_INTERVAL_MS) / 1000.0, 0);
+    } else {
+      v.known = true;
+    }
+    rc = cw_alert_apply(&e->alerts, &s->alert[CW_KIND_OFFLINE], st->name, idx, s->socket,
+                        CW_KIND_OFFLINE, &v, now_ms, now_ms, cfg->hold_s, cfg->cooldown_s);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,69 @@
+/* detect_overload.c - overload detector (DESIGN.md section 4). Warning: w
+ * above overload_tamper_w (a tampered or high-power charger) for >= 5 min, or
+ * the station's summed load above a fraction of its breaker. Critical: w above
+ * the socket's rated_w for >= 10 s, or a device stop for over_power. Durations
+ * run from the first reading of an unbroken run above the limit, so an inrush
+ * spike shorter than overload_rated_s raises nothing. */
+#include <string.h>
+
+#include "detect_int.h"
+
+/* Update a "continuously above" timer; returns the run length in s (or -1). */
+static double run_s(int64_t *since, bool above, int64_t ts) {
+  if (!above) {
+    *since = 0;
+    return -1;
+  }
+  if (!*since) *since = ts;
+  return (double)(ts - *since) / 1000.0;
+}
+
+void cw__overload_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
+                       cw_verdict_t *out) {
+  bool have_w = r->have & CW_HAVE_W;
+  bool stop = (r->have & CW_HAVE_STOP) && r->stop == CW_STOP_OVER_POWER;
+  memset(out, 0, sizeof(*out));
+  out->known = have_w || stop;
+  out->unit = "W";
+  if (!out->known) return;
+
+  double rated = s->rated_w > 0 ? s->rated_w : cfg->default_rated_w;
+  double over_rated = -1, over_tamper = -1;
+  if (have_w) {
+    over_rated = run_s(&s->ov.rated_since, r->w > rated, r->ts_ms);
+    over_tamper = run_s(&s->ov.tamper_since, r->w > cfg->overload_tamper_w, r->ts_ms);
+  }
+  if (stop) {
+    out->sev = CW_SEV_CRITICAL;
+    out->value = have_w ? r->w : 0;
+    out->threshold = rated;
+    cw_verdict_msg(out, "device stopped charging: over power", 0, 0, 0);
+  } else if (over_rated >= cfg->overload_rated_s) {
+    out->sev = CW_SEV_CRITICAL;
+    out->value = r->w;
+    out->threshold = rated;
+    cw_verdict_msg(out, "power %.0f W above rated %.0f W for %.0f s", r->w, rated, over_rated);
+  } else if (over_tamper >= cfg->overload_tamper_s) {
+    out->sev = CW_SEV_WARNING;
+    out->value = r->w;
+    out->threshold = cfg->overload_tamper_w;
+    cw_verdict_msg(out, "power %.0f W above %.0f W for %.0f min", r->w, cfg->overload_tamper_w,
+                   over_tamper / 60.0);
+  }
+}
+
+void cw__overload_station_eval(const cw_detect_cfg_t *cfg, const cw_station_t *st,
+                               cw_verdict_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->unit = "W";
+  out->known = st->policy.breaker_w > 0;
+  if (!out->known) return;
+  double limit = cfg->overload_station_frac * st->policy.breaker_w;
+  if (st->sum_w > limit) {
+    out->sev = CW_SEV_WARNING;
+    out->value = st->sum_w;
+    out->threshold = limit;
+    cw_verdict_msg(out, "station load %.0f W above %.0f %% of breaker %.0f W", st->sum_w,
+                   cfg->overload_station_frac * 100.0, st->policy.breaker_w);
+  }
+}

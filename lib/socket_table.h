@@ -1,0 +1,115 @@
+/* socket_table.h - per-socket and per-station state of one detection engine.
+ * Two open-addressing hash indexes (linear probing, uint32 slots) over two
+ * dense arrays: entries never move index, so a station can chain its sockets
+ * by index and alerts can name their owner. Single-threaded (one per worker). */
+#ifndef CW_SOCKET_TABLE_H
+#define CW_SOCKET_TABLE_H
+
+#include <stdint.h>
+
+#include "cw.h"
+#include "detect.h"
+
+/* Thermal window: the rise rule needs a least-squares slope over the last
+ * ~60 s. Instead of keeping every sample we keep the centroid of each
+ * window/6 sub-bucket (n, sum of offsets, sum of t): exact between-bucket
+ * slope, constant memory at any sampling rate. */
+#define CW_THERM_NB 8  /* ring of sub-buckets (power of two; >= CW_THERM_WIN + 1) */
+#define CW_THERM_WIN 6 /* sub-buckets per window */
+#define CW_THERM_NRAW 4 /* raw (ts, t) samples >= 750 ms apart, for the 1 C/s for 3 s rule */
+
+typedef struct cw_therm_bucket {
+  uint32_t idx;  /* ts_ms / bucket_ms, modulo 2^32 (only differences are used) */
+  float sum_dx;  /* sum of (ts - bucket start), seconds */
+  float sum_t;   /* sum of t, deg C */
+  uint16_t n;    /* samples; 0 = empty */
+} cw_therm_bucket_t;
+
+typedef struct cw_therm_raw {
+  int64_t ts_ms;
+  float t;
+} cw_therm_raw_t;
+
+typedef struct cw_thermal_state {
+  cw_therm_bucket_t b[CW_THERM_NB];
+  cw_therm_raw_t raw[CW_THERM_NRAW];
+  uint8_t raw_n;     /* valid raw samples */
+  uint8_t raw_head;  /* next slot to write */
+  uint8_t rise_count;/* consecutive rise evaluations >= threshold */
+} cw_thermal_state_t;
+
+typedef struct cw_overload_state {
+  int64_t tamper_since; /* ts of the first reading of the current run above tamper_w; 0 = none */
+  int64_t rated_since;  /* same, above rated_w */
+} cw_overload_state_t;
+
+typedef struct cw_overnight_state {
+  int64_t session_start; /* ts of the first charging reading of the session; 0 = no session */
+  int64_t low_since;     /* ts of the first non-charging reading inside a session; 0 = none */
+  int64_t night_since;   /* first charging ts of the current in-night-window run; 0 = none */
+  uint8_t chg_run;       /* consecutive charging readings (saturating) */
+  uint8_t forbidden_hit; /* this session was confirmed at a forbidden socket */
+} cw_overnight_state_t;
+
+/* Flags of cw_sock_t.flags */
+enum {
+  CW_SOCK_HAVE_TS = 1 << 0,   /* last_ts is valid */
+  CW_SOCK_FORBIDDEN = 1 << 1, /* socket policy: charging here is not allowed */
+  CW_SOCK_OVERDUE = 1 << 2,   /* sweep: no reading for the offline threshold */
+  CW_SOCK_ARMED = 1 << 3,     /* restored; silence clock started by a sweep, no gap yet */
+};
+
+typedef struct cw_sock {
+  uint32_t station;   /* index into the station array */
+  uint32_t next;      /* next socket of the same station (index + 1; 0 = end) */
+  uint8_t socket;     /* 1..255 */
+  uint8_t flags;      /* CW_SOCK_* */
+  float rated_w;      /* socket policy; 0 = cfg default_rated_w */
+  float last_w;       /* latest w, counted in the station sum */
+  uint32_t gap_ms;    /* EWMA of receive-time gaps; 0 = not known yet */
+  int64_t last_ts;    /* last accepted event time */
+  int64_t last_recv;  /* receive time of the last accepted reading; 0 = never */
+  uint32_t alert[CW_KIND__COUNT]; /* alert pool index per kind; 0 = none */
+  cw_thermal_state_t th;
+  cw_overload_state_t ov;
+  cw_overnight_state_t on;
+} cw_sock_t;
+
+typedef struct cw_station {
+  char name[CW_STATION_MAX + 1];
+  cw_station_policy_t policy;
+  double sum_w;        /* sum of last_w over this station's sockets */
+  int64_t last_recv;   /* latest receive time over its sockets */
+  uint32_t first;      /* first socket (index + 1; 0 = none) */
+  uint32_t nsock;
+  uint32_t alert_overload; /* socket-0 alerts (station sum, station silent) */
+  uint32_t alert_offline;
+} cw_station_t;
+
+typedef struct cw_sock_table {
+  cw_station_t *st;
+  uint32_t nst, capst;
+  uint32_t *st_idx; /* hash slots: station index + 1; 0 = empty */
+  uint32_t st_mask;
+  cw_sock_t *so;
+  uint32_t nso, capso;
+  uint32_t *so_idx; /* hash slots: socket index + 1; 0 = empty */
+  uint32_t so_mask;
+} cw_sock_table_t;
+
+int cw_sock_table_init(cw_sock_table_t *t);
+void cw_sock_table_free(cw_sock_table_t *t);
+
+/* Find or add. Return the index (>= 0) or -ENOMEM. Adding may move the
+ * arrays: pointers into them are valid only until the next add. A new
+ * station gets the default policy; a new socket zeroed state. */
+int64_t cw_sock_table_station(cw_sock_table_t *t, const char *name);
+int64_t cw_sock_table_socket(cw_sock_table_t *t, uint32_t station, uint8_t socket);
+/* Lookup only: index or -ENOENT. */
+int64_t cw_sock_table_find_station(const cw_sock_table_t *t, const char *name);
+int64_t cw_sock_table_find_socket(const cw_sock_table_t *t, uint32_t station, uint8_t socket);
+
+/* Bytes allocated by the table (arrays and hash slots). */
+size_t cw_sock_table_bytes(const cw_sock_table_t *t);
+
+#endif

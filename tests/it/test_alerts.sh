@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# test_alerts.sh - each alert kind reaches all three sinks: the alert log, MQTT
+# (cw/alerts/{station}/{socket}/{kind}, retained) and the alerts/alert_events
+# tables, with the kind, severity, station and socket the readings call for
+# (DESIGN.md section 4). One station per kind so that counts are exact.
+#   thermal_runaway: t >= 90 C -> critical          (THR1/1)
+#   overload:        w > rated_w 1000 for >= 10 s  -> critical (OVL1/1)
+#   overnight:       charging at a forbidden socket -> warning  (FRB1/2)
+#   offline:         socket silent > offline_min_s  -> warning  (OFF1/1, OFF1/2 alive)
+. "$(dirname "$0")/lib.sh"
+OFFLINE_MIN_S=10
+IT_EXTRA_CONF="[detectors]
+offline_min_s = $OFFLINE_MIN_S"
+it_setup
+
+SUB=$IT_DIR/alerts.mqtt
+it_sub_bg 'cw/alerts/#' "$SUB"
+now=$(it_now_ms)
+
+# thermal_runaway: two normal readings, then 95 C
+it_pub cw/THR1/1/telemetry "$(it_reading $((now - 3000)) 300 30.0)"
+it_pub cw/THR1/1/telemetry "$(it_reading $((now - 2000)) 300 31.0)"
+it_pub cw/THR1/1/telemetry "$(it_reading $((now - 1000)) 300 95.0)"
+
+# overload: 1500 W on a 1000 W socket for 20 s of event time
+for i in $(seq 20 -1 0); do
+  echo "{\"ts\":$((now - i * 1000)),\"v\":230.0,\"a\":6.5,\"w\":1500,\"state\":\"charging\"}"
+done >"$IT_DIR/ovl.lines"
+it_pub_lines cw/OVL1/1/telemetry "$IT_DIR/ovl.lines"
+
+# overnight_charging at a forbidden socket: policy in the database, SIGHUP
+it_sql "INSERT INTO stations (code) VALUES ('FRB1') ON CONFLICT (code) DO NOTHING;
+        INSERT INTO sockets (station, socket, forbidden) VALUES ('FRB1', 2, true)
+        ON CONFLICT (station, socket) DO UPDATE SET forbidden = true" >/dev/null
+kill -HUP "$IT_DAEMON_PID"
+sleep 1
+frb_raised() { [ "$(it_events FRB1 2 overnight_charging raised)" = 1 ]; }
+for i in $(seq 1 20); do
+  it_pub cw/FRB1/2/telemetry "$(it_reading "$(it_now_ms)" 200)"
+  frb_raised && break
+  sleep 1
+done
+
+# offline: both sockets report for 4 s, then only socket 2 goes on
+for i in 1 2 3 4; do
+  t=$(it_now_ms)
+  it_pub cw/OFF1/1/telemetry "$(it_reading "$t" 100)"
+  it_pub cw/OFF1/2/telemetry "$(it_reading "$t" 100)"
+  sleep 1
+done
+off_raised() { [ "$(it_events OFF1 1 offline raised)" -ge 1 ]; }
+for i in $(seq 1 $((OFFLINE_MIN_S * 4))); do
+  it_pub cw/OFF1/2/telemetry "$(it_reading "$(it_now_ms)" 100)"
+  off_raised && break
+  sleep 1
+done
+sleep 1 # let the log and MQTT sinks catch up with the table
+
+# check_kind STATION SOCKET KIND SEVERITY
+check_kind() {
+  local st=$1 so=$2 kind=$3 sev=$4 line id
+  # table
+  it_eq "$kind: raised event in alert_events" 1 "$(it_events "$st" "$so" "$kind" raised)"
+  it_eq "$kind: one alert row, severity $sev" "1 $sev" \
+    "$(it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-') FROM alerts
+               WHERE station='$st' AND socket=$so AND kind='$kind'")"
+  id=$(it_sql "SELECT max(id) FROM alerts WHERE station='$st' AND socket=$so AND kind='$kind'")
+  # MQTT (live delivery: retain flag 0)
+  line=$(grep -E "^0 cw/alerts/$st/$so/$kind " "$SUB" | grep -E '"event"[[:space:]]*:[[:space:]]*"raised"' | head -1)
+  it_eq "$kind: raised event on MQTT cw/alerts/$st/$so/$kind" 1 \
+    "$(grep -E "^0 cw/alerts/$st/$so/$kind " "$SUB" | grep -cE '"event"[[:space:]]*:[[:space:]]*"raised"')"
+  it_eq "$kind: MQTT JSON kind/severity/station/socket/state" "$kind $sev $st $so open" \
+    "$(for k in kind severity station socket state; do echo "$line" | it_json $k; done | xargs)"
+  it_eq "$kind: MQTT id = alerts.id" "${id:-none}" "$(echo "$line" | it_json id)"
+  # alert log: one line for the raised event
+  it_eq "$kind: raised line in the alert log" 1 \
+    "$(grep -w "$st" "$IT_DIR/alerts.log" 2>/dev/null | grep -w "$kind" | grep -E "socket[=:\" ]+$so([^0-9]|\$)" | grep -ciw raised)"
+  it_eq "$kind: alert log line names the severity" 1 \
+    "$(grep -w "$st" "$IT_DIR/alerts.log" 2>/dev/null | grep -w "$kind" | grep -E "socket[=:\" ]+$so([^0-9]|\$)" | grep -iw raised | grep -ciw "$sev")"
+}
+check_kind THR1 1 thermal_runaway critical
+check_kind OVL1 1 overload critical
+check_kind FRB1 2 overnight_charging warning
+check_kind OFF1 1 offline warning
+it_eq "offline: no alert for the socket that kept reporting" 0 \
+  "$(it_sql "SELECT count(*) FROM alerts WHERE station='OFF1' AND socket=2")"
+it_eq "no alert for the readings that were normal (PROBE aside, only 4 kinds x 1)" 4 \
+  "$(it_sql "SELECT count(*) FROM alerts WHERE station IN ('THR1','OVL1','FRB1','OFF1') AND kind <> 'offline'
+             OR (station='OFF1' AND kind='offline')")"
+
+# A subscriber connecting now still sees the open alert (retained).
+late=$(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5)
+it_eq "late subscriber gets the retained thermal alert (retain flag, kind)" "1 thermal_runaway" \
+  "$(echo "$late" | awk '{print $1}') $(echo "$late" | it_json kind)"
+late=$(it_sub_once cw/alerts/OVL1/1/overload 1 5)
+it_eq "late subscriber gets the retained overload alert" "1 overload" \
+  "$(echo "$late" | awk '{print $1}') $(echo "$late" | it_json kind)"
