@@ -90,12 +90,17 @@ static void emit(cw_alert_pool_t *p, const cw_alert_t *a, const char *station, c
   if (p->emit) p->emit(p->ctx, &e);
 }
 
+/* v->fmt is always a string literal of detect_*.c taking only doubles
+ * (cw_verdict_msg); unused trailing arguments are ignored by printf. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static void verdict_text(const cw_verdict_t *v, char *out, size_t cap) {
   if (v->fmt)
-    snprintf(out, cap, v->fmt, v->arg[0], v->arg[1], v->arg[2]); /* extra args are ignored */
+    snprintf(out, cap, v->fmt, v->arg[0], v->arg[1], v->arg[2]);
   else
     out[0] = '\0';
 }
+#pragma GCC diagnostic pop
 
 static void set_reading(cw_alert_t *a, const cw_verdict_t *v) {
   a->sev = (uint8_t)v->sev;
@@ -120,7 +125,8 @@ int cw_alert_apply(cw_alert_pool_t *p, uint32_t *slot, const char *station, uint
   if (v->sev == CW_SEV_NONE) {
     if (a && a->active && (double)(ts_ms - a->last_seen) >= hold_s * 1000.0) {
       char msg[120];
-      snprintf(msg, sizeof(msg), "condition absent for %.0f s", (double)(ts_ms - a->last_seen) / 1000.0);
+      snprintf(msg, sizeof(msg), "condition absent for %.0f s",
+               (double)(ts_ms - a->last_seen) / 1000.0);
       a->active = false;
       p->active--;
       a->cleared_ts = ts_ms;

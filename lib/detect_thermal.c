@@ -134,7 +134,8 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
   cw_thermal_state_t *th = &s->th;
   bool have_t = r->have & CW_HAVE_T;
   bool smoke = (r->have & CW_HAVE_SMOKE) && r->smoke;
-  bool stop = (r->have & CW_HAVE_STOP) && (r->stop == CW_STOP_OVER_TEMP || r->stop == CW_STOP_SMOKE);
+  bool stop = (r->have & CW_HAVE_STOP) &&
+              (r->stop == CW_STOP_OVER_TEMP || r->stop == CW_STOP_SMOKE);
   memset(out, 0, sizeof(*out));
   out->known = have_t || (r->have & CW_HAVE_SMOKE) || stop;
   out->unit = "C";
@@ -154,7 +155,8 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
         th->rise_count = 0;
       }
     }
-    rise_hit = th->rise_count >= cfg->thermal_rise_warn_count && rise >= cfg->thermal_rise_warn_c_min;
+    rise_hit = th->rise_count >= cfg->thermal_rise_warn_count &&
+               rise >= cfg->thermal_rise_warn_c_min;
   }
 
   /* Highest severity wins; within one, the most specific cause names the alert. */

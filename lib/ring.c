@@ -204,6 +204,8 @@ int cw_ring_pushv_wait(cw_ring_t *r, const cw_ring_part_t *parts, int nparts,
   for (int i = 0; i < nparts; i++) len += parts[i].len; /* valid: pushv checked the parts */
   for (;;) {
     for (int i = 0; i < SPIN_ITERS; i++) {
+      /* Relaxed: *stop is a bare flag that hands over no data; it pairs
+       * with whatever store the caller uses to set it. */
       if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return -EAGAIN;
       cpu_relax();
       rc = cw_ring_pushv(r, parts, nparts);
@@ -218,6 +220,8 @@ int cw_ring_pushv_wait(cw_ring_t *r, const cw_ring_part_t *parts, int nparts,
     atomic_exchange_explicit(&r->producer_sleeping, 1, memory_order_seq_cst);
     if (!room_for(r, len) && !(stop && atomic_load_explicit(stop, memory_order_relaxed)))
       futex_wait(&r->space_seq, seq, PRODUCER_SLEEP_MS);
+    /* Relaxed: clearing only saves the consumer a needless wake-up; a stale
+     * 1 costs it one FUTEX_WAKE, never correctness. */
     atomic_store_explicit(&r->producer_sleeping, 0, memory_order_relaxed);
     if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return -EAGAIN;
     rc = cw_ring_pushv(r, parts, nparts);
@@ -323,6 +327,7 @@ void cw_ring_wait(cw_ring_t *r, int timeout_ms) {
        * consumer_sleeping: we see its record or it sees us asleep. */
       atomic_load_explicit(&r->head, memory_order_seq_cst) == t)
     futex_wait(&r->data_seq, seq, timeout_ms);
+  /* Relaxed: as for producer_sleeping, a stale 1 only costs a wake-up. */
   atomic_store_explicit(&r->consumer_sleeping, 0, memory_order_relaxed);
 }
 
@@ -336,7 +341,9 @@ void cw_ring_kick(cw_ring_t *r) {
 }
 
 size_t cw_ring_used(const cw_ring_t *r) {
-  /* tail first: tail <= head at any instant, so a later head is >= it. */
+  /* tail first: tail <= head at any instant, so a later head is >= it.
+   * Acquire on both pairs with the exchanges that publish them; the value
+   * is only an estimate for metrics and tests. */
   uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
   uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
   return (size_t)(h - t);

@@ -1,6 +1,7 @@
 /* test_detect_api.c - detection engine: offline on receive time, station
  * silence, station breaker sum, device stops, duplicates, restart restore,
- * operator actions, threshold parsing and memory at 100,000 sockets. */
+ * operator actions, event fields, reload, threshold parsing and memory at
+ * 100,000 sockets. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,4 +367,57 @@ CW_TEST(detect_100k_sockets_memory) {
   det_free(r);
   CHECK(cw_engine_bytes_per_socket() < 512);
   CHECK(total / 100000 < 512);
+}
+
+/* Every field of an event is filled: id from the callback, both clocks,
+ * value/threshold/unit, where, and a readable message. */
+CW_TEST(alert_event_fields) {
+  det_rec_t *r = det_new(NULL);
+  for (int s = 0; s <= 10; s++) {
+    cw_reading_t a = det_reading("CX-0423", 7, T0 + (int64_t)s * 1000);
+    a.have = CW_HAVE_W;
+    a.w = 1200;
+    CHECK_EQ(cw_engine_process(r->e, &a, a.ts_ms + 150), CW_REJ_OK);
+  }
+  CHECK_EQ(r->n, 1);
+  const cw_alert_event_t *e = &r->ev[0];
+  CHECK_EQ(e->id, 1001);
+  CHECK_EQ(e->ts_ms, T0 + 10000);
+  CHECK_EQ(e->recv_ms, T0 + 10150);
+  CHECK_EQ(e->kind, CW_KIND_OVERLOAD);
+  CHECK_EQ(e->severity, CW_SEV_CRITICAL);
+  CHECK_EQ(e->event, CW_EV_RAISED);
+  CHECK_EQ(e->state, CW_ALERT_OPEN);
+  CHECK_STR(e->station, "CX-0423");
+  CHECK_EQ(e->socket, 7);
+  CHECK_NEAR(e->value, 1200, 1e-9);
+  CHECK_NEAR(e->threshold, 1000, 1e-9);
+  CHECK_STR(e->unit, "W");
+  CHECK_STR(e->by, "");
+  CHECK_STR(e->message, "power 1200 W above rated 1000 W for 10 s");
+  CHECK_EQ(cw_engine_open_alerts(r->e), 1);
+  det_free(r);
+}
+
+/* A reload (SIGHUP) takes effect on the next reading; a per-socket rated_w
+ * overrides default_rated_w. */
+CW_TEST(detect_cfg_reload_and_socket_policy) {
+  det_rec_t *r = det_new(NULL);
+  cw_detect_cfg_t c;
+  cw_detect_cfg_defaults(&c);
+  CHECK_EQ(cw_detect_cfg_set(&c, "overload_rated_s", "2"), 0);
+  cw_engine_set_cfg(r->e, &c);
+  cw_socket_policy_t pp = {.rated_w = 500, .forbidden = false};
+  CHECK_EQ(cw_engine_set_socket(r->e, "ST-CFG", 2, &pp), 0);
+  for (int s = 0; s <= 5; s++)
+    for (int k = 1; k <= 2; k++) {
+      cw_reading_t a = det_reading("ST-CFG", (uint8_t)k, T0 + (int64_t)s * 1000);
+      a.have = CW_HAVE_W;
+      a.w = 600; /* under the default 1000 W, over socket 2's 500 W */
+      CHECK_EQ(det_feed(r, &a), CW_REJ_OK);
+    }
+  det_exp_t exp[] = {{OV, CW_SEV_CRITICAL, CW_EV_RAISED, 2, 0, 2}};
+  int ok = det_match(r, T0, exp, 1);
+  det_free(r);
+  CHECK(ok);
 }

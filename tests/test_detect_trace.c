@@ -51,7 +51,8 @@ static int fsri_load(fsri_row_t **out) {
     line[strcspn(line, "\r\n")] = '\0';
     if (header) { /* check the columns we rely on are where we expect them */
       header = false;
-      if (!strstr(line, "Cell 5 Temperature (C),Cell 6") || strncmp(line, "Time (s),Thermal Runaway,Flaming,THC (ppm)", 42)) {
+      if (!strstr(line, "Cell 5 Temperature (C),Cell 6") ||
+          strncmp(line, "Time (s),Thermal Runaway,Flaming,THC (ppm)", 42) != 0) {
         fprintf(stderr, "    unexpected header\n");
         n = -1;
         break;

@@ -75,7 +75,8 @@ int det_run(det_rec_t *r, const char *station, uint8_t socket, int64_t start_ms,
     int steps = (int)llround(g->dur_s / g->step_s);
     for (int k = 0; k < steps; k++) {
       double f = (double)k * g->step_s / g->dur_s; /* value at the segment's end is t1 */
-      cw_reading_t rd = det_reading(station, socket, start_ms + llround((off + k * g->step_s) * 1000));
+      int64_t ts = start_ms + llround((off + k * g->step_s) * 1000);
+      cw_reading_t rd = det_reading(station, socket, ts);
       rd.have = g->fields;
       rd.w = (float)(g->w0 + (g->w1 - g->w0) * f);
       rd.t = (float)(g->t0 + (g->t1 - g->t0) * f + (g->noise_c > 0 ? g->noise_c * gauss(&s) : 0));

@@ -1,4 +1,4 @@
-/* test_detect_util.h - helpers shared by the detection-engine tests: an
+/* test_detect_util.h - utilities shared by the detection-engine tests: an
  * engine wired to an event recorder, piecewise-linear synthetic traces with
  * seeded noise, and an exact matcher for the expected alert events. */
 #ifndef CW_TEST_DETECT_UTIL_H
