@@ -2,8 +2,9 @@
  * must raise a critical thermal_runaway alert (t = 95 C) on fresh sockets and
  * times each until its alert arrives on the alert topic, end to end through
  * the broker, the daemon and the broker again.
- *   alertlat -u URI [-n probes] [-g gap_ms] [-p topic_prefix] [-w timeout_s]
- * Prints: alertlat: probes=N received=M p50_ms=.. p99_ms=.. max_ms=.. */
+ *   alertlat -u URI [-n probes] [-g gap_ms] [-p topic_prefix] [-w timeout_s] [-o FILE]
+ * Prints: alertlat: probes=N received=M p50_ms=.. p99_ms=.. max_ms=..
+ * -o FILE writes every latency (ms, one per line, sorted) for plotting. */
 #include <MQTTAsync.h>
 #include <getopt.h>
 #include <stdatomic.h>
@@ -92,22 +93,29 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   const char *uri = "tcp://127.0.0.1:1883";
+  const char *dump = NULL;
   int n = 200, gap = 20, wait_s = 10, opt;
-  while ((opt = getopt(argc, argv, "u:n:g:p:w:")) != -1) {
+  while ((opt = getopt(argc, argv, "u:n:g:p:w:o:")) != -1) {
     switch (opt) {
     case 'u': uri = optarg; break;
     case 'n': n = atoi(optarg); break;
     case 'g': gap = atoi(optarg); break;
     case 'p': prefix = optarg; break;
     case 'w': wait_s = atoi(optarg); break;
+    case 'o': dump = optarg; break;
     default:
-      fprintf(stderr, "usage: alertlat -u URI [-n probes] [-g gap_ms] [-p prefix] [-w timeout_s]\n");
+      fprintf(stderr,
+              "usage: alertlat -u URI [-n probes] [-g gap_ms] [-p prefix] [-w timeout_s] [-o FILE]\n");
       return 2;
     }
   }
   if (n < 1 || n > MAX_PROBES) return 2;
   snprintf(run_id, sizeof run_id, "%lld", wall_ms() % 1000000);
-  MQTTAsync sub = mk(uri, "cw-alertlat-sub", &sub_connected);
+  /* Client ids carry the run id: two probes never take over each other's connection. */
+  char sub_id[64], pub_id[64];
+  snprintf(sub_id, sizeof sub_id, "cw-alertlat-sub-%s", run_id);
+  snprintf(pub_id, sizeof pub_id, "cw-alertlat-pub-%s", run_id);
+  MQTTAsync sub = mk(uri, sub_id, &sub_connected);
   char filter[256];
   snprintf(filter, sizeof filter, "%s/+/+/thermal_runaway", prefix);
   MQTTAsync_responseOptions so = MQTTAsync_responseOptions_initializer;
@@ -116,7 +124,7 @@ int main(int argc, char **argv) {
   so.context = (void *)&subscribed;
   if (MQTTAsync_subscribe(sub, filter, 1, &so) != 0) return 1;
   while (!atomic_load(&subscribed)) usleep(1000);
-  MQTTAsync pub = mk(uri, "cw-alertlat-pub", &pub_connected);
+  MQTTAsync pub = mk(uri, pub_id, &pub_connected);
   for (int i = 0; i < n; i++) {
     char topic[128], payload[160];
     snprintf(topic, sizeof topic, "cw/LAT%s-%d/1/telemetry", run_id, i);
@@ -143,6 +151,15 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++)
     if (lat_ms[i] > 0) v[k++] = lat_ms[i];
   qsort(v, k, sizeof *v, cmp);
+  if (dump) {
+    FILE *f = fopen(dump, "w");
+    if (!f) {
+      perror(dump);
+    } else {
+      for (int i = 0; i < k; i++) fprintf(f, "%.3f\n", v[i]);
+      fclose(f);
+    }
+  }
   printf("alertlat: probes=%d received=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", n, k,
          k ? v[k / 2] : 0, k ? v[(int)((k - 1) * 0.99)] : 0, k ? v[k - 1] : 0);
   free(v);

@@ -209,7 +209,7 @@ static int work_init(work_t *w, const cw_decode_cfg_t *dcfg, const cw_detect_cfg
   w->now_ms = now_ms;
   if (detect && !(w->eng = cw_engine_new(det, on_alert, next_id, w))) return -ENOMEM;
   if (copy) {
-    w->copy = malloc(sizeof *w->copy);
+    w->copy = calloc(1, sizeof *w->copy);
     if (!w->copy || cw_copy_init(w->copy, 1 << 20)) return -ENOMEM;
   }
   return 0;
@@ -416,9 +416,9 @@ int main(int argc, char **argv) {
          (unsigned long long)acc, (unsigned long long)rej, (unsigned long long)dup,
          (unsigned long long)alerts, (unsigned long long)stalls);
   printf("pipeline: readings=%llu readings_per_s=%.0f ceiling_per_s=%.0f cpu_ns=%.0f"
-         " ceiling_cpu_ns=%.0f\n",
+         " ceiling_cpu_ns=%.0f cpu_ratio=%.2f\n",
          (unsigned long long)cp.readings, rd / mw[ST_RING], rd / mw[ST_CJSON],
-         mc[ST_RING] * 1e9 / rd, mc[ST_CJSON] * 1e9 / rd);
+         mc[ST_RING] * 1e9 / rd, mc[ST_CJSON] * 1e9 / rd, mc[ST_RING] / mc[ST_CJSON]);
   rc = acc + rej + dup == cp.readings ? 0 : 1;
   if (rc) fprintf(stderr, "pipeline: readings lost in the pipeline run\n");
 out:

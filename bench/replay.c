@@ -174,7 +174,7 @@ static void usage(FILE *f) {
           "              [-x speed_factor | --asap] [--no-shift] [--client-prefix X]\n"
           "              [--max-inflight N] [--check]\n"
           "Defaults: -u tcp://127.0.0.1:1883 -P 1 -q 1 --asap --client-prefix cw-replay\n"
-          "--max-inflight 1000 (per connection). --check validates the file and exits.\n");
+          "--max-inflight 100 (per connection). --check validates the file and exits.\n");
 }
 
 static void progress(size_t done, size_t total, int64_t t0, bool tty) {
@@ -192,7 +192,9 @@ static void progress(size_t done, size_t total, int64_t t0, bool tty) {
 
 int main(int argc, char **argv) {
   const char *file = NULL, *uri = "tcp://127.0.0.1:1883", *prefix = "cw-replay";
-  int P = 1, qos = 1, max_inflight = 1000;
+  /* Paho keeps unfinished commands in lists it scans per message: measured
+   * here, a window of 1000 cost ~74 us CPU per message, 100 ~32 us. */
+  int P = 1, qos = 1, max_inflight = 100;
   double speed = 0; /* 0 = as fast as possible */
   bool shift = true, check = false;
   cw_cap_t cap = {0};

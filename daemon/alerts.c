@@ -247,8 +247,9 @@ static void sink_event(cw_alerts_t *a, const cw_alert_event_t *ev) {
       fputc('\n', a->log);
     }
   }
-  /* (b) MQTT, retained so a late subscriber sees every open alert */
-  if (d->mqtt && jn >= 0) {
+  /* (b) MQTT, retained so a late subscriber sees every open alert. The
+   * station is a topic level: only names that cannot carry '/', '+', '#'. */
+  if (d->mqtt && jn >= 0 && cw_station_valid(ev->station, strnlen(ev->station, CW_STATION_MAX))) {
     snprintf(topic, sizeof topic, "%s/%s/%u/%s", c->alert_topic_prefix, ev->station,
              (unsigned)ev->socket, cw_kind_name(ev->kind));
     cw_mqtt_publish(d->mqtt, topic, json, (size_t)jn, c->alert_retain);

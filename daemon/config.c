@@ -131,12 +131,21 @@ typedef struct {
   long long lo, hi;   /* range, for "out of range" */
 } parse_ctx_t;
 
-#define INT_KEY(name, field, lo, hi)                      \
-  if (!strcmp(key, name)) {                               \
-    long long x;                                          \
-    if ((rc = parse_i64(v, lo, hi, &x))) goto bad_int;    \
-    c->field = (int)x;                                    \
-    return 0;                                             \
+#define INT_KEY(name, field, lo, hi)                   \
+  if (!strcmp(key, name)) {                            \
+    long long x;                                       \
+    rlo = (lo), rhi = (hi);                            \
+    if ((rc = parse_i64(v, lo, hi, &x))) goto bad_int; \
+    c->field = (int)x;                                 \
+    return 0;                                          \
+  }
+#define U64_KEY(name, field, lo, hi)                   \
+  if (!strcmp(key, name)) {                            \
+    unsigned long long x;                              \
+    rlo = (long long)(lo), rhi = (long long)(hi);      \
+    if ((rc = parse_u64(v, lo, hi, &x))) goto bad_int; \
+    c->field = x;                                      \
+    return 0;                                          \
   }
 #define STR_KEY(name, field)                                            \
   if (!strcmp(key, name)) {                                             \
@@ -156,8 +165,6 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
   int rc;
   long long rlo = 0, rhi = 0;
   cw_topic_t t;
-  (void)rc;
-#define RANGE(a, b) (rlo = (a), rhi = (b))
   if (!strcmp(sec, "mqtt")) {
     if (!strcmp(key, "uri")) {
       if (!*v) return *why = "must not be empty", -1;
@@ -175,13 +182,10 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
       if (copy_str(dst, sizeof c->mqtt_topic, v)) goto too_long;
       return 0;
     }
-    RANGE(0, 2);
     INT_KEY("qos", mqtt_qos, 0, 2)
-    RANGE(1, 65535);
     INT_KEY("keepalive", mqtt_keepalive, 1, 65535)
     STR_KEY("username", mqtt_username)
     STR_KEY("password_file", mqtt_password_file)
-    RANGE(1, 3600);
     INT_KEY("reconnect_max_s", mqtt_reconnect_max_s, 1, 3600)
     if (!strcmp(key, "cmd_topic")) {
       if (!*v || strpbrk(v, "+#")) return *why = "must be a non-empty topic without wildcards", -1;
@@ -190,48 +194,23 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     }
   } else if (!strcmp(sec, "postgres")) {
     STR_KEY("conninfo", pg_conninfo)
-    RANGE(1, 1000000);
     INT_KEY("batch_rows", pg_batch_rows, 1, 1000000)
-    RANGE(1, 60000);
     INT_KEY("batch_ms", pg_batch_ms, 1, 60000)
-    RANGE(1, 366);
     INT_KEY("partitions_ahead", pg_partitions_ahead, 1, 366)
   } else if (!strcmp(sec, "pipeline")) {
-    RANGE(1, 64);
     INT_KEY("workers", workers, 1, 64)
     /* 16 slots = the ring's 4 KiB minimum; 1 Mi slots = 256 MiB per ring */
-    RANGE(16, 1 << 20);
     INT_KEY("ring_slots", ring_slots, 16, 1 << 20)
-    if (!strcmp(key, "max_payload")) {
-      unsigned long long x;
-      RANGE(64, 16 << 20);
-      if ((rc = parse_u64(v, 64, 16u << 20, &x))) goto bad_int;
-      c->max_payload = (size_t)x;
-      return 0;
-    }
+    U64_KEY("max_payload", max_payload, 64, 16u << 20)
     STR_KEY("deadletter", deadletter)
-    if (!strcmp(key, "deadletter_max_bytes")) {
-      unsigned long long x;
-      RANGE(4096, 1ll << 50);
-      if ((rc = parse_u64(v, 4096, 1ull << 50, &x))) goto bad_int;
-      c->deadletter_max_bytes = x;
-      return 0;
-    }
+    U64_KEY("deadletter_max_bytes", deadletter_max_bytes, 4096, 1ull << 50)
     BOOL_KEY("auto_register", auto_register)
     /* at least an hour; at most ten years of backfill */
-    RANGE(3600, 315360000);
     INT_KEY("max_age_s", max_age_s, 3600, 315360000)
-    RANGE(1, 3600);
     INT_KEY("shutdown_timeout_s", shutdown_timeout_s, 1, 3600)
   } else if (!strcmp(sec, "spool")) {
     STR_KEY("dir", spool_dir)
-    if (!strcmp(key, "max_bytes")) {
-      unsigned long long x;
-      RANGE(1 << 20, 1ll << 50);
-      if ((rc = parse_u64(v, 1u << 20, 1ull << 50, &x))) goto bad_int;
-      c->spool_max_bytes = x;
-      return 0;
-    }
+    U64_KEY("max_bytes", spool_max_bytes, 1u << 20, 1ull << 50)
   } else if (!strcmp(sec, "alerts")) {
     STR_KEY("log", alert_log)
     if (!strcmp(key, "log_format")) {
@@ -274,7 +253,6 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     return *why = "unknown section", -1;
   }
   return *why = "unknown key", -1;
-#undef RANGE
 too_long:
   return *why = "value too long", -1;
 bad_bool:
@@ -343,8 +321,9 @@ static void set_inih_options(void) {
   /* Strict and predictable: no continuation lines (an indented line is just
    * a key), ';' inline comments, long lines for conninfo strings. */
   ini_allow_multiline = false;
-  ini_use_stack = false;
-  ini_max_line = 2048;
+  ini_use_stack = false;  /* heap line buffer, so the two sizes below apply */
+  ini_max_line = 4096;
+  ini_initial_alloc = 4096;
   ini_stop_on_first_error = true;
 }
 

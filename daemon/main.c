@@ -241,6 +241,9 @@ int main(int argc, char **argv) {
     cw_log(CW_LOG_ERROR, "writer: cannot start: %s", strerror(-rc));
     goto out_stop;
   }
+  /* Signals are ours from here on. A SIGTERM during the start-up above (the
+   * writer may spend seconds retrying the database) takes its default
+   * action, which loses nothing: no message has been consumed yet. */
   uv_signal_init(d->loop, &a.sigterm);
   uv_signal_init(d->loop, &a.sigint);
   uv_signal_init(d->loop, &a.sighup);

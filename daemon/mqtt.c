@@ -16,6 +16,7 @@
 
 #define PUB_MAX_BUFFERED 100000 /* alerts kept while the broker is away */
 #define PAUSE_WAIT_MS 5000
+#define QUIET_MS 100
 
 typedef struct cmd {
   struct cmd *next;
@@ -33,6 +34,8 @@ struct cw_mqtt {
   char pub_id[80];
   /* state shared with paho's threads */
   _Atomic int paused;      /* SIGTERM: no reconnects, no new connects */
+  _Atomic int closed;      /* rings closed (workers stopping): refuse deliveries */
+  _Atomic int64_t last_msg_ms; /* receive time of the latest delivery */
   _Atomic int in_cb;       /* messageArrived calls in progress */
   _Atomic int disc_done;   /* ingest disconnect finished (pause) */
   _Atomic int connecting;  /* an ingest connect is outstanding */
@@ -80,7 +83,15 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
   const void *payload = msg->payload;
   size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
 
+  /* seq_cst pair with cw_mqtt_pause: either it sees in_cb > 0 and waits for
+   * us, or we see closed and leave the message unacknowledged with paho, so
+   * the broker delivers it again next session */
   atomic_fetch_add(&m->in_cb, 1);
+  atomic_store_explicit(&m->last_msg_ms, cw_now_ms(), memory_order_relaxed);
+  if (atomic_load(&m->closed)) {
+    atomic_fetch_sub(&m->in_cb, 1);
+    return 0;
+  }
   if (tlen == strlen(d->cfg.mqtt_cmd_topic) && !memcmp(topic, d->cfg.mqtt_cmd_topic, tlen)) {
     queue_cmd(m, payload, plen);
     goto done;
@@ -150,9 +161,15 @@ static void on_connected(void *ctx, char *cause) {
   (void)cause;
   atomic_store(&m->connecting, 0);
   atomic_store(&m->ever_connected, 1);
+  if (atomic_load(&m->paused)) {
+    /* an automatic reconnect that raced the shutdown: leave again */
+    MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+    MQTTAsync_disconnect(m->in, &o);
+    return;
+  }
   atomic_store(&m->d->m.mqtt_connected, 1);
   cw_log(CW_LOG_INFO, "mqtt: connected to %s as %s", m->d->cfg.mqtt_uri, m->d->cfg.mqtt_client_id);
-  if (!atomic_load(&m->paused)) subscribe(m);
+  subscribe(m);
 }
 
 static void on_connect_fail(void *ctx, MQTTAsync_failureData *r) {
@@ -396,8 +413,15 @@ void cw_mqtt_pause(cw_mqtt_t *m) {
   o.context = m;
   if (MQTTAsync_disconnect(m->in, &o) != MQTTASYNC_SUCCESS) atomic_store(&m->disc_done, 1);
   for (int i = 0; i < PAUSE_WAIT_MS / 5 && !atomic_load(&m->disc_done); i++) sleep_ms(5);
-  /* a callback may still be copying its message (or waiting for ring space,
-   * which the still-running workers provide) */
+  /* paho may PUBACK a message when it reads it and hand it to on_message a
+   * little later, so keep taking deliveries until it has been quiet for
+   * QUIET_MS (the workers still drain the rings meanwhile), then close */
+  for (int i = 0; i < PAUSE_WAIT_MS / 5; i++) {
+    int64_t quiet = cw_now_ms() - atomic_load_explicit(&m->last_msg_ms, memory_order_relaxed);
+    if (!atomic_load(&m->in_cb) && quiet >= QUIET_MS) break;
+    sleep_ms(5);
+  }
+  atomic_store(&m->closed, 1);
   for (int i = 0; i < PAUSE_WAIT_MS / 5 && atomic_load(&m->in_cb); i++) sleep_ms(5);
   atomic_store(&m->d->m.mqtt_connected, 0);
   cw_log(CW_LOG_INFO, "mqtt: stopped consuming; the broker keeps the session");

@@ -29,11 +29,10 @@
 #define LAST_TS_FLUSH_MS 2000       /* sockets.last_ts lags commits by at most this */
 #define SPOOL_SEGMENT_BYTES (64u << 20)
 #define REPLAY_SLICE_MS 200         /* spool replay yields to alerts and rings this often */
-#define ADVISORY_KEY "chargewatch.migrations"
-
-typedef struct { const char *name; const char *sql; } cw_migration_t;
-extern const cw_migration_t cw_migrations[]; /* build/schema_sql.c (schema/embed.sh) */
-extern const size_t cw_migrations_count;
+/* Alert spool record: magic, sizeof(cw_alert_event_t), then the events by
+ * value; a record written by a build with another layout is refused. */
+#define ASPOOL_MAGIC 0x31415743u    /* "CWA1" */
+#define ASPOOL_HDR 8
 
 typedef struct aq_node {
   struct aq_node *next;
@@ -54,7 +53,7 @@ struct cw_writer {
   /* writer-thread state below */
   cw_wdb_t db;
   cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
-  cw_spool_t *aspool;      /* spool_dir/alerts: arrays of cw_alert_event_t */
+  cw_spool_t *aspool;      /* spool_dir/alerts: ASPOOL_MAGIC records of events */
   cw_copy_t batch;
   int64_t batch_first_ms;  /* monotonic time of the first pending row */
   int held;                /* batch finished but neither stored nor spooled (spool full) */
@@ -230,47 +229,6 @@ fail:
   return rc;
 }
 
-/* ------------------------------------------------------------ migrations */
-
-/* Each migration in its own transaction under an advisory lock, skipped when
- * schema_migrations already records it. 0, -EIO (database gone) or -EPROTO. */
-static int migrate(PGconn *c) {
-  for (size_t i = 0; i < cw_migrations_count && cw_migrations[i].name; i++) {
-    const char *name = cw_migrations[i].name;
-    const char *p[1] = {name};
-    PGresult *r;
-    int done;
-    if (cw__wdb_exec(c, "BEGIN") || cw__wdb_exec(c, "SELECT pg_advisory_xact_lock(hashtext('" ADVISORY_KEY "'))") ||
-        cw__wdb_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY,"
-                        " applied_at timestamptz NOT NULL DEFAULT now())"))
-      goto fail;
-    r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      PQclear(r);
-      goto fail;
-    }
-    done = PQntuples(r) > 0;
-    PQclear(r);
-    if (!done) {
-      if (cw__wdb_exec(c, cw_migrations[i].sql)) goto fail;
-      r = PQexecParams(c, "INSERT INTO schema_migrations (name) VALUES ($1)", 1, NULL, p, NULL, NULL, 0);
-      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        PQclear(r);
-        goto fail;
-      }
-      PQclear(r);
-    }
-    if (cw__wdb_exec(c, "COMMIT")) goto fail;
-    if (!done) cw_log(CW_LOG_INFO, "writer: applied migration %s", name);
-    continue;
-  fail:
-    cw_log(CW_LOG_ERROR, "writer: migration %s: %s", name, PQerrorMessage(c));
-    cw__wdb_exec(c, "ROLLBACK");
-    return PQstatus(c) == CONNECTION_OK ? -EPROTO : -EIO;
-  }
-  return 0;
-}
-
 static int housekeep(cw_writer_t *w) {
   char sql[256];
   snprintf(sql, sizeof(sql),
@@ -292,9 +250,12 @@ static int housekeep(cw_writer_t *w) {
 /* After every (re)connection: schema, partitions, LISTEN; policies the first
  * time. 0, -EIO (connection lost again) or -EPROTO (schema unusable). */
 static int session_setup(cw_writer_t *w, int first) {
-  int rc = migrate(w->db.conn);
+  int rc = cw__wdb_migrate(w->db.conn);
   if (rc) return rc;
-  if (housekeep(w) || cw__wdb_exec(w->db.conn, "LISTEN cw_alert_cmd"))
+  /* A statement that hangs (locks, a stuck server) must end in a temporary
+   * error and the spool, not stall the writer and then the workers. */
+  if (housekeep(w) || cw__wdb_exec(w->db.conn, "LISTEN cw_alert_cmd") ||
+      cw__wdb_exec(w->db.conn, "SET statement_timeout = '60s'"))
     return PQstatus(w->db.conn) == CONNECTION_OK ? -EPROTO : -EIO;
   if (!w->policies_loaded) return load_policies(w, 1, first);
   return 0;
@@ -303,31 +264,58 @@ static int session_setup(cw_writer_t *w, int first) {
 /* ----------------------------------------------------------- alert queue */
 
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
-  aq_node_t *n;
-  pthread_mutex_lock(&w->aq_mu);
-  if (w->aq_len >= ALERT_QUEUE_MAX) {
-    uint64_t k = ++w->aq_overflow;
-    pthread_mutex_unlock(&w->aq_mu);
-    /* The event is still in the alert log and on MQTT; say so once per 1000. */
-    if (k % 1000 == 1)
-      cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
-             ALERT_QUEUE_MAX, (unsigned long long)k);
-    return -ENOBUFS;
-  }
-  pthread_mutex_unlock(&w->aq_mu);
-  n = malloc(sizeof(*n));
+  aq_node_t *n = malloc(sizeof(*n));
+  uint64_t over = 0;
   if (!n) return -ENOMEM;
   n->next = NULL;
   n->ev = *ev;
   pthread_mutex_lock(&w->aq_mu);
-  if (w->aq_tail) w->aq_tail->next = n;
-  else w->aq_head = n;
-  w->aq_tail = n;
-  w->aq_len++;
+  if (w->aq_len >= ALERT_QUEUE_MAX) {
+    over = ++w->aq_overflow;
+  } else {
+    if (w->aq_tail) w->aq_tail->next = n;
+    else w->aq_head = n;
+    w->aq_tail = n;
+    w->aq_len++;
+  }
   pthread_mutex_unlock(&w->aq_mu);
+  if (over) {
+    /* Only when the writer thread is stuck: the event is still in the alert
+     * log and on MQTT. Said once per 1000. */
+    free(n);
+    if (over % 1000 == 1)
+      cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
+             ALERT_QUEUE_MAX, (unsigned long long)over);
+    return -ENOBUFS;
+  }
   for (int i = 0; i < w->d->nworkers; i++) /* wake the writer if it sleeps */
     if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
   return 0;
+}
+
+/* Put events back at the head of the queue (oldest first), e.g. when the
+ * alert spool refuses them; beyond the bound they are counted as lost. */
+static void aq_requeue(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
+  aq_node_t *head = NULL, *last = NULL;
+  size_t k = 0;
+  for (; k < n; k++) {
+    aq_node_t *x = malloc(sizeof(*x));
+    if (!x) break;
+    x->ev = v[k];
+    x->next = NULL;
+    if (last) last->next = x;
+    else head = x;
+    last = x;
+  }
+  pthread_mutex_lock(&w->aq_mu);
+  if (head) {
+    last->next = w->aq_head;
+    if (!w->aq_head) w->aq_tail = last;
+    w->aq_head = head;
+    w->aq_len += k;
+  }
+  w->aq_overflow += n - k;
+  pthread_mutex_unlock(&w->aq_mu);
 }
 
 /* Detach up to max queued events (oldest first) into a malloc'd array. */
@@ -357,7 +345,8 @@ static int aq_empty(cw_writer_t *w) {
 }
 
 /* Store events; on a temporary error put them in the alert spool (they are
- * then replayed before anything newer). Returns CW_WDB_OK or CW_WDB_TEMP. */
+ * then replayed before anything newer). Returns CW_WDB_OK, CW_WDB_TEMP
+ * (spooled) or -1 (requeued in memory). */
 static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
   int tried = cw__wdb_usable(&w->db, mono_ms());
   int st = tried ? cw__wdb_store_alerts(&w->db, v, n) : CW_WDB_TEMP;
@@ -366,9 +355,25 @@ static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size
     return st;
   }
   if (tried) cw__wdb_down(&w->db, "alerts");
-  int rc = cw_spool_append(w->aspool, v, n * sizeof(*v));
-  if (rc)
-    cw_log(CW_LOG_ERROR, "writer: cannot spool %zu alert events: %s", n, strerror(-rc));
+  int rc = -ENOMEM;
+  uint8_t *rec = malloc(ASPOOL_HDR + n * sizeof(*v));
+  if (rec) {
+    uint32_t hdr[2] = {ASPOOL_MAGIC, (uint32_t)sizeof(*v)};
+    memcpy(rec, hdr, ASPOOL_HDR);
+    memcpy(rec + ASPOOL_HDR, v, n * sizeof(*v));
+    rc = cw_spool_append(w->aspool, rec, ASPOOL_HDR + n * sizeof(*v));
+    free(rec);
+  }
+  if (rc) {
+    int64_t now = mono_ms();
+    if (now >= w->next_spool_log_ms) {
+      cw_log(CW_LOG_ERROR, "writer: cannot spool %zu alert events (%s); keeping them in memory", n,
+             strerror(-rc));
+      w->next_spool_log_ms = now + 10000;
+    }
+    aq_requeue(w, v, n);
+    return -1;
+  }
   update_spool_metrics(w);
   return CW_WDB_TEMP;
 }
@@ -379,10 +384,19 @@ static void alerts_pump(cw_writer_t *w) {
   const void *data;
   size_t len;
   while (cw__wdb_usable(&w->db, mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
-    size_t n = len / sizeof(cw_alert_event_t);
-    cw_alert_event_t *v = malloc(len ? len : 1);
+    uint32_t hdr[2] = {0, 0};
+    if (len >= ASPOOL_HDR) memcpy(hdr, data, ASPOOL_HDR);
+    if (hdr[0] != ASPOOL_MAGIC || hdr[1] != sizeof(cw_alert_event_t) ||
+        (len - ASPOOL_HDR) % sizeof(cw_alert_event_t)) {
+      cw_log(CW_LOG_ERROR, "writer: dropping an alert spool record of another build (%zu bytes)", len);
+      cw_spool_ack(w->aspool);
+      continue;
+    }
+    size_t n = (len - ASPOOL_HDR) / sizeof(cw_alert_event_t);
+    cw_alert_event_t *v = malloc(n ? n * sizeof(*v) : 1);
     if (!v) return;
-    memcpy(v, data, n * sizeof(*v)); /* aligned copy: spool bytes carry no alignment */
+    /* copied out: spool bytes carry no alignment */
+    memcpy(v, (const uint8_t *)data + ASPOOL_HDR, n * sizeof(*v));
     int st = cw__wdb_store_alerts(&w->db, v, n);
     free(v);
     if (st != CW_WDB_OK) {
@@ -397,8 +411,9 @@ static void alerts_pump(cw_writer_t *w) {
     cw_alert_event_t *v;
     size_t n = aq_take(w, &v, ALERT_TXN_MAX);
     if (!n) break;
-    alerts_store_or_spool(w, v, n);
+    int st = alerts_store_or_spool(w, v, n);
     free(v);
+    if (st < 0) break; /* neither stored nor spooled: try again on a later pass */
   }
 }
 
@@ -407,7 +422,7 @@ static void alerts_pump(cw_writer_t *w) {
 /* Store a finished COPY buffer, falling back to the idempotent path and to
  * bisection (cw__wdb_store_buf does both). */
 static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows) {
-  int st = cw__wdb_store_buf(&w->db, w->d, buf, len, rows);
+  int st = cw__wdb_store_buf(&w->db, buf, len, rows);
   if (st == CW_WDB_OK) {
     atomic_fetch_add(&w->d->m.rows_committed, *rows);
     atomic_fetch_add(&w->d->m.batches_committed, 1);
@@ -565,7 +580,9 @@ static void tick(cw_writer_t *w, int64_t now) {
   if (cw__wdb_poll_connect(&w->db, now) == 1) {
     int rc = session_setup(w, 0);
     if (rc) {
-      cw__wdb_down(&w->db, rc == -EPROTO ? "schema" : "setup");
+      /* reconnect and set up again after the back-off */
+      cw__wdb_close(&w->db);
+      cw__wdb_down(&w->db, rc == -EPROTO ? "schema setup" : "session setup");
     } else {
       w->db.ready = 1;
       cw_log(CW_LOG_INFO, "writer: database connection restored");
@@ -708,8 +725,12 @@ int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
   if (rc == 0) {
     rc = session_setup(w, 1);
     if (rc == -EPROTO) goto fail; /* reachable but the schema cannot be applied: fatal */
-    if (rc) cw__wdb_down(&w->db, "setup");
-    else w->db.ready = 1;
+    if (rc) {
+      cw__wdb_close(&w->db);
+      cw__wdb_down(&w->db, "session setup");
+    } else {
+      w->db.ready = 1;
+    }
   }
   if (!w->db.ready)
     cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns",
@@ -755,6 +776,8 @@ void cw_writer_free(cw_writer_t *w) {
   if (w->aspool) cw_spool_close(w->aspool);
   cw_copy_free(&w->batch);
   aq_node_t *n = w->aq_head;
+  if (w->aq_len)
+    cw_log(CW_LOG_ERROR, "writer: %zu alert events queued after stop were not stored", w->aq_len);
   while (n) {
     aq_node_t *x = n->next;
     free(n);

@@ -14,6 +14,11 @@
 #include "writer_int.h"
 
 #define CONNECT_TIMEOUT_MS 10000 /* a non-blocking connect attempt gives up after this */
+#define ADVISORY_KEY "chargewatch.migrations"
+
+typedef struct { const char *name; const char *sql; } cw_migration_t;
+extern const cw_migration_t cw_migrations[]; /* build/schema_sql.c (schema/embed.sh) */
+extern const size_t cw_migrations_count;
 
 static int64_t mono_ms(void) {
   struct timespec ts;
@@ -235,6 +240,45 @@ static int run(cw_wdb_t *db, const char *sql, int n, const char *const *vals, ch
 
 static void rollback(cw_wdb_t *db) {
   if (PQstatus(db->conn) == CONNECTION_OK) PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+/* ------------------------------------------------------------- migrations */
+
+int cw__wdb_migrate(PGconn *c) {
+  for (size_t i = 0; i < cw_migrations_count && cw_migrations[i].name; i++) {
+    const char *name = cw_migrations[i].name;
+    const char *p[1] = {name};
+    PGresult *r;
+    int done;
+    if (cw__wdb_exec(c, "BEGIN") || cw__wdb_exec(c, "SELECT pg_advisory_xact_lock(hashtext('" ADVISORY_KEY "'))") ||
+        cw__wdb_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())"))
+      goto fail;
+    r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      PQclear(r);
+      goto fail;
+    }
+    done = PQntuples(r) > 0;
+    PQclear(r);
+    if (!done) {
+      if (cw__wdb_exec(c, cw_migrations[i].sql)) goto fail;
+      r = PQexecParams(c, "INSERT INTO schema_migrations (name) VALUES ($1)", 1, NULL, p, NULL, NULL, 0);
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        PQclear(r);
+        goto fail;
+      }
+      PQclear(r);
+    }
+    if (cw__wdb_exec(c, "COMMIT")) goto fail;
+    if (!done) cw_log(CW_LOG_INFO, "writer: applied migration %s", name);
+    continue;
+  fail:
+    cw_log(CW_LOG_ERROR, "writer: migration %s: %s", name, PQerrorMessage(c));
+    cw__wdb_exec(c, "ROLLBACK");
+    return PQstatus(c) == CONNECTION_OK ? -EPROTO : -EIO;
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------- readings */
@@ -478,7 +522,7 @@ static int bisect(cw_wdb_t *db, const cw_reading_t *rows, size_t n, uint64_t *st
   return bisect(db, rows + n / 2, n - n / 2, stored);
 }
 
-int cw__wdb_store_buf(cw_wdb_t *db, cw_daemon_t *d, const uint8_t *buf, size_t len, uint64_t *rows) {
+int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *rows) {
   char msg[256];
   long n;
   int rc;
@@ -490,7 +534,6 @@ int cw__wdb_store_buf(cw_wdb_t *db, cw_daemon_t *d, const uint8_t *buf, size_t l
     cw_log(CW_LOG_ERROR, "writer: dropping a malformed COPY buffer of %zu bytes (%ld)", len, n);
     return CW_WDB_OK;
   }
-  (void)d;
   if (n == 0) return CW_WDB_OK;
   rc = attempt(db, buf, len, db->rows, db->nrows, 0, rows, msg, sizeof(msg));
   if (rc == CW_WDB_DUP) rc = attempt(db, buf, len, db->rows, db->nrows, 1, rows, msg, sizeof(msg));
@@ -508,8 +551,10 @@ int cw__wdb_store_buf(cw_wdb_t *db, cw_daemon_t *d, const uint8_t *buf, size_t l
 
 /* Timestamps per event: raised -> opened_at, escalated -> escalated_at,
  * cleared -> cleared_at, acknowledged -> acked_at/by, closed -> closed_at/by.
- * A closed row stays closed; severity, threshold and message follow the
- * latest raise/escalation. Replaying an event is harmless. */
+ * A closed row stays closed; severity, threshold, message and unit follow
+ * the latest raise/escalation; peak_value is the largest value in the
+ * current unit (an escalation by another rule, C -> C/s, starts afresh).
+ * Replaying an event is harmless. */
 static const char SQL_ALERT_UPSERT[] =
     "INSERT INTO alerts AS a (id, station, socket, kind, severity, state, opened_at, escalated_at,"
     " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit, updated_at)"
@@ -530,11 +575,12 @@ static const char SQL_ALERT_UPSERT[] =
     "  acked_by = coalesce(excluded.acked_by, a.acked_by),"
     "  closed_at = coalesce(excluded.closed_at, a.closed_at),"
     "  closed_by = coalesce(excluded.closed_by, a.closed_by),"
-    "  peak_value = CASE WHEN $7 IN ('raised', 'escalated')"
-    "   THEN greatest(a.peak_value, excluded.peak_value) ELSE a.peak_value END,"
+    "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated') THEN a.peak_value"
+    "   WHEN a.unit IS DISTINCT FROM excluded.unit THEN excluded.peak_value"
+    "   ELSE greatest(a.peak_value, excluded.peak_value) END,"
     "  threshold = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.threshold ELSE a.threshold END,"
     "  message = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.message ELSE a.message END,"
-    "  unit = coalesce(nullif(excluded.unit, ''), a.unit),"
+    "  unit = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.unit ELSE a.unit END,"
     "  updated_at = now()";
 static const char SQL_ALERT_EVENT[] =
     "INSERT INTO alert_events (alert_id, ts, event, severity, value, detail)"

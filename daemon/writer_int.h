@@ -71,12 +71,16 @@ int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
 void cw__wdb_down(cw_wdb_t *db, const char *what);
 void cw__wdb_close(cw_wdb_t *db);
 int cw__wdb_exec(PGconn *c, const char *sql); /* command or query; 0 or -EIO */
+/* Apply schema/NNN_*.sql not yet in schema_migrations, in order, each in its
+ * own transaction under an advisory lock (two daemons do not race).
+ * 0, -EIO (database gone) or -EPROTO (a migration fails). */
+int cw__wdb_migrate(PGconn *c);
 void cw__wdb_known_add(cw_wdb_t *db, const char *station);
 void cw__wdb_known_clear(cw_wdb_t *db);
 /* Store one finished COPY buffer: COPY, then the idempotent path on a unique
  * violation, then bisection with dead-lettering on data errors. Returns
  * CW_WDB_OK (rows = rows inserted) or CW_WDB_TEMP. */
-int cw__wdb_store_buf(cw_wdb_t *db, cw_daemon_t *d, const uint8_t *buf, size_t len, uint64_t *rows);
+int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *rows);
 /* Store alert events (alerts upsert + alert_events) in one transaction; an
  * event the database refuses is logged and skipped. CW_WDB_OK or CW_WDB_TEMP. */
 /* Write sockets.last_ts (and register new sockets when auto_register) for

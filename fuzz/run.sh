@@ -8,7 +8,7 @@
 #   /* fuzz-args: -max_len=8192 */             extra libFuzzer flags (optional)
 # so adding a target needs no edit here. Seeds in fuzz/seeds/<name>/ are
 # copied into a scratch corpus under build/fuzz/ (fuzz/seeds is never
-# written); crashes land in build/fuzz/crash-<name>-*. Prints "ok fuzz_<name>"
+# written); crashes land in build/fuzz/<name>-crash-*. Prints "ok fuzz_<name>"
 # or "FAIL fuzz_<name>" per target and exits non-zero if any failed.
 set -u
 
@@ -88,7 +88,7 @@ for arg in "$@"; do
   [ -f "fuzz/seeds/$name.dict" ] && dict="-dict=fuzz/seeds/$name.dict"
   # shellcheck disable=SC2086
   if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$out/crash-$name-" $dict $args "$corpus" >"$bin.log" 2>&1; then
+      -artifact_prefix="$out/$name-" $dict $args "$corpus" >"$bin.log" 2>&1; then
     echo "ok fuzz_$name"
     echo "  $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$bin.log" | grep -o '[0-9]*$') runs in ${secs}s, log $bin.log" >&2
   else

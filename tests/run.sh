@@ -128,8 +128,9 @@ for n in ingest rejects sigterm restart; do
 done
 
 T_START=$(date +%s)
-echo "== deps"
-if ! sh .ci/deps.sh >"$LOGS/deps.log" 2>&1; then
+if sh .ci/deps.sh >"$LOGS/deps.log" 2>&1; then
+  printf '== %-28s ok  (%ds)\n' deps "$(($(date +%s) - T_START))"
+else
   fail_line "deps: .ci/deps.sh failed"
   tail -20 "$LOGS/deps.log" | sed 's/^/   | /'
 fi

@@ -250,3 +250,45 @@ CW_TEST(config_listen_split) {
   CHECK_EQ(cw_config_split_listen("localhost:80", host, sizeof host, &port), -EINVAL);
   CHECK_EQ(cw_config_split_listen("1.2.3.4:0", host, sizeof host, &port), -EINVAL);
 }
+
+/* daemon/chargewatch.conf documents every key with its default: with the
+ * leading ';' of each key line removed it must load and equal the defaults. */
+CW_TEST(config_example_matches_defaults) {
+  FILE *f = fopen("daemon/chargewatch.conf", "r");
+  CHECK(f != NULL);
+  static char text[32768];
+  size_t n = 0;
+  int keys = 0;
+  char line[512];
+  while (fgets(line, sizeof line, f) && n + sizeof line < sizeof text) {
+    const char *p = line;
+    if (p[0] == ';' && p[1] >= 'a' && p[1] <= 'z' && strstr(p, " = ")) p++, keys++;
+    n += (size_t)snprintf(text + n, sizeof text - n, "%s", p);
+  }
+  fclose(f);
+  cw_config_t c, def;
+  char err[256] = "";
+  cw_config_defaults(&def);
+  CHECK(keys >= 50);
+  CHECK_EQ(load(&c, text, err, sizeof err), 0);
+  CHECK(memcmp(&c, &def, sizeof c) == 0);
+}
+
+/* inih's default line buffer is 200 bytes; conninfo strings can be longer */
+CW_TEST(config_long_lines) {
+  cw_config_t c;
+  char err[256] = "";
+  static char text[4096];
+  char val[600];
+  memset(val, 'x', sizeof val);
+  val[450] = 0;
+  snprintf(text, sizeof text, "[postgres]\nconninfo = application_name=%s\nbatch_rows = 7\n", val);
+  CHECK_EQ(load(&c, text, err, sizeof err), 0);
+  CHECK_EQ(strlen(c.pg_conninfo), 450 + strlen("application_name="));
+  CHECK_EQ(c.pg_batch_rows, 7);
+  val[450] = 'x';
+  val[599] = 0;
+  snprintf(text, sizeof text, "[postgres]\nconninfo = %s\n", val);
+  CHECK_EQ(load(&c, text, err, sizeof err), -EINVAL);
+  CHECK_STR(err, "t.conf:2: [postgres] conninfo: value too long");
+}

@@ -237,7 +237,9 @@ it_wait_ready() {
   local i n
   for i in $(seq 1 60); do
     if ! it_daemon_alive; then
-      it_fail "daemon running" "alive" "exited"
+      wait "$IT_DAEMON_PID" 2>/dev/null
+      it_fail "daemon running" "alive" "exited with status $?"
+      IT_DAEMON_PID=""
       tail -20 "$IT_DIR/daemon.log" | sed 's/^/#   /'
       return 1
     fi
@@ -266,7 +268,10 @@ it_teardown() {
   local p rc=$?
   for p in $IT_BG_PIDS; do kill "$p" 2>/dev/null; done
   for p in $IT_BG_PIDS; do wait "$p" 2>/dev/null; done
-  if [ -n "$IT_DAEMON_PID" ]; then
+  if [ -n "$IT_DAEMON_PID" ] && ! it_daemon_alive; then
+    wait "$IT_DAEMON_PID" 2>/dev/null
+    it_fail "daemon still running at the end" "running" "exited with status $?"
+  elif [ -n "$IT_DAEMON_PID" ]; then
     it_daemon_stop
     it_eq "daemon exits 0 on SIGTERM at the end" 0 "$IT_EXIT_RC"
   fi

@@ -84,9 +84,9 @@ check_kind FRB1 2 overnight_charging warning
 check_kind OFF1 1 offline warning
 it_eq "offline: no alert for the socket that kept reporting" 0 \
   "$(it_sql "SELECT count(*) FROM alerts WHERE station='OFF1' AND socket=2")"
-it_eq "no alert for the readings that were normal (PROBE aside, only 4 kinds x 1)" 4 \
-  "$(it_sql "SELECT count(*) FROM alerts WHERE station IN ('THR1','OVL1','FRB1','OFF1') AND kind <> 'offline'
-             OR (station='OFF1' AND kind='offline')")"
+it_eq "only the provoked alerts (offline of silent stations aside)" 4 \
+  "$(it_sql "SELECT count(*) FROM alerts WHERE (station IN ('THR1','OVL1','FRB1','OFF1') AND kind <> 'offline')
+             OR (station='OFF1' AND socket=1 AND kind='offline')")"
 
 # A subscriber connecting now still sees the open alert (retained).
 late=$(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5)
@@ -95,3 +95,8 @@ it_eq "late subscriber gets the retained thermal alert (retain flag, kind)" "1 t
 late=$(it_sub_once cw/alerts/OVL1/1/overload 1 5)
 it_eq "late subscriber gets the retained overload alert" "1 overload" \
   "$(echo "$late" | awk '{print $1}') $(echo "$late" | it_json kind)"
+# THR1 has been silent since its three readings (longer than offline_min_s):
+# a whole station silent is critical, on socket 0 (DESIGN.md section 4).
+it_eq "offline: silent station raises critical on socket 0" "1 critical" \
+  "$(it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-') FROM alerts
+             WHERE station='THR1' AND socket=0 AND kind='offline'")"
