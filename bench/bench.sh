@@ -298,8 +298,8 @@ DET=$(awk -F, '
   FNR == NR { key = $1","$2","$3
               if (!(key in found) || $5 < open[key]) { open[key] = $5; crit[key] = $6 }
               found[key] = 1; next }
-  { key = $1","$2","$3; if ($3 == "offline") { off++; if (key in found) offhit++; continue }
-    if (seen[key]++) continue
+  { key = $1","$2","$3; if ($3 == "offline") { off++; if (key in found) offhit++; next }
+    if (seen[key]++) next
     n[$3]++; tot++
     if (key in found) { tp++; hit[key] = 1; d = (open[key] - $5) / 1000; lead[$3] = lead[$3] " " d
       if ($4 == "critical") { if (crit[key] != "") { ct = (crit[key] - $5) / 1000; lc[$3] = lc[$3] " " ct } else critmiss++ } }

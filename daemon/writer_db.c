@@ -296,13 +296,13 @@ static int collect_row(void *ctx, const cw_reading_t *r) {
   return 0;
 }
 
-/* Per-batch keys: max ts per socket, stations not yet known. Builds the
- * array literals a1 (stations to register), a2/a3/a1-style for sockets. */
+/* Per-batch keys: max ts per socket (bsock), and the stations the writer does
+ * not know yet (bst) as the array literal a1 for SQL_REGISTER. */
 static int batch_keys(cw_wdb_t *db, const cw_reading_t *rows, size_t n, int *nreg) {
   char tmp[64];
   wset_clear(&db->bsock);
   wset_clear(&db->bst);
-  db->a1.len = db->a2.len = db->a3.len = 0;
+  db->a1.len = 0;
   *nreg = 0;
   for (size_t i = 0; i < n; i++) {
     int created;

@@ -6,7 +6,7 @@
 # Every stage's "ok"/"FAIL" lines are counted; a stage that cannot build or
 # run counts as a failure, never as zero tests. Ends with "N passed, M failed".
 # Full output of each stage: $CW_CHECK_BUILD/check-logs/ (default build/).
-#   sh tests/run.sh          everything (about 10-15 minutes on 2 cores)
+#   sh tests/run.sh          everything (about 15 minutes on 2 cores)
 #   sh tests/run.sh it       only the integration tests (normal build)
 #   sh tests/run.sh soak     the load integration tests, CW_SOAK_ROUNDS times
 set -u
@@ -137,22 +137,28 @@ fi
 
 case $MODE in
 all)
-  # (a) normal build (-Werror) and unit tests
-  if build build make -j"$JOBS" BUILD="$R"; then
+  # (a) normal build (-Werror, bench tools included) and unit tests. Binaries
+  # are removed first and make runs with -k, so a stage runs only on what this
+  # build produced, and one broken file blocks only what depends on it.
+  rm -f "$R/chargewatchd" "$R/test_unit" "$R/asan/chargewatchd" "$R/asan/test_unit" "$R/tsan/test_unit"
+  build build make -k -j"$JOBS" BUILD="$R"
+  if [ -x "$R/test_unit" ]; then
     stage unit 300 1 "$R/test_unit"
   else
-    fail_line "unit: not run (build failed)"
+    fail_line "unit: not run ($R/test_unit was not built)"
   fi
   probe_sanitizers
   # (b) ASan + UBSan
   asan_env
-  if build build-asan make -j"$JOBS" BUILD="$R/asan" SAN=asan "$R/asan/test_unit" "$R/asan/chargewatchd"; then
+  build build-asan make -k -j"$JOBS" BUILD="$R/asan" SAN=asan "$R/asan/test_unit" "$R/asan/chargewatchd"
+  if [ -x "$R/asan/test_unit" ]; then
     stage unit-asan 600 1 env CW_TEST_LABEL=asan "$R/asan/test_unit"
   else
-    fail_line "unit-asan: not run (build failed)"
+    fail_line "unit-asan: not run ($R/asan/test_unit was not built)"
   fi
   # (c) ThreadSanitizer on the concurrency tests only
-  if build build-tsan make -j"$JOBS" BUILD="$R/tsan" SAN=tsan "$R/tsan/test_unit"; then
+  build build-tsan make -k -j"$JOBS" BUILD="$R/tsan" SAN=tsan "$R/tsan/test_unit"
+  if [ -x "$R/tsan/test_unit" ]; then
     if [ "$TSAN_OK" = 1 ]; then
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
       export TSAN_OPTIONS
@@ -165,7 +171,7 @@ all)
       fail_line "unit-tsan: ThreadSanitizer cannot run on this machine"
     fi
   else
-    fail_line "unit-tsan: not run (build failed)"
+    fail_line "unit-tsan: not run ($R/tsan/test_unit was not built)"
   fi
   # (d) bounded fuzzing
   if [ -f fuzz/run.sh ]; then

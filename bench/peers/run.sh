@@ -6,7 +6,7 @@
 # so the ratios are fair. Appends the table to bench/RESULTS.md. docs/PEERS.md.
 #   bash bench/peers/run.sh [--full]
 # Env: BUILD (default build/peers); CW_PEERS, CW_QUEUES: subsets of the runs;
-# CW_PEERS_STATIONS: capture size (10 sockets x 60 readings per station);
+# CW_PEERS_STATIONS: capture size (10 sockets x 30 readings per station);
 # CW_PEERS_APPEND=0: do not append to bench/RESULTS.md (trial runs).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
@@ -26,13 +26,16 @@ OUT=$ROOT/build/peers/run
 NR=$ROOT/build/peers/node-red
 PEERS=${CW_PEERS:-chargewatchd bridge nodered collectd collectd-flush}
 QUEUES=${CW_QUEUES:-unlimited default}
-# quick: 100 stations x 10 sockets every 10 s for 10 min = 60,000 readings.
+# quick: 200 stations x 10 sockets every 10 s for 5 min = 60,000 readings;
+# full: 1,000 stations = 300,000. Five minutes at most, because replay shifts
+# the first reading to now and chargewatchd rejects readings more than 5 min
+# in the future (DESIGN.md section 3), which --asap would otherwise produce.
 case "$MODE" in
-  quick) S=100 ;;
-  full) S=500 ;;
+  quick) S=200 ;;
+  full) S=1000 ;;
 esac
 S=${CW_PEERS_STATIONS:-$S}
-K=10 I=10 D=600
+K=10 I=10 D=300
 STALL_S=10          # no new row for this long after the replay ended: done
 MAX_WAIT_S=600      # hard bound on one measurement
 
@@ -40,6 +43,7 @@ say() { printf '%s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
+gt() { awk "BEGIN { exit !(($1) > ($2)) }"; }
 
 # ---------------------------------------------------------------- install on demand
 need=""
@@ -317,8 +321,8 @@ measure() { # $1 peer, $2 queue
     t1=$(now)
     if [ "$n" != "$last" ]; then last=$n; tlast=$t1; fi
     [ "$n" -ge "$NREAD" ] && break
-    [ "$(calc "$t1 - $tlast > $STALL_S" 0)" = 1 ] && break
-    [ "$(calc "$t1 - $t0 > $MAX_WAIT_S" 0)" = 1 ] && break
+    gt "$t1 - $tlast" "$STALL_S" && break
+    gt "$t1 - $t0" "$MAX_WAIT_S" && break
     sleep 0.2
   done
   c1=$(cpu_ticks $PEER_PIDS)

@@ -143,7 +143,10 @@ it_metric() { # PATTERN
 }
 
 # ------------------------------------------------------------- services
-it_write_config() { # IT_EXTRA_CONF (INI text) is appended
+# IT_EXTRA_CONF (INI text) is appended; a section may appear twice (inih
+# reads keys section by section), so [pipeline] or [detectors] keys can be
+# added there without editing the generated file.
+it_write_config() {
   cat >"$IT_DIR/chargewatch.conf" <<CONF
 # written by tests/it/lib.sh for test $IT_NAME
 [mqtt]

@@ -100,3 +100,25 @@ it_eq "late subscriber gets the retained overload alert" "1 overload" \
 it_eq "offline: silent station raises critical on socket 0" "1 critical" \
   "$(it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-') FROM alerts
              WHERE station='THR1' AND socket=0 AND kind='offline'")"
+
+# Operator actions (DESIGN.md section 4 lifecycle): acknowledge THR1/1 over
+# MQTT, close OVL1/1 from SQL (cw_close -> NOTIFY -> daemon). Each event goes
+# to the three sinks; closing also clears the retained copy.
+thr_id=$(it_sql "SELECT id FROM alerts WHERE station='THR1' AND socket=1 AND kind='thermal_runaway'")
+ovl_id=$(it_sql "SELECT id FROM alerts WHERE station='OVL1' AND socket=1 AND kind='overload'")
+it_pub cw/alerts/cmd "{\"id\":${thr_id:-0},\"action\":\"ack\",\"by\":\"it-op\"}"
+it_eq "ack over MQTT: acknowledged event stored" 1 \
+  "$(it_wait_eq 15 1 it_events THR1 1 thermal_runaway acknowledged)"
+it_eq "ack over MQTT: alert state and acked_by" "acknowledged it-op" \
+  "$(it_wait_eq 10 "acknowledged it-op" it_sql "SELECT state || ' ' || coalesce(acked_by, '-') FROM alerts WHERE id=${thr_id:-0}")"
+it_eq "close from SQL: cw_close returns true" t "$(it_sql "SELECT cw_close(${ovl_id:-0}, 'it-op')")"
+it_eq "close from SQL: closed event stored" 1 "$(it_wait_eq 15 1 it_events OVL1 1 overload closed)"
+sleep 1
+it_eq "operator events on MQTT (acknowledged THR1, closed OVL1)" "1 1" \
+  "$(grep -E '^0 cw/alerts/THR1/1/thermal_runaway ' "$SUB" | grep -cE '"event"[[:space:]]*:[[:space:]]*"acknowledged"') $(grep -E '^0 cw/alerts/OVL1/1/overload ' "$SUB" | grep -cE '"event"[[:space:]]*:[[:space:]]*"closed"')"
+it_eq "operator events in the alert log" "1 1" \
+  "$(grep -w THR1 "$IT_DIR/alerts.log" | grep -w thermal_runaway | grep -ciw acknowledged) $(grep -w OVL1 "$IT_DIR/alerts.log" | grep -w overload | grep -ciw closed)"
+it_eq "closed alert: retained copy cleared (late subscriber gets nothing)" "" \
+  "$(it_sub_once cw/alerts/OVL1/1/overload 1 3 | grep -v '^1 cw/alerts/OVL1/1/overload $')"
+it_eq "acknowledged alert: still retained, now acknowledged" "1 acknowledged" \
+  "$(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5 | awk '{print $1}') $(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5 | it_json event)"

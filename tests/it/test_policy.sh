@@ -38,6 +38,8 @@ it_eq "phase A: no overnight alert while allowed" 0 \
 # Phase B: forbid, HUP; keep charging (event time goes on from phase A).
 it_sql "UPDATE sockets SET forbidden = true WHERE station='POL1' AND socket=2;
         UPDATE stations SET overnight_allowed = false WHERE code='NGT1'" >/dev/null
+# logrotate moves the alert log away, then reloads: the daemon must reopen it.
+mv "$IT_DIR/alerts.log" "$IT_DIR/alerts.log.1"
 hup
 t=$((now - 200000))
 for i in $(seq 1 20); do it_reading $((t + i * 10000)) 200; echo; done >"$IT_DIR/b.lines"
@@ -55,6 +57,8 @@ for i in $(seq 1 20); do
 done
 it_eq "phase B: forbidden socket raises overnight_charging after HUP" 1 "$(it_events POL1 2 overnight_charging raised)"
 it_eq "phase B: overnight_allowed=false raises overnight_charging after HUP" 1 "$(it_events NGT1 1 overnight_charging raised)"
+it_eq "phase B: raised lines went to the reopened alert log (SIGHUP reopen)" "2 0" \
+  "$(grep -ciw raised "$IT_DIR/alerts.log" 2>/dev/null) $(grep -ciw raised "$IT_DIR/alerts.log.1" 2>/dev/null)"
 
 # Phase C: allowed again, HUP; charging goes on; the alerts clear (hold_s 2).
 it_sql "UPDATE sockets SET forbidden = false WHERE station='POL1' AND socket=2;
