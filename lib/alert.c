@@ -122,6 +122,15 @@ int cw_alert_apply(cw_alert_pool_t *p, uint32_t *slot, const char *station, uint
     a = NULL;
   }
 
+  if (a && a->restored && a->active) {
+    /* First verdict since a restart. The detector's timers started empty
+     * (10 s above rated_w, a confirmed session, a night run), so "absent"
+     * now may only mean "not re-established yet": count the hold from here,
+     * not from the alert's last event before the restart. */
+    a->restored = false;
+    if (v->sev == CW_SEV_NONE && ts_ms > a->last_seen) a->last_seen = ts_ms;
+  }
+
   if (v->sev == CW_SEV_NONE) {
     if (a && a->active && (double)(ts_ms - a->last_seen) >= hold_s * 1000.0) {
       char msg[120];
@@ -206,6 +215,7 @@ int cw_alert_restore(cw_alert_pool_t *p, uint32_t *slot, uint32_t station_idx,
   copy_clean(a->unit, sizeof(a->unit), ev->unit);
   /* open/acknowledged: still present as of its last event; cleared: in cool-down */
   a->active = ev->state != CW_ALERT_CLEARED;
+  a->restored = a->active;
   a->last_seen = ev->ts_ms;
   a->cleared_ts = ev->ts_ms;
   a->cleared_recv = ev->recv_ms ? ev->recv_ms : ev->ts_ms;

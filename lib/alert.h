@@ -47,6 +47,7 @@ typedef struct cw_alert {
   uint8_t state;        /* cw_alert_state_t */
   bool active;          /* condition present (not cleared) */
   bool used;
+  bool restored;        /* restored active; its hold starts at the first verdict */
   char unit[8];
 } cw_alert_t;
 

@@ -143,11 +143,22 @@ void cw_engine_free(cw_engine_t *e) {
   free(e);
 }
 
+/* Detector state is either raw measurement (re-judged against the current
+ * thresholds on every reading) or a judgement made under the old thresholds;
+ * the latter must not outlive a reload. Timers of "continuously above a
+ * limit" restart by themselves on the first reading below the new limit. */
 void cw_engine_set_cfg(cw_engine_t *e, const cw_detect_cfg_t *cfg) {
   bool rewindow = cfg->thermal_rise_window_s != e->cfg.thermal_rise_window_s;
+  bool recount = cfg->thermal_rise_warn_c_min != e->cfg.thermal_rise_warn_c_min ||
+                 cfg->thermal_rise_warn_count != e->cfg.thermal_rise_warn_count;
   e->cfg = *cfg;
-  if (rewindow) /* sub-bucket width changed: old buckets are meaningless */
-    for (uint32_t i = 0; i < e->tab.nso; i++) cw__thermal_reset(&e->tab.so[i].th);
+  if (!rewindow && !recount) return;
+  for (uint32_t i = 0; i < e->tab.nso; i++) {
+    if (rewindow) /* sub-bucket width changed: old buckets are meaningless */
+      cw__thermal_reset(&e->tab.so[i].th);
+    else /* "n rises in a row" was counted against the old threshold */
+      e->tab.so[i].th.rise_count = 0;
+  }
 }
 
 static bool name_ok(const char *s) {
@@ -159,7 +170,16 @@ int cw_engine_set_station(cw_engine_t *e, const char *station, const cw_station_
   if (!name_ok(station) || !p) return -EINVAL;
   int64_t si = cw_sock_table_station(&e->tab, station);
   if (si < 0) return (int)si;
-  e->tab.st[si].policy = *p;
+  cw_station_t *st = &e->tab.st[si];
+  /* A moved night window (or time zone): the current in-window run was
+   * measured against the old one; it restarts at the next charging reading
+   * inside the new window. Everything else is read from the policy on each
+   * reading (overnight_allowed, breaker_w) and needs nothing here. */
+  if (p->utc_offset_min != st->policy.utc_offset_min ||
+      p->night_start_min != st->policy.night_start_min ||
+      p->night_end_min != st->policy.night_end_min)
+    for (uint32_t i = st->first; i; i = e->tab.so[i - 1].next) e->tab.so[i - 1].on.night_since = 0;
+  st->policy = *p;
   return 0;
 }
 

@@ -12,6 +12,12 @@
 #define DEFAULT_INTERVAL_MS 60000   /* until a gap is seen: DESIGN.md 1, readings every 10-60 s */
 #define RESTORE_ARM_MS 86400000LL   /* restored sockets seen within a day are watched */
 #define EWMA_SHIFT 3                /* alpha = 1/8: follows a rate change within ~8 readings */
+/* Gaps above the threshold are outages and are kept out of the EWMA, which
+ * therefore could never learn a slower rate (a device reconfigured from 10 s
+ * to 5 min, or one that uploads in batches): it would raise and clear an
+ * alert every interval forever. This many such gaps in a row, with no normal
+ * gap between them, are the new interval rather than outages. */
+#define LONG_GAPS_ADOPT 3
 
 int64_t cw__offline_threshold_ms(const cw_detect_cfg_t *cfg, const cw_sock_t *s) {
   double gap = s->gap_ms ? (double)s->gap_ms : DEFAULT_INTERVAL_MS;
@@ -23,12 +29,17 @@ void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s
   if (s->last_recv && !(s->flags & CW_SOCK_ARMED)) { /* arming time is not a reading */
     int64_t gap = recv_ms - s->last_recv;
     /* Gaps that were outages (overdue) would teach the detector to tolerate them. */
-    if (gap >= GAP_MIN_MS && gap <= cw__offline_threshold_ms(cfg, s) &&
-        !(s->flags & CW_SOCK_OVERDUE)) {
+    if (gap < GAP_MIN_MS) {
+      /* a burst: says nothing about the interval */
+    } else if (gap <= cw__offline_threshold_ms(cfg, s) && !(s->flags & CW_SOCK_OVERDUE)) {
+      s->long_gaps = 0;
       if (!s->gap_ms)
         s->gap_ms = (uint32_t)gap;
       else
         s->gap_ms = (uint32_t)((int64_t)s->gap_ms + ((gap - (int64_t)s->gap_ms) >> EWMA_SHIFT));
+    } else if (++s->long_gaps >= LONG_GAPS_ADOPT) {
+      s->long_gaps = 0; /* a steady slower rate, not outages: restart the EWMA there */
+      s->gap_ms = gap < UINT32_MAX ? (uint32_t)gap : UINT32_MAX;
     }
   }
   s->flags &= (uint8_t)~(CW_SOCK_OVERDUE | CW_SOCK_ARMED);
@@ -39,7 +50,7 @@ void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s
 int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
   const cw_detect_cfg_t *cfg = &e->cfg;
   cw_station_t *st = &e->tab.st[idx];
-  bool any = false, all_over = true;
+  bool any = false, all_over = true, any_live = false;
   int64_t max_thr = 0;
   uint32_t nseen = 0;
   for (uint32_t i = st->first; i; i = e->tab.so[i - 1].next) {
@@ -57,6 +68,7 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
     int64_t thr = cw__offline_threshold_ms(cfg, s);
     any = true;
     nseen++;
+    if (!(s->flags & CW_SOCK_ARMED)) any_live = true;
     if (thr > max_thr) max_thr = thr;
     if (now_ms - s->last_recv > thr)
       s->flags |= CW_SOCK_OVERDUE;
@@ -67,10 +79,14 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
   }
   if (!any) return 0;
   bool silent = all_over;
+  /* Only restored sockets, not all overdue yet: whether the station is silent
+   * is not known until their clocks run out, so an alert restored from before
+   * the restart is neither cleared nor raised again meanwhile. */
+  bool unknown = !silent && !any_live;
 
   cw_verdict_t v;
   memset(&v, 0, sizeof(v));
-  v.known = true;
+  v.known = !unknown;
   v.unit = "s";
   if (silent) {
     v.sev = CW_SEV_CRITICAL;
@@ -102,7 +118,7 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
       cw_verdict_msg(&v, "no reading for %.0f s (expected every %.0f s)", v.value,
                      (double)(s->gap_ms ? s->gap_ms : DEFAULT_INTERVAL_MS) / 1000.0, 0);
     } else {
-      v.known = true;
+      v.known = !(s->flags & CW_SOCK_ARMED); /* restored, not overdue yet: not known */
     }
     rc = cw_alert_apply(&e->alerts, &s->alert[CW_KIND_OFFLINE], st->name, idx, s->socket,
                         CW_KIND_OFFLINE, &v, now_ms, now_ms, cfg->hold_s, cfg->cooldown_s);

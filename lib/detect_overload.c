@@ -56,8 +56,10 @@ void cw__overload_station_eval(const cw_detect_cfg_t *cfg, const cw_station_t *s
                                cw_verdict_t *out) {
   memset(out, 0, sizeof(*out));
   out->unit = "W";
-  out->known = st->policy.breaker_w > 0;
-  if (!out->known) return;
+  /* Always a verdict: with breaker_w set to 0 (unknown) at a reload the
+   * condition is absent, so an alert raised under the old breaker clears. */
+  out->known = true;
+  if (!(st->policy.breaker_w > 0)) return;
   double limit = cfg->overload_station_frac * st->policy.breaker_w;
   if (st->sum_w > limit) {
     out->sev = CW_SEV_WARNING;

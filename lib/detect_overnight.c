@@ -11,7 +11,10 @@
  * tail wobble) without the session ending: 2 min below ends it. */
 #define SESSION_GAP_MS 120000
 /* Forbidden socket: 2 consecutive charging readings confirm a session, so a
- * single spike (plug-in transient) does not count. */
+ * single spike (plug-in transient) does not count. Confirmation is a fact
+ * about the session, not about the policy: whether the socket is forbidden
+ * is read from the current policy on every reading (it may change at
+ * SIGHUP), so lifting the ban clears the alert after hold_s. */
 #define FORBIDDEN_CONFIRM 2
 
 static bool in_night(const cw_station_policy_t *p, int64_t ts_ms) {
@@ -60,7 +63,8 @@ void cw__overnight_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *p
   bool night = in_night(pol, ts);
   if (!night) on->night_since = 0;
   else if (charging && !on->night_since) on->night_since = ts;
-  if ((s->flags & CW_SOCK_FORBIDDEN) && on->chg_run >= FORBIDDEN_CONFIRM) on->forbidden_hit = 1;
+  if (on->chg_run >= FORBIDDEN_CONFIRM) on->confirmed = 1;
+  bool forbidden = (s->flags & CW_SOCK_FORBIDDEN) && on->confirmed;
 
   double dur_s = (double)(ts - on->session_start) / 1000.0;
   double night_s = on->night_since ? (double)(ts - on->night_since) / 1000.0 : -1;
@@ -75,7 +79,7 @@ void cw__overnight_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *p
     out->threshold = cfg->night_stuck_s / 3600.0;
     cw_verdict_msg(out, "still drawing %.0f W after %.1f h of night charging", have_w ? r->w : 0.0,
                    night_s / 3600.0, 0);
-  } else if (on->forbidden_hit) {
+  } else if (forbidden) {
     out->sev = CW_SEV_WARNING;
     out->value = have_w ? r->w : 0;
     out->threshold = cfg->charging_w;

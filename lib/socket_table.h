@@ -48,7 +48,7 @@ typedef struct cw_overnight_state {
   int64_t low_since;     /* ts of the first non-charging reading inside a session; 0 = none */
   int64_t night_since;   /* first charging ts of the current in-night-window run; 0 = none */
   uint8_t chg_run;       /* consecutive charging readings (saturating) */
-  uint8_t forbidden_hit; /* this session was confirmed at a forbidden socket */
+  uint8_t confirmed;     /* this session saw chg_run reach 2 (not a plug-in transient) */
 } cw_overnight_state_t;
 
 /* Flags of cw_sock_t.flags */
@@ -64,6 +64,7 @@ typedef struct cw_sock {
   uint32_t next;      /* next socket of the same station (index + 1; 0 = end) */
   uint8_t socket;     /* 1..255 */
   uint8_t flags;      /* CW_SOCK_* */
+  uint8_t long_gaps;  /* consecutive receive gaps above the offline threshold */
   float rated_w;      /* socket policy; 0 = cfg default_rated_w */
   float last_w;       /* latest w, counted in the station sum */
   uint32_t gap_ms;    /* EWMA of receive-time gaps; 0 = not known yet */
