@@ -237,6 +237,69 @@ out:
   return rate;
 }
 
+static double cpu_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One thread, no contention: push `burst` records then consume them, over
+ * and over; CPU ns per record (thread CPU time, so other load on the
+ * machine does not count). The cost of the ring operations and copies
+ * themselves, without cache-line transfers between cores. */
+static double single_ns(impl_t impl, size_t len, size_t burst, uint64_t n, size_t cap,
+                        const uint8_t *tmpl) {
+  size_t rsize = (sizeof(run_t) + CW_CACHELINE - 1) & ~(size_t)(CW_CACHELINE - 1);
+  run_t *r = aligned_alloc(CW_CACHELINE, rsize);
+  cons_t c = {0, 0, 0};
+  double t0, t1, ns = -1;
+  if (!r) return -1;
+  memset(r, 0, sizeof *r);
+  if (impl == IMPL_CK) {
+    r->slots = ck_slots_for(cap, len);
+    r->ckbuf = calloc(r->slots, sizeof *r->ckbuf);
+    r->pool_stride = (len + 63) & ~(size_t)63;
+    r->pool = aligned_alloc(64, (size_t)r->slots * r->pool_stride);
+    if (!r->ckbuf || !r->pool) goto out;
+    memset(r->pool, 0, (size_t)r->slots * r->pool_stride);
+    r->pool_mask = r->slots - 1;
+    ck_ring_init(&r->ck, r->slots);
+  } else if (cw_ring_init(&r->ring, cap) != 0) {
+    goto out;
+  }
+  t0 = cpu_now_s();
+  for (uint64_t seq = 0; seq < n;) {
+    for (size_t b = 0; b < burst; b++, seq++) {
+      if (impl == IMPL_CK) {
+        uint8_t *rec = r->pool + (seq & r->pool_mask) * r->pool_stride;
+        memcpy(rec, &seq, 8);
+        memcpy(rec + 8, tmpl + 8, len - 8);
+        if (!ck_ring_enqueue_spsc(&r->ck, r->ckbuf, rec)) goto out;
+      } else {
+        cw_ring_part_t parts[2] = {{&seq, 8}, {tmpl + 8, len - 8}};
+        if (cw_ring_pushv(&r->ring, parts, 2) < 0) goto out;
+      }
+    }
+    if (impl == IMPL_CK) {
+      void *p;
+      while (ck_ring_dequeue_spsc(&r->ck, r->ckbuf, &p)) visit(&c, p, len);
+    } else {
+      cw_ring_pop_burst(&r->ring, burst, visit, &c);
+    }
+  }
+  t1 = cpu_now_s();
+  if (!c.bad && c.next >= n) ns = (t1 - t0) * 1e9 / (double)c.next;
+out:
+  if (impl == IMPL_CK) {
+    free(r->ckbuf);
+    free(r->pool);
+  } else {
+    cw_ring_destroy(&r->ring);
+  }
+  free(r);
+  return ns;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -300,6 +363,26 @@ int main(int argc, char **argv) {
              ck_slots_for(cap, sizes[si]), med[IMPL_OURS_SPIN] / 1e6,
              med[IMPL_OURS_WAIT] / 1e6, med[IMPL_CK] / 1e6, med[IMPL_OURS_SPIN] / med[IMPL_CK],
              med[IMPL_OURS_WAIT] / med[IMPL_CK]);
+      fflush(stdout);
+    }
+  }
+  printf("\nsingle thread, no contention (push B, then consume B; thread CPU time):\n");
+  printf("%6s %6s | %12s %12s | %8s\n", "bytes", "B", "ours ns/rec", "ck ns/rec", "ours/ck");
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    if (sizes[si] > cap / 4) continue;
+    for (size_t bi = 0; bi < sizeof bursts / sizeof bursts[0]; bi++) {
+      double v[2][99], m[2];
+      for (int k = 0; k < runs; k++) {
+        v[0][k] = single_ns(IMPL_OURS_SPIN, sizes[si], bursts[bi], n, cap, tmpl);
+        v[1][k] = single_ns(IMPL_CK, sizes[si], bursts[bi], n, cap, tmpl);
+        if (v[0][k] < 0 || v[1][k] < 0) return 1;
+      }
+      for (int i = 0; i < 2; i++) {
+        qsort(v[i], (size_t)runs, sizeof(double), cmp_double);
+        m[i] = v[i][runs / 2];
+      }
+      printf("%6zu %6zu | %12.1f %12.1f | %8.2f\n", sizes[si], bursts[bi], m[0], m[1],
+             m[0] / m[1]);
       fflush(stdout);
     }
   }

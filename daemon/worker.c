@@ -212,9 +212,14 @@ static void *worker_main(void *arg) {
 }
 
 int cw_worker_create(cw_daemon_t *d, int index, cw_worker_t **out) {
-  cw_worker_t *w = calloc(1, sizeof *w);
+  /* cw_ring_t is cache-line aligned (producer and consumer indices on their
+   * own lines): calloc's 16-byte alignment would break that, so allocate
+   * aligned and zero by hand. */
+  size_t sz = (sizeof(cw_worker_t) + CW_CACHELINE - 1) / CW_CACHELINE * CW_CACHELINE;
+  cw_worker_t *w = aligned_alloc(CW_CACHELINE, sz);
   int rc;
   if (!w) return -ENOMEM;
+  memset(w, 0, sz);
   w->d = d;
   w->index = index;
   pthread_mutex_init(&w->ctl_mu, NULL);
