@@ -16,10 +16,11 @@ BUILD=${BUILD:-build}
 OUT=$PWD/build/bench-run
 # S stations x K sockets every I s for D s; LAT_N alert probes over a
 # background replay at BG_X times recorded speed; BIG_S x 10 sockets for RSS.
+# SB: stations of the batched capture (more, so that its run lasts seconds).
 case "$MODE" in
-  quick) S=200 K=10 I=10 D=300 LAT_N=200 BG_X=10 BIG_S=10000 PIPE_N=200000 RUNS=${RUNS:-3} ;;
-  full) S=1000 K=10 I=10 D=300 LAT_N=1000 BG_X=3 BIG_S=10000 PIPE_N=1000000 RUNS=${RUNS:-5} ;;
-  profile) S=1000 K=10 I=10 D=300 RUNS=1 ;;
+  quick) S=200 SB=500 K=10 I=10 D=300 LAT_N=200 BG_X="10 20" BIG_S=10000 PIPE_N=200000 RUNS=${RUNS:-3} ;;
+  full) S=1000 SB=2000 K=10 I=10 D=300 LAT_N=1000 BG_X="2 4" BIG_S=10000 PIPE_N=1000000 RUNS=${RUNS:-3} ;;
+  profile) S=1000 SB=1000 K=10 I=10 D=300 RUNS=1 ;;
   peers)
     if [ -f bench/peers/run.sh ]; then exec bash bench/peers/run.sh; fi
     echo "bench: bench/peers/run.sh is not there yet" >&2
@@ -53,10 +54,10 @@ MQ_PORT=$CW_MQTT_PORT
 HTTP_PORT=$(cw_free_port 19500)
 PSQL() { psql -X -q -tA "$CW_PG_CONN" -c "$1"; }
 med() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-field() { sed -n "s/.*[ :]$1=\([-0-9.]*\).*/\1/p" | tail -1; }
+field() { sed -n "s/\(.*[ :]\|^\)$1=\([-0-9.]*\).*/\2/p" | tail -1; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
-now() { date +%s.%N; }
+now() { echo "$EPOCHREALTIME"; }
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 say() { printf '%s\n' "$*" >&2; }
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -66,7 +67,7 @@ run_logged() { echo "$*" >>"$CMDS"; "$@"; }
 
 # ---------------------------------------------------------------- captures
 GEN="$BUILD/bench/gen -o $OUT/city.cap -s $S -k $K -i $I -d $D --seed 7 --anomaly-rate 0.01 --truth $OUT/truth.csv --sql $OUT/stations.sql"
-GENB="$BUILD/bench/gen -o $OUT/city-batched.cap -s $S -k $K -i $I -d $D --seed 7 --anomaly-rate 0.01 --batched"
+GENB="$BUILD/bench/gen -o $OUT/city-batched.cap -s $SB -k $K -i $I -d $D --seed 7 --anomaly-rate 0.01 --batched"
 say "bench: $GEN"
 echo "$GEN" >>"$CMDS"
 $GEN 2>&1 | tee "$OUT/gen.txt" >&2
@@ -132,24 +133,44 @@ stop_daemon() {
 }
 reset_db() { PSQL "TRUNCATE readings, alert_events, alerts; UPDATE sockets SET last_ts = NULL" >/dev/null; }
 
-# Waits until the daemon has committed $1 rows (or made no progress for 20 s,
-# or 600 s passed), sampling rows every 0.5 s into $2 (seconds since $3).
-# Sets DONE_T (time the last row was committed, as seen by the 0.1 s poll).
-wait_rows() {
-  local want=$1 samples=$2 t0=$3 rows=0 last=-1 still=0 i=0 t
-  : >"$samples"
-  while [ $i -lt 6000 ]; do
-    rows=$(metric rows_committed_total)
-    rows=${rows:-0}
-    t=$(now)
-    [ $((i % 5)) -eq 0 ] && echo "$(calc "$t - $t0" 2) $rows" >>"$samples"
-    if [ "$rows" -ge "$want" ]; then echo "$(calc "$t - $t0" 2) $rows" >>"$samples"; break; fi
-    if [ "$rows" -eq "$last" ]; then still=$((still + 1)); [ $still -ge 200 ] && break; else still=0; fi
-    last=$rows
-    sleep 0.1
-    i=$((i + 1))
+# Reads one counter from /metrics into MV without forking (bash builtins
+# only), so that polling does not take CPU from what it measures.
+metric_fast() {
+  local line
+  MV=0
+  exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT" || return 0
+  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+  while IFS= read -r line <&3; do
+    case $line in "chargewatch_$1 "*) MV=${line#* } ;; esac
   done
-  DONE_T=$t
+  exec 3<&-
+}
+
+# Waits until the daemon has committed $1 rows (or made no progress for 20 s,
+# or 600 s passed), polling every ~0.05 s and sampling rows every 0.5 s into
+# $2 (ms since $3, an EPOCHREALTIME). Sets DONE_T (EPOCHREALTIME when
+# the last row was seen committed) and DONE_ROWS.
+wait_rows() {
+  local want=$1 samples=$2 t0=${3/[.,]/} rows=0 last=-1 still_since t next=0 end
+  : >"$samples"
+  t=${EPOCHREALTIME/[.,]/}
+  still_since=$t
+  end=$((t + 600000000))
+  while :; do
+    metric_fast rows_committed_total
+    rows=$MV
+    t=${EPOCHREALTIME/[.,]/}
+    if [ "$t" -ge "$next" ] || [ "$rows" -ge "$want" ]; then
+      echo "$(((t - t0) / 1000)) $rows" >>"$samples"
+      next=$((t + 500000))
+    fi
+    [ "$rows" -ge "$want" ] && break
+    if [ "$rows" != "$last" ]; then still_since=$t; last=$rows; fi
+    [ $((t - still_since)) -ge 20000000 ] && break
+    [ "$t" -ge "$end" ] && break
+    sleep 0.05
+  done
+  DONE_T="$((t / 1000000)).$(printf '%06d' $((t % 1000000)))"
   DONE_ROWS=$rows
 }
 
@@ -170,11 +191,13 @@ if [ "$MODE" = profile ]; then
   kill -INT "$PERF"; wait "$PERF" || true
   BG_PIDS=""
   stop_daemon
-  perf report -i "$OUT/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 >"$OUT/profile-dso.txt"
+  set +o pipefail # head closes the pipe early
+  perf report -i "$OUT/perf.data" --stdio --no-children --sort comm,dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 >"$OUT/profile-thread.txt"
+  perf report -i "$OUT/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 >"$OUT/profile-dso.txt"
   perf report -i "$OUT/perf.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 >"$OUT/profile-sym.txt"
   perf report -i "$OUT/perf.data" --stdio --children --sort sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$OUT/profile-children.txt"
   say "bench: profile of $DAEMON_ID over $NREAD readings (rows $DONE_ROWS): $OUT/profile-*.txt"
-  cat "$OUT/profile-dso.txt" "$OUT/profile-sym.txt"
+  cat "$OUT/profile-thread.txt" "$OUT/profile-dso.txt" "$OUT/profile-sym.txt"
   exit 0
 fi
 
@@ -217,7 +240,7 @@ countsub_run() { # cap filter nmsg tag
     wait "$cs" || true
     m1=$(cpu_ticks "$CW_MQTT_PID")
   fi
-  echo "broker_cpu_us_per_msg=$(calc "($m1 - $m0) * 1e6 / $TCK / $n" 2)" >>"$OUT/countsub.$tag"
+  echo "countsub: broker_cpu_us_per_msg=$(calc "($m1 - $m0) * 1e6 / $TCK / $n" 2)" >>"$OUT/countsub.$tag"
 }
 
 # One chargewatchd run, live or drain; writes $OUT/e2e.TAG and samples.
@@ -320,25 +343,27 @@ say "$DET"
 medmax() { echo "$1" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR) printf "median %.0f s, max %.0f s (n=%d)", (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2, a[NR], NR; else printf "n/a"}'; }
 
 # ---------------------------------------------------------------- alert latency
-say "bench: alert latency, $LAT_N probes idle and under a ${BG_X}x background replay"
+say "bench: alert latency, $LAT_N probes idle and under background replays at ${BG_X}x"
 reset_db
 start_daemon cw-bench-lat
 LATCMD="$BUILD/bench/alertlat -u $CW_MQTT_URI -n $LAT_N -g 20"
-echo "$LATCMD -o FILE   (idle, then during: $REPLAY -f $OUT/city.cap -x $BG_X)" >>"$CMDS"
+echo "$LATCMD -o FILE   (idle, then during each: $REPLAY -f $OUT/city.cap -x X, X in $BG_X)" >>"$CMDS"
 $LATCMD -o "$OUT/lat-idle.dat" >"$OUT/alertlat-idle.txt" || true
-"$BUILD/bench/replay" -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 -x "$BG_X" --client-prefix cw-bg >"$OUT/replay-bg" 2>/dev/null &
-BG=$!
-BG_PIDS="$BG"
-b0=$(metric messages_received_total)
-tb0=$(now)
-sleep 2
-$LATCMD -o "$OUT/lat-load.dat" >"$OUT/alertlat-load.txt" || true
-b1=$(metric messages_received_total)
-tb1=$(now)
-BG_RATE=$(calc "(${b1:-0} - ${b0:-0}) / ($tb1 - $tb0)" 0)
-kill "$BG" 2>/dev/null || true
-wait "$BG" 2>/dev/null || true
-BG_PIDS=""
+for x in $BG_X; do
+  "$BUILD/bench/replay" -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 -x "$x" --client-prefix "cw-bg$x" >"$OUT/replay-bg$x" 2>/dev/null &
+  BG=$!
+  BG_PIDS="$BG"
+  sleep 2
+  b0=$(metric messages_received_total)
+  tb0=$(now)
+  $LATCMD -o "$OUT/lat-load$x.dat" >"$OUT/alertlat-load$x.txt" || true
+  b1=$(metric messages_received_total)
+  tb1=$(now)
+  echo "$(calc "(${b1:-0} - ${b0:-0} - $LAT_N) / ($tb1 - $tb0)" 0)" >"$OUT/bg-rate$x"
+  kill "$BG" 2>/dev/null || true
+  wait "$BG" 2>/dev/null || true
+  BG_PIDS=""
+done
 stop_daemon
 
 # ---------------------------------------------------------------- memory at BIG_S x 10 sockets
@@ -386,7 +411,6 @@ COPY_RATE=$(for r in $(seq 1 "$RUNS"); do field rows_per_s <"$OUT/copyraw.$r"; d
 readvals() { for t in $(seq 1 "$RUNS"); do field "$2" <"$OUT/$1$t"; done | tr '\n' ' '; }
 
 LAT_IDLE=$(sed 's/^alertlat: //' "$OUT/alertlat-idle.txt")
-LAT_LOAD=$(sed 's/^alertlat: //' "$OUT/alertlat-load.txt")
 NOW=$(date -u +%Y-%m-%dT%H:%MZ)
 CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -405,7 +429,7 @@ r3() { calc "$1" 2; }
   echo "|---|---|---|---|"
   echo "| readings/s, live: replay publishing while consumer runs (first publish -> last row committed) | $E_RATE_live | bare paho subscriber: $CS_RATE_live msgs/s | $(r3 "$E_RATE_live / $CS_RATE_live") |"
   echo "| readings/s, drain: broker backlog of the whole capture consumed | $E_RATE_drain | bare paho subscriber: $CS_RATE_drain msgs/s | $(r3 "$E_RATE_drain / $CS_RATE_drain") |"
-  echo "| readings/s, live, station-batched (10 readings/msg) | $E_RATE_batched | bare paho subscriber: $CS_RATE_batched msgs/s = $(calc "$CS_RATE_batched * $NREAD_B / $NMSG_B" 0) readings/s | $(r3 "$E_RATE_batched / ($CS_RATE_batched * $NREAD_B / $NMSG_B)") |"
+  echo "| readings/s, live, station-batched (one message per station per interval) | $E_RATE_batched | bare paho subscriber: $CS_RATE_batched msgs/s = $(calc "$CS_RATE_batched * $NREAD_B / $NMSG_B" 0) readings/s | $(r3 "$E_RATE_batched / ($CS_RATE_batched * $NREAD_B / $NMSG_B)") |"
   echo "| readings/s vs raw binary COPY into the same indexed partitioned table (5000-row transactions) | $E_RATE_drain (drain) | $COPY_RATE rows/s | $(r3 "$E_RATE_drain / $COPY_RATE") |"
   echo "| daemon CPU us per reading, live | $E_CPU_live | bare subscriber $CS_CPU_live us/msg | $(r3 "$E_CPU_live / $CS_CPU_live") |"
   echo "| daemon CPU us per reading, drain | $E_CPU_drain | bare subscriber $CS_CPU_drain us/msg | $(r3 "$E_CPU_drain / $CS_CPU_drain") |"
@@ -416,7 +440,9 @@ r3() { calc "$1" 2; }
   echo "| peak RSS (VmHWM), largest run | $E_HWM_live / $E_HWM_drain / $E_HWM_batched KiB | | |"
   echo "| RSS at $TRACKED tracked sockets | $rss1 KiB (at start $rss0 KiB: $PER_SOCK B/socket; VmHWM $hwm_big KiB) | | |"
   echo "| alert latency, publish -> retained alert received (fresh socket, t = 95 C), idle | $LAT_IDLE | | |"
-  echo "| alert latency, same, during a ${BG_X}x replay (daemon receiving ~$BG_RATE msgs/s) | $LAT_LOAD | | |"
+  for x in $BG_X; do
+    echo "| alert latency, same, during a ${x}x replay of the capture (daemon receiving ~$(cat "$OUT/bg-rate$x") msgs/s besides) | $(sed 's/^alertlat: //' "$OUT/alertlat-load$x.txt") | | |"
+  done
   echo "| detection vs ground truth, (station, socket, kind), offline scored apart | $(head -1 "$OUT/detection.txt") | | |"
   for k in thermal_runaway overload overnight_charging; do
     l=$(sed -n "s/^lead_$k=//p" "$OUT/detection.txt"); c=$(sed -n "s/^crit_$k=//p" "$OUT/detection.txt")

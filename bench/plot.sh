@@ -9,7 +9,7 @@ command -v gnuplot >/dev/null || { echo "plot: gnuplot not installed" >&2; exit 
 cd "$DIR"
 
 # Rows committed sampled every 0.5 s -> readings/s per interval.
-rate() { awk 'NR > 1 && $1 > t { printf "%.2f %.0f\n", $1, ($2 - r) / ($1 - t) } { t = $1; r = $2 }' "$1"; }
+rate() { awk 'NR > 1 && $1 > t { printf "%.2f %.0f\n", $1 / 1000, ($2 - r) * 1000 / ($1 - t) } { t = $1; r = $2 }' "$1"; }
 series=""
 for tag in live1 batched1 drain1; do
   [ -s "samples.$tag" ] || continue
@@ -21,7 +21,7 @@ if [ -n "$series" ]; then
 set terminal pngcairo size 900,500 noenhanced
 set output 'readings-per-s.png'
 set title 'chargewatchd: rows committed per second (sampled every 0.5 s), run 1'
-set xlabel 'seconds since the replay started (drain: since the daemon started)'
+set xlabel "seconds since the replay started (drain: since the daemon started)"
 set ylabel 'readings/s'
 set grid
 set key top right
@@ -31,7 +31,7 @@ fi
 
 # Alert latency: cumulative distribution of the probes, idle and loaded.
 lat=""
-for f in lat-idle lat-load; do
+for f in $(ls lat-*.dat 2>/dev/null | sed 's/\.dat$//'); do
   [ -s "$f.dat" ] || continue
   n=$(wc -l <"$f.dat")
   awk -v n="$n" '{ printf "%s %.4f\n", $1, NR / n }' "$f.dat" >"$f.cdf"

@@ -121,9 +121,9 @@ it_stage() {
 
 IT_ALL=$(ls tests/it/test_*.sh 2>/dev/null)
 # Under ASan the daemon runs the tests where memory errors would hide:
-# the busy paths (ingest, rejects) and shutdown/restart.
+# the busy paths (ingest, rejects), the alert sinks, and shutdown/restart.
 IT_ASAN=""
-for n in ingest rejects sigterm restart; do
+for n in ingest rejects alerts sigterm restart; do
   [ -f "tests/it/test_$n.sh" ] && IT_ASAN="$IT_ASAN tests/it/test_$n.sh"
 done
 

@@ -95,11 +95,6 @@ it_eq "late subscriber gets the retained thermal alert (retain flag, kind)" "1 t
 late=$(it_sub_once cw/alerts/OVL1/1/overload 1 5)
 it_eq "late subscriber gets the retained overload alert" "1 overload" \
   "$(echo "$late" | awk '{print $1}') $(echo "$late" | it_json kind)"
-# THR1 has been silent since its three readings (longer than offline_min_s):
-# a whole station silent is critical, on socket 0 (DESIGN.md section 4).
-it_eq "offline: silent station raises critical on socket 0" "1 critical" \
-  "$(it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-') FROM alerts
-             WHERE station='THR1' AND socket=0 AND kind='offline'")"
 
 # Operator actions (DESIGN.md section 4 lifecycle): acknowledge THR1/1 over
 # MQTT, close OVL1/1 from SQL (cw_close -> NOTIFY -> daemon). Each event goes
@@ -122,3 +117,10 @@ it_eq "closed alert: retained copy cleared (late subscriber gets nothing)" "" \
   "$(it_sub_once cw/alerts/OVL1/1/overload 1 3 | grep -v '^1 cw/alerts/OVL1/1/overload $')"
 it_eq "acknowledged alert: still retained, now acknowledged" "1 acknowledged" \
   "$(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5 | awk '{print $1}') $(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5 | it_json event)"
+
+# OFF1 taught the detector a 1 s interval on both sockets; socket 2 stopped
+# with the offline loop above, so the whole station is silent once both are
+# overdue: one critical alert on socket 0 (DESIGN.md section 4).
+it_eq "offline: silent station raises critical on socket 0" "1 critical" \
+  "$(it_wait_eq $((OFFLINE_MIN_S * 3)) "1 critical" it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-')
+     FROM alerts WHERE station='OFF1' AND socket=0 AND kind='offline'")"
