@@ -92,7 +92,7 @@ bench-full:
 bench-peers:
 	@sh bench/bench.sh peers
 soak:
-	@sh tests/run.sh soak
+	@sh tests/soak.sh
 
 fuzz:
 	@sh fuzz/run.sh 300

@@ -27,7 +27,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->pg_batch_ms = 200;
   c->pg_partitions_ahead = 3;
   c->workers = 1;
-  c->ring_slots = 16384;
+  c->ring_slots = 1024;
   c->max_payload = 16384;
   snprintf(c->deadletter, sizeof c->deadletter, "./deadletter.log");
   c->deadletter_max_bytes = 64ull << 20;

@@ -39,7 +39,7 @@ typedef struct cw_config {
   int pg_partitions_ahead;   /* partitions_ahead (days), default 3 */
   /* [pipeline] */
   int workers;               /* workers, default 1 */
-  int ring_slots;            /* ring_slots: ring capacity in 256-byte slots, default 16384 (4 MiB) */
+  int ring_slots;            /* ring_slots: ring capacity in 256-byte slots, default 1024 (256 KiB) */
   size_t max_payload;        /* max_payload bytes, default 16384 */
   char deadletter[256];      /* deadletter path, default ./deadletter.log */
   uint64_t deadletter_max_bytes; /* deadletter_max_bytes, default 64 MiB, then rotated (.1) */

@@ -65,6 +65,9 @@ struct cw_writer {
   int64_t next_spool_log_ms;
   int utc_day;
   int wait_next;           /* ring to sleep on next when there are several */
+  uint64_t torn_seen[2];   /* stats.torn of spool, aspool already logged */
+  pthread_t guard;         /* shutdown guard (cw__wdb_guard) */
+  int guard_started;
 };
 
 static int64_t mono_ms(void) {
@@ -85,10 +88,26 @@ static void update_spool_metrics(cw_writer_t *w) {
   atomic_store(&w->d->m.spool_bytes, a.bytes + b.bytes);
 }
 
+/* The spool skips damaged records by itself (CRC, framing); say so once per
+ * damaged spot, since each one is lost data an operator must hear about. */
+static void spool_damage(cw_writer_t *w, int which) {
+  cw_spool_stats_t st;
+  cw_spool_stats(which ? w->aspool : w->spool, &st);
+  if (st.torn == w->torn_seen[which]) return;
+  cw_log(CW_LOG_ERROR,
+         "writer: %s spool in %s: %llu damaged record(s) or torn tail(s) detected (CRC or framing) "
+         "and skipped; the intact records replay",
+         which ? "alert" : "readings", w->d->cfg.spool_dir,
+         (unsigned long long)(st.torn - w->torn_seen[which]));
+  w->torn_seen[which] = st.torn;
+}
+
 static int spool_pending(cw_writer_t *w) {
   cw_spool_stats_t st;
   cw_spool_stats(w->spool, &st);
-  return st.records > 0;
+  /* bytes without records: a damaged tail left after the last good record;
+   * replay walks over it (and logs it) so its segment goes too */
+  return st.records > 0 || st.bytes > 0;
 }
 
 /* ------------------------------------------------------------- policies */
@@ -385,6 +404,7 @@ static void alerts_pump(cw_writer_t *w) {
   size_t len;
   while (cw__wdb_usable(&w->db, mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
     uint32_t hdr[2] = {0, 0};
+    spool_damage(w, 1);
     if (len >= ASPOOL_HDR) memcpy(hdr, data, ASPOOL_HDR);
     if (hdr[0] != ASPOOL_MAGIC || hdr[1] != sizeof(cw_alert_event_t) ||
         (len - ASPOOL_HDR) % sizeof(cw_alert_event_t)) {
@@ -407,6 +427,7 @@ static void alerts_pump(cw_writer_t *w) {
     cw_spool_ack(w->aspool);
     update_spool_metrics(w);
   }
+  spool_damage(w, 1); /* also a damaged tail with no intact record left */
   while (!aq_empty(w)) {
     cw_alert_event_t *v;
     size_t n = aq_take(w, &v, ALERT_TXN_MAX);
@@ -482,6 +503,7 @@ static void replay(cw_writer_t *w) {
   size_t len;
   while (cw__wdb_usable(&w->db, mono_ms()) && mono_ms() < until) {
     int rc = cw_spool_peek(w->spool, &data, &len);
+    spool_damage(w, 0);
     if (rc <= 0) {
       if (rc < 0) cw_log(CW_LOG_ERROR, "writer: reading the spool: %s", strerror(-rc));
       break;
@@ -747,6 +769,9 @@ int cw_writer_start(cw_writer_t *w) {
   int rc = pthread_create(&w->thread, NULL, run, w);
   if (rc) return -rc;
   w->started = 1;
+  /* without the guard a stuck database can only delay the stop */
+  if (pthread_create(&w->guard, NULL, cw__wdb_guard, &w->db) == 0) w->guard_started = 1;
+  else cw_log(CW_LOG_WARN, "writer: no shutdown guard thread");
   return 0;
 }
 
@@ -762,6 +787,11 @@ void cw_writer_stop(cw_writer_t *w) {
     w->started = 0;
   } else {
     final_drain(w); /* never started: still store or spool what the rings hold */
+  }
+  if (w->guard_started) {
+    atomic_store(&w->db.guard_stop, 1);
+    pthread_join(w->guard, NULL);
+    w->guard_started = 0;
   }
   cw__wdb_close(&w->db);
   atomic_store(&w->d->m.db_connected, 0);

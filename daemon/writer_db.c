@@ -100,7 +100,56 @@ int cw__wdb_init(cw_wdb_t *db, cw_daemon_t *d) {
   memset(db, 0, sizeof(*db));
   db->d = d;
   db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
+  pthread_mutex_init(&db->cancel_mu, NULL);
   return cw_copy_init(&db->scratch, 1 << 16);
+}
+
+void cw__wdb_abandon(cw_wdb_t *db) {
+  char err[256];
+  atomic_store(&db->abandon, 1);
+  pthread_mutex_lock(&db->cancel_mu);
+  if (db->cancel && !PQcancel(db->cancel, err, sizeof(err)))
+    cw_log(CW_LOG_WARN, "writer: cancelling the statement in progress: %s", err);
+  pthread_mutex_unlock(&db->cancel_mu);
+}
+
+/* Shutdown guard. A statement that hangs (a lock held for minutes, a server
+ * that stopped answering) would hold the writer, then the workers, then the
+ * whole stop sequence past shutdown_timeout_s, where main.c exits 1 and the
+ * rings are lost. So once the daemon has been stopping for ABANDON_PCT of the
+ * timeout with the writer still running, give up on the database: cancel
+ * the statement (every 500 ms, in case the next one hangs too) and let the
+ * writer spool what is left. A cancelled COPY is rolled back whole, so the
+ * spooled batch replays without duplicates. */
+#define ABANDON_PCT 40
+
+void *cw__wdb_guard(void *arg) {
+  cw_wdb_t *db = arg;
+  const cw_config_t *cfg = &db->d->cfg;
+  int64_t budget = 1000LL * (cfg->shutdown_timeout_s > 0 ? cfg->shutdown_timeout_s : 10);
+  int64_t since = 0, next_cancel = 0;
+  struct timespec nap = {0, 50 * 1000000L};
+  while (!atomic_load(&db->guard_stop)) {
+    int64_t now = mono_ms();
+    if (atomic_load(&db->d->stopping)) {
+      if (!since) since = now;
+      if (now - since >= budget * ABANDON_PCT / 100 && now >= next_cancel) {
+        if (!atomic_load(&db->abandon))
+          cw_log(CW_LOG_WARN, "writer: the database is holding up the shutdown; cancelling, spooling the rest");
+        cw__wdb_abandon(db);
+        next_cancel = now + 500;
+      }
+    }
+    nanosleep(&nap, NULL);
+  }
+  return NULL;
+}
+
+static void cancel_set(cw_wdb_t *db, PGcancel *c) {
+  pthread_mutex_lock(&db->cancel_mu);
+  if (db->cancel) PQfreeCancel(db->cancel);
+  db->cancel = c;
+  pthread_mutex_unlock(&db->cancel_mu);
 }
 
 void cw__wdb_free(cw_wdb_t *db) {
@@ -113,6 +162,8 @@ void cw__wdb_free(cw_wdb_t *db) {
   free(db->a3.p);
   free(db->rows);
   cw_copy_free(&db->scratch);
+  cancel_set(db, NULL);
+  pthread_mutex_destroy(&db->cancel_mu);
   memset(db, 0, sizeof(*db));
 }
 
@@ -138,6 +189,7 @@ static void conn_vals(cw_wdb_t *db, const char *vals[7]) {
 
 static void conn_ready(cw_wdb_t *db) {
   PQsetNoticeProcessor(db->conn, quiet, NULL);
+  cancel_set(db, PQgetCancel(db->conn));
   db->temp_table = 0;
   db->retry_at_ms = 0;
 }
@@ -158,6 +210,7 @@ int cw__wdb_connect_blocking(cw_wdb_t *db) {
 
 int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now) {
   if (db->conn && !db->connecting) return 0; /* connected (or being set up) */
+  if (atomic_load(&db->abandon)) return 0;
   if (!db->conn) {
     const char *vals[7];
     if (now < db->retry_at_ms) return 0;
@@ -189,6 +242,7 @@ failed:
 }
 
 void cw__wdb_close(cw_wdb_t *db) {
+  cancel_set(db, NULL);
   if (db->conn) PQfinish(db->conn);
   db->conn = NULL;
   db->ready = 0;
@@ -202,8 +256,13 @@ void cw__wdb_down(cw_wdb_t *db, const char *what) {
     else
       cw_log(CW_LOG_WARN, "writer: database connection lost during %s; spooling, reconnecting", what);
   }
-  if (db->conn && PQstatus(db->conn) != CONNECTION_OK) cw__wdb_close(db);
-  if (!db->conn) atomic_store(&db->d->m.db_connected, 0);
+  /* Always start over on a fresh connection: libpq may still report
+   * CONNECTION_OK after a failed statement on a session the server is
+   * terminating (57P01 comes as an error result before the EOF), and a kept
+   * connection left ready = 1, so /healthz said 200 through an outage. A reconnect after a
+   * real temporary error (statement timeout, lock) costs one session setup. */
+  cw__wdb_close(db);
+  atomic_store(&db->d->m.db_connected, 0);
   db->retry_at_ms = mono_ms() + db->backoff_ms;
   db->backoff_ms = db->backoff_ms * 2 > CW_WDB_BACKOFF_MAX_MS ? CW_WDB_BACKOFF_MAX_MS : db->backoff_ms * 2;
 }

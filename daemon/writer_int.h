@@ -54,10 +54,17 @@ typedef struct cw_wdb {
   cw_reading_t *rows;     /* rows parsed back from a COPY buffer */
   size_t nrows, rows_cap;
   cw_copy_t scratch;      /* re-encoding for bisection */
+  /* Shutdown under a stuck database: another thread may cancel the running
+   * statement (PQcancel is thread-safe on its own PGcancel object) and make
+   * the writer spool everything else instead of waiting on the server. */
+  pthread_mutex_t cancel_mu;
+  PGcancel *cancel;       /* for the current connection, or NULL */
+  _Atomic int abandon;    /* set once: no more database use in this process */
+  _Atomic int guard_stop; /* ends cw__wdb_guard */
 } cw_wdb_t;
 
 static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
-  return db->ready && db->conn && now_ms >= db->retry_at_ms;
+  return db->ready && db->conn && now_ms >= db->retry_at_ms && !atomic_load(&db->abandon);
 }
 
 int cw__wdb_init(cw_wdb_t *db, cw_daemon_t *d);
@@ -70,6 +77,12 @@ int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
 /* A temporary failure: drop a broken connection and back off. */
 void cw__wdb_down(cw_wdb_t *db, const char *what);
 void cw__wdb_close(cw_wdb_t *db);
+/* Any thread: stop using the database for good and cancel the statement in
+ * progress, if any (it then fails as a temporary error: the batch spools). */
+void cw__wdb_abandon(cw_wdb_t *db);
+/* Thread body (arg: the cw_wdb_t) that abandons the database when a shutdown
+ * runs long; returns once guard_stop is set. See writer_db.c. */
+void *cw__wdb_guard(void *arg);
 int cw__wdb_exec(PGconn *c, const char *sql); /* command or query; 0 or -EIO */
 /* Apply schema/NNN_*.sql not yet in schema_migrations, in order, each in its
  * own transaction under an advisory lock (two daemons do not race).

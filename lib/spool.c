@@ -14,6 +14,13 @@
  *       twice, even when a crash comes between ack and segment deletion; the
  *       worst case is a crash between COMMIT and cw_spool_ack, which replays
  *       one batch (the writer sees it as duplicate rows).
+ * Damage: a record whose header is intact but whose CRC fails (a flipped
+ * payload byte) is skipped alone; a damaged header (bad magic, a length past
+ * the end: a torn tail, a flipped header byte) makes the reader resynchronise
+ * at the next offset holding a whole record with a matching CRC, or at the
+ * end of the segment. Good records after the damage therefore still replay;
+ * stats.torn counts each damaged spot. The open-time count and the replay
+ * walk the same path, so stats.records stays exact.
  * Invariants: segments are never appended to once reopened (a new process
  * starts a new segment, so nothing lands behind a torn tail); a new segment
  * number is above every number on disk and in the ack file; a segment is
@@ -271,21 +278,80 @@ static int seg_cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Counts well-framed records from off (headers only, no CRC: that is
- * checked on replay). Stops at the first bad header. */
+/* Is there a whole record at off (magic, length inside the file, CRC)? The
+ * payload is read into *buf (grown as needed). 1 yes, 0 no, -errno. */
+static int rec_valid(int fd, uint64_t off, uint64_t size, uint8_t **buf, size_t *cap) {
+  uint8_t h[REC_HDR];
+  if (size - off < REC_HDR) return 0;
+  ssize_t n = pread_full(fd, h, REC_HDR, off);
+  if (n < 0) return (int)n;
+  if (n < REC_HDR || get_le32(h) != REC_MAGIC) return 0;
+  uint64_t len = get_le32(h + 4);
+  if (len > size - off - REC_HDR) return 0;
+  if (len > *cap || !*buf) {
+    uint8_t *nb = realloc(*buf, len ? (size_t)len : 1);
+    if (!nb) return -ENOMEM;
+    *buf = nb;
+    *cap = len ? (size_t)len : 1;
+  }
+  n = pread_full(fd, *buf, (size_t)len, off + REC_HDR);
+  if (n < 0) return (int)n;
+  return (uint64_t)n == len && cw_crc32c(0, *buf, (size_t)len) == get_le32(h + 8);
+}
+
+/* After a damaged header at from - 1: the next offset >= from holding a
+ * whole valid record, or size when there is none (*next). The CRC check
+ * makes a false match in payload bytes that happen to hold the magic a
+ * 2^-32 event on top of the magic and length matching. 0 or -errno. */
+static int resync(int fd, uint64_t from, uint64_t size, uint8_t **buf, size_t *cap, uint64_t *next) {
+  uint8_t chunk[8192];
+  const uint8_t magic[4] = {REC_MAGIC & 0xff, (REC_MAGIC >> 8) & 0xff, (REC_MAGIC >> 16) & 0xff,
+                            REC_MAGIC >> 24};
+  uint64_t off = from;
+  *next = size;
+  while (size > off && size - off >= REC_HDR) {
+    ssize_t n = pread_full(fd, chunk, sizeof(chunk), off);
+    if (n < 0) return (int)n;
+    if (n < 4) break;
+    for (ssize_t i = 0; i + 4 <= n; i++) {
+      if (memcmp(chunk + i, magic, 4)) continue;
+      int rc = rec_valid(fd, off + (uint64_t)i, size, buf, cap);
+      if (rc < 0) return rc;
+      if (rc) {
+        *next = off + (uint64_t)i;
+        return 0;
+      }
+    }
+    off += (uint64_t)n - 3; /* a magic may straddle two chunks */
+  }
+  return 0;
+}
+
+/* Counts the records from off that replay will visit: well-framed ones
+ * (their CRC is checked on replay, where a mismatch skips just that one),
+ * resynchronising past a damaged header as cw_spool_peek does. */
 static int seg_count(int fd, uint64_t off, uint64_t size, uint64_t *nrec) {
   uint8_t h[REC_HDR];
+  uint8_t *buf = NULL;
+  size_t cap = 0;
+  int rc = 0;
   *nrec = 0;
-  while (size - off >= REC_HDR) {
+  while (size > off && size - off >= REC_HDR) {
     ssize_t n = pread_full(fd, h, REC_HDR, off);
-    if (n < 0) return (int)n;
-    if (n < REC_HDR || get_le32(h) != REC_MAGIC) break;
-    uint64_t len = get_le32(h + 4);
-    if (len > size - off - REC_HDR) break;
+    if (n < 0) {
+      rc = (int)n;
+      break;
+    }
+    uint64_t len = n == REC_HDR ? get_le32(h + 4) : 0;
+    if (n < REC_HDR || get_le32(h) != REC_MAGIC || len > size - off - REC_HDR) {
+      if ((rc = resync(fd, off + 1, size, &buf, &cap, &off))) break;
+      continue;
+    }
     off += REC_HDR + len;
     (*nrec)++;
   }
-  return 0;
+  free(buf);
+  return rc;
 }
 
 static void close_reader(cw_spool_t *s) {
@@ -506,11 +572,6 @@ int cw_spool_append(cw_spool_t *s, const void *data, size_t len) {
   return 0;
 }
 
-/* Skips the rest of segs[0] after a torn or corrupt record. */
-static int skip_rest(cw_spool_t *s) {
-  s->st.torn++;
-  return seg_retire(s);
-}
 
 int cw_spool_peek(cw_spool_t *s, const void **data, size_t *len) {
   uint8_t h[REC_HDR];
@@ -543,7 +604,11 @@ int cw_spool_peek(cw_spool_t *s, const void **data, size_t *len) {
     if (n < 0) return (int)n;
     uint64_t plen = n == REC_HDR ? get_le32(h + 4) : 0;
     if (left < REC_HDR || n < REC_HDR || get_le32(h) != REC_MAGIC || plen > left - REC_HDR) {
-      if ((rc = skip_rest(s))) return rc;
+      /* damaged header or torn tail: on to the next whole record, if any */
+      uint64_t next;
+      s->st.torn++;
+      if ((rc = resync(s->rfd, s->roff + 1, sg->size, &s->rbuf, &s->rcap, &next))) return rc;
+      s->roff = next;
       continue;
     }
     if (plen > s->rcap || !s->rbuf) { /* bounded by the file size checked above */
@@ -556,7 +621,12 @@ int cw_spool_peek(cw_spool_t *s, const void **data, size_t *len) {
     n = pread_full(s->rfd, s->rbuf, (size_t)plen, s->roff + REC_HDR);
     if (n < 0) return (int)n;
     if ((uint64_t)n != plen || cw_crc32c(0, s->rbuf, (size_t)plen) != get_le32(h + 8)) {
-      if ((rc = skip_rest(s))) return rc;
+      /* framing intact, content damaged: drop this record only (counted at
+       * open, so it leaves stats.records like an acknowledged one) */
+      s->st.torn++;
+      s->roff += REC_HDR + plen;
+      s->rdone++;
+      if (s->st.records) s->st.records--;
       continue;
     }
     s->pending = REC_HDR + plen;

@@ -123,7 +123,7 @@ IT_ALL=$(ls tests/it/test_*.sh 2>/dev/null)
 # Under ASan the daemon runs the tests where memory errors would hide:
 # the busy paths (ingest, rejects), the alert sinks, and shutdown/restart.
 IT_ASAN=""
-for n in ingest rejects alerts sigterm restart; do
+for n in ingest rejects alerts sigterm restart fault_db fault_kill; do
   [ -f "tests/it/test_$n.sh" ] && IT_ASAN="$IT_ASAN tests/it/test_$n.sh"
 done
 

@@ -31,7 +31,7 @@ CW_TEST(config_defaults) {
   CHECK_EQ(c.pg_batch_ms, 200);
   CHECK_EQ(c.pg_partitions_ahead, 3);
   CHECK_EQ(c.workers, 1);
-  CHECK_EQ(c.ring_slots, 16384);
+  CHECK_EQ(c.ring_slots, 1024);
   CHECK_EQ(c.max_payload, 16384);
   CHECK_EQ(c.deadletter_max_bytes, 64ull << 20);
   CHECK(c.auto_register);

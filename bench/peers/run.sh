@@ -5,7 +5,8 @@
 # unlimited (tests/services.sh) and once with mosquitto's defaults, in one run
 # so the ratios are fair. Appends the table to bench/RESULTS.md. docs/PEERS.md.
 #   bash bench/peers/run.sh [--full]
-# Env: BUILD (default build/peers); CW_PEERS, CW_QUEUES: subsets of the runs;
+# Env: BUILD (default build/peers); RUNS (default 1; the table shows medians);
+# CW_PEERS, CW_QUEUES: subsets of the runs;
 # CW_PEERS_STATIONS: capture size (10 sockets x 30 readings per station);
 # CW_PEERS_APPEND=0: do not append to bench/RESULTS.md (trial runs).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -26,6 +27,7 @@ OUT=$ROOT/build/peers/run
 NR=$ROOT/build/peers/node-red
 PEERS=${CW_PEERS:-chargewatchd bridge nodered collectd collectd-flush}
 QUEUES=${CW_QUEUES:-unlimited default}
+RUNS=${RUNS:-1}
 # quick: 200 stations x 10 sockets every 10 s for 5 min = 60,000 readings;
 # full: 1,000 stations = 300,000. Five minutes at most, because replay shifts
 # the first reading to now and chargewatchd rejects readings more than 5 min
@@ -36,7 +38,8 @@ case "$MODE" in
 esac
 S=${CW_PEERS_STATIONS:-$S}
 K=10 I=10 D=300
-STALL_S=10          # no new row for this long after the replay ended: done
+STALL_S=30          # no new row for this long, counted from the end of the
+                    # replay: done (Node-RED stores nothing for ~25 s at first)
 MAX_WAIT_S=600      # hard bound on one measurement
 
 say() { printf '%s\n' "$*" >&2; }
@@ -69,7 +72,10 @@ fi
 NODE_RED_VER=$(node -p "require('$NR/node_modules/node-red/package.json').version")
 PG_JS_VER=$(node -p "require('$NR/node_modules/pg/package.json').version")
 
-make -s -j2 BUILD="$BUILD" "$BUILD/chargewatchd" "$BUILD/bench/gen" "$BUILD/bench/replay" >/dev/null
+make -s -j2 BUILD="$BUILD" "$BUILD/chargewatchd" "$BUILD/bench/gen" "$BUILD/bench/replay" >/dev/null || {
+  [ -x "$BUILD/chargewatchd" ] && [ -x "$BUILD/bench/gen" ] && [ -x "$BUILD/bench/replay" ] || exit 1
+  say "peers: make failed; measuring the binaries already in $BUILD"
+}
 . tests/services.sh
 
 # ---------------------------------------------------------------- process bookkeeping
@@ -141,7 +147,7 @@ CREATE FUNCTION collectd_insert(timestamptz, text, text, text, text, text, text[
 # same file without its two limits, i.e. mosquitto's stock max_inflight_messages
 # 20 and max_queued_messages 1000 per client.
 mq_start() {
-  MQ_DIR=$OUT/mq-$1
+  MQ_DIR=$OUT/mq-$2-$1
   rm -rf "$MQ_DIR"
   mkdir -p "$MQ_DIR"
   local port limits=""
@@ -156,6 +162,7 @@ persistence_location $MQ_DIR/
 autosave_interval 1
 $limits
 max_packet_size 1048576
+sys_interval 1
 log_dest file $MQ_DIR/mosquitto.log
 user $(id -un)
 CONF
@@ -187,6 +194,11 @@ wait_connected() {
 HTTP_PORT=$(cw_free_port 19600)
 start_chargewatchd() {
   CLIENT=cw-peers-daemon COUNT_CONN=$DAEMON_CONN
+  # A fresh database each time: the daemon restores each socket's last ts at
+  # start and would drop this replay's readings as duplicates of the last's.
+  PSQL "$PEERS_CONN" "DROP DATABASE IF EXISTS chargewatch" >/dev/null
+  PSQL "$PEERS_CONN" "CREATE DATABASE chargewatch" >/dev/null
+  rm -rf "$OUT/spool"
   cat >"$OUT/chargewatch.conf" <<CONF
 [mqtt]
 uri = $MQ_URI
@@ -207,8 +219,6 @@ CONF
   "$BUILD/chargewatchd" -c "$OUT/chargewatch.conf" 2>>"$LOG" &
   PEER_PIDS=$!
   wait_connected "$CLIENT" chargewatchd
-  # The daemon created its schema before it subscribed.
-  PSQL "$DAEMON_CONN" "TRUNCATE readings; UPDATE sockets SET last_ts = NULL" >/dev/null
 }
 start_bridge() {
   CLIENT=cw-peers-bridge COUNT_CONN=$PEERS_CONN
@@ -300,16 +310,18 @@ REPLAY="$BUILD/bench/replay -f CAP -u URI -q 1 --asap"
 RES=$OUT/results.tsv
 : >"$RES"
 measure() { # $1 peer, $2 queue
-  local peer=$1 q=$2 cap=$OUT/city.cap topic_note=""
+  local peer=$1 q=$2 cap=$OUT/city.cap
   LOG=$OUT/$peer-$q.log
   : >"$LOG"
-  mq_start "$q"
+  mq_start "$q" "$peer"
   "start_$peer"
   [ "$COUNT_CONN" = "$PEERS_CONN" ] && PSQL "$PEERS_CONN" "TRUNCATE readings"
   case "$peer" in collectd*) cap=$OUT/city-collectd.cap ;; esac
-  local c0 d0 t0 t1 c1 d1 n last=-1 tlast rc=0 hwm after
+  local c0 d0 m0 m1 t0 t1 c1 d1 n last=-1 tlast ref rc=0 hwm after dropped mqpid
+  mqpid=$(cat "$MQ_DIR/mosquitto.pid")
   c0=$(cpu_ticks $PEER_PIDS)
   d0=$(db_ticks)
+  m0=$(cpu_ticks "$mqpid")
   t0=$(now)
   tlast=$t0
   "$BUILD/bench/replay" -f "$cap" -u "$MQ_URI" -q 1 --asap --client-prefix "cw-peers-pub" \
@@ -321,31 +333,45 @@ measure() { # $1 peer, $2 queue
     t1=$(now)
     if [ "$n" != "$last" ]; then last=$n; tlast=$t1; fi
     [ "$n" -ge "$NREAD" ] && break
-    gt "$t1 - $tlast" "$STALL_S" && break
+    if gt "$tlast" "$tpub"; then ref=$tlast; else ref=$tpub; fi
+    gt "$t1 - $ref" "$STALL_S" && break
     gt "$t1 - $t0" "$MAX_WAIT_S" && break
     sleep 0.2
   done
   c1=$(cpu_ticks $PEER_PIDS)
   d1=$(db_ticks)
+  m1=$(cpu_ticks "$mqpid")
   hwm=$(hwm_kb $PEER_PIDS)
+  # What the broker discarded for want of queue room ($SYS, retained, 1 s).
+  dropped=$(timeout 15 mosquitto_sub -h 127.0.0.1 -p "$MQ_PORT" -C 1 -W 10 \
+    -t '$SYS/broker/publish/messages/dropped' 2>/dev/null || echo '?')
   stop_peer
   # Rows a peer commits only when it is stopped are counted apart.
   after=$(PSQL "$COUNT_CONN" "SELECT count(*) FROM readings")
+  # Same content whatever wrote it (ts aside: replay shifts it per run).
+  say "peers: run $r: $peer queue=$q content: $(PSQL "$COUNT_CONN" "SELECT count(*),
+    round(sum(v)::numeric, 1), round(sum(w)::numeric, 1), round(sum(wh)::numeric, 1),
+    round(sum(t)::numeric, 1), count(t_amb), count(*) FILTER (WHERE smoke), sum(state),
+    count(DISTINCT (station, socket)) FROM readings" | tr '|' ' ')"
   mq_stop
-  local secs rate cpu dbcpu
+  local secs rate cpu dbcpu mqcpu
   secs=$(calc "$tlast - $t0" 3)
   rate=$( [ "$n" -gt 0 ] && calc "$n / $secs" 0 || echo 0)
   cpu=$( [ "$n" -gt 0 ] && calc "($c1 - $c0) * 1000000 / $TCK / $n" 1 || echo -)
   dbcpu=$( [ "$n" -gt 0 ] && calc "($d1 - $d0) * 1000000 / $TCK / $n" 1 || echo -)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$q" "$n" "$rate" "$cpu" "$hwm" \
-    "$((NREAD - n))" "$((NREAD - after))" "$dbcpu" "$secs" "$rc" >>"$RES"
-  say "peers: $peer queue=$q stored=$n/$NREAD in ${secs}s = $rate rows/s, cpu ${cpu} us/row," \
-    "db ${dbcpu} us/row, hwm ${hwm} KiB, after stop $after, publish $(calc "$tpub - $t0" 2)s (replay rc=$rc)"
+  mqcpu=$(calc "($m1 - $m0) * 1000000 / $TCK / $NREAD" 1)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$q" "$n" "$rate" "$cpu" "$hwm" \
+    "$((NREAD - n))" "$((NREAD - after))" "$dbcpu" "$secs" "$rc" "${dropped:-?}" "$(calc "$tpub - $t0" 2)" "$mqcpu" >>"$RES"
+  say "peers: run $r: $peer queue=$q stored=$n/$NREAD in ${secs}s = $rate rows/s, cpu ${cpu} us/row," \
+    "db ${dbcpu} us/row, broker ${mqcpu} us/msg, hwm ${hwm} KiB, after stop $after, broker dropped $dropped, publish $(calc "$tpub - $t0" 2)s (replay rc=$rc)"
 }
 
-for q in $QUEUES; do
-  for p in $PEERS; do
-    measure "$p" "$q"
+# Runs interleaved, so a noisy neighbour on the machine hits every peer alike.
+for r in $(seq 1 "$RUNS"); do
+  for q in $QUEUES; do
+    for p in $PEERS; do
+      measure "$p" "$q"
+    done
   done
 done
 
@@ -355,21 +381,9 @@ CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 COLLECTD_VER=$(dpkg-query -W -f '${Version}' collectd-core 2>/dev/null || echo '?')
 PAHO_PY_VER=$($PY -c 'import paho.mqtt; print(paho.mqtt.__version__)')
 PSYCOPG_VER=$($PY -c 'import psycopg2; print(psycopg2.__version__.split()[0])')
-MOSQ_VER=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version //p' | head -1)
+MOSQ_VER=$({ mosquitto -h 2>/dev/null || true; } | sed -n 's/^mosquitto version //p' | head -1)
 PG_VER=$(psql -X -tA "$DAEMON_CONN" -c 'SHOW server_version' | awk '{print $1}')
-TABLE=$(awk -F'\t' '
-  $1 == "chargewatchd" { base_rate[$2] = $4; base_cpu[$2] = $5 }
-  { row[NR] = $0 }
-  END {
-    print "| peer | broker queue | rows stored | rows/s | CPU us/row (peer) | DB CPU us/row | peak RSS KiB | lost (sent - stored) | lost after stop | rows/s vs chargewatchd | CPU/row vs chargewatchd |"
-    print "|---|---|---|---|---|---|---|---|---|---|---|"
-    for (i = 1; i <= NR; i++) {
-      split(row[i], f, "\t")
-      rr = (base_rate[f[2]] > 0 && f[4] > 0) ? sprintf("%.2fx", f[4] / base_rate[f[2]]) : "-"
-      cr = (base_cpu[f[2]] > 0 && f[5] != "-") ? sprintf("%.1fx", f[5] / base_cpu[f[2]]) : "-"
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4], f[5], f[9], f[6], f[7], f[8], rr, cr
-    }
-  }' "$RES")
+TABLE=$("$PY" bench/peers/table.py "$RES" "$NREAD")
 {
   echo
   echo "## make bench-peers ($MODE), $NOW"
@@ -383,8 +397,8 @@ TABLE=$(awk -F'\t' '
     "(bench/peers/nodered-flow.json, multi-row INSERT 1000 rows/200 ms); collectd = collectd $COLLECTD_VER mqtt +" \
     "postgresql writer, CommitInterval 1; collectd-flush = the same plus FlushInterval 1. Queue unlimited =" \
     "tests/services.sh (max_queued_messages 0, max_inflight_messages 0); default = mosquitto's 1000 queued / 20 in flight."
-  echo "rows/s: first publish to last row committed. CPU: utime+stime of the peer process per row stored;" \
-    "DB CPU: the PostgreSQL server's processes per row stored. One run each; command: \`bash bench/peers/run.sh${1:+ $1}\`."
+  echo "publish s: how long replay took to publish everything (a peer that keeps up cannot beat it). rows/s: first publish to last row committed. CPU: utime+stime of the peer process per row stored;" \
+    "DB CPU: the PostgreSQL server's processes per row stored (includes the harness's count(*) every 0.2 s); broker CPU: mosquitto per message sent. Median of $RUNS run(s), interleaved; command: \`RUNS=$RUNS bash bench/peers/run.sh${1:+ $1}\`."
   echo
   echo "$TABLE"
 } >"$OUT/report.md"

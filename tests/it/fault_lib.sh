@@ -1,6 +1,11 @@
 # fault_lib.sh - shared by the fault tests (test_fault_*.sh): a generator of
 # station-array traffic with exact accounting, a paced publisher, and daemon
 # memory sampling. Sourced after lib.sh.
+# shellcheck shell=bash
+# CW_FAULT_SCALE (default 1) multiplies the length of the load streams: the
+# soak run (tests/soak.sh) uses longer ones than make check.
+# shellcheck disable=SC2034 # used by the tests that source this file
+FAULT_SCALE=${CW_FAULT_SCALE:-1}
 
 # fault_gen STATIONS TICKS BASE_MS DIR: one file per station, one line per
 # tick, each line a JSON array of the station's 10 sockets' readings at
@@ -61,3 +66,32 @@ fault_distinct() { it_sql "SELECT count(DISTINCT (station, socket, ts)) FROM rea
 
 # Resident memory of the daemon in KiB (0 when gone).
 fault_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$IT_DAEMON_PID/status" 2>/dev/null || echo 0; }
+
+# fault_wait_settled TIMEOUT_S WANT: poll fault_count until it equals WANT or
+# has not changed for 5 s (what is missing will not come); prints the count.
+fault_wait_settled() {
+  local limit=$1 want=$2 n last=-1 since end now
+  end=$(($(it_now_ms) + limit * 1000))
+  since=$(it_now_ms)
+  while :; do
+    n=$(fault_count)
+    now=$(it_now_ms)
+    [ "$n" = "$want" ] && break
+    if [ "$n" != "$last" ]; then
+      last=$n
+      since=$now
+    elif [ $((now - since)) -ge 5000 ]; then
+      break
+    fi
+    [ "$now" -ge "$end" ] && break
+    sleep 0.3
+  done
+  echo "$n"
+}
+
+# fault_locked TABLE: succeeds while some session holds an ACCESS EXCLUSIVE
+# lock on TABLE (granted, not just requested).
+fault_locked() {
+  [ "$(it_sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+               WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ]
+}
