@@ -6,3 +6,4 @@
 #include "list_copy.h"
 #include "list_spool.h"
 #include "list_daemon.h"
+#include "list_pipeline.h"
