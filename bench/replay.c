@@ -2,7 +2,8 @@
  * possible or at a multiple of the recorded timing, over P connections (each
  * topic pinned to one connection by hash, so per-socket order holds), with a
  * bounded window of unacknowledged messages per connection. Payload "ts"
- * values are shifted so that the capture's first record maps to now. */
+ * values are shifted into the present: paced, the first record maps to now;
+ * as fast as possible, the last one does (so nothing lands in the future). */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -310,7 +311,12 @@ int main(int argc, char **argv) {
   }
 
   bool tty = isatty(2);
-  int64_t delta_ms = shift ? now_us() / 1000 - (int64_t)(cap.first_us / 1000) : 0;
+  /* Paced: the first record maps to now, so ts keep pace with the wall clock.
+   * As fast as possible: the LAST record maps to now, so a long capture sent
+   * in seconds lands entirely in the recent past instead of minutes ahead
+   * (the daemon rejects ts more than 5 min in the future). */
+  int64_t anchor_us = speed > 0 ? (int64_t)cap.first_us : (int64_t)cap.last_us;
+  int64_t delta_ms = shift ? now_us() / 1000 - anchor_us / 1000 : 0;
   int64_t t0 = mono_us(), last_prog = t0;
   size_t off = CW_CAP_MAGIC_LEN, done = 0;
   uint64_t readings = 0;
