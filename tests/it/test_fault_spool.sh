@@ -14,6 +14,17 @@ BASE=$(($(it_now_ms) - 30 * 60 * 1000))
 fault_gen 1 "$N" "$BASE" "$IT_DIR/gen" >/dev/null
 spooled() { it_metric 'chargewatch_batches_spooled_total'; }
 
+# it_wait_ready's last PROBE reading may still be on its way through the
+# pipeline: let it commit (batch_ms 100) before the database goes, or it
+# becomes a 21st spooled batch.
+probes() { it_sql "SELECT count(*) FROM readings WHERE station='PROBE'"; }
+p1=""
+for _ in $(seq 1 20); do
+  sleep 0.5
+  p2=$(probes)
+  [ -n "$p2" ] && [ "$p2" = "$p1" ] && break
+  p1=$p2
+done
 cw_pg_stop "$IT_PG_DIR"
 it_wait 30 sh -c "! (exec 3<>/dev/tcp/127.0.0.1/$CW_PG_PORT) 2>/dev/null"
 # One message per batch: publish, then wait until that batch is on disk.
