@@ -166,7 +166,7 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
                                                  : "device stopped charging: over temperature",
                    0, 0, 0);
   } else if (smoke) {
-    set(out, CW_SEV_CRITICAL, 1, 1, "");
+    set(out, CW_SEV_CRITICAL, 1, 1, "smoke"); /* a flag: value 1 = smoke present */
     cw_verdict_msg(out, have_t ? "smoke detected at %.1f C" : "smoke detected", r->t, 0, 0);
   } else if (rate_hit) {
     set(out, CW_SEV_CRITICAL, rate, cfg->thermal_rate_crit_c_s, "C/s");
