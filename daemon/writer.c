@@ -34,22 +34,13 @@
 #define ASPOOL_MAGIC 0x31415743u    /* "CWA1" */
 #define ASPOOL_HDR 8
 
-typedef struct aq_node {
-  struct aq_node *next;
-  cw_alert_event_t ev;
-} aq_node_t;
-
 struct cw_writer {
   cw_daemon_t *d;
   pthread_t thread;
   int started;
   _Atomic int stop;
   _Atomic int reload;
-  /* alert hand-off: main loop -> writer (mutex, rare path) */
-  pthread_mutex_t aq_mu;
-  aq_node_t *aq_head, *aq_tail;
-  size_t aq_len;
-  uint64_t aq_overflow;
+  cw_alertq_t aq;           /* alert hand-off: main loop -> writer (alertq.c) */
   /* writer-thread state below */
   cw_wdb_t db;
   cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
@@ -283,84 +274,17 @@ static int session_setup(cw_writer_t *w, int first) {
 /* ----------------------------------------------------------- alert queue */
 
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
-  aq_node_t *n = malloc(sizeof(*n));
   uint64_t over = 0;
-  if (!n) return -ENOMEM;
-  n->next = NULL;
-  n->ev = *ev;
-  pthread_mutex_lock(&w->aq_mu);
-  if (w->aq_len >= ALERT_QUEUE_MAX) {
-    over = ++w->aq_overflow;
-  } else {
-    if (w->aq_tail) w->aq_tail->next = n;
-    else w->aq_head = n;
-    w->aq_tail = n;
-    w->aq_len++;
-  }
-  pthread_mutex_unlock(&w->aq_mu);
-  if (over) {
+  int rc = cw__alertq_push(&w->aq, ev, &over);
+  if (rc == -ENOBUFS && over % 1000 == 1)
     /* Only when the writer thread is stuck: the event is still in the alert
      * log and on MQTT. Said once per 1000. */
-    free(n);
-    if (over % 1000 == 1)
-      cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
-             ALERT_QUEUE_MAX, (unsigned long long)over);
-    return -ENOBUFS;
-  }
+    cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
+           ALERT_QUEUE_MAX, (unsigned long long)over);
+  if (rc) return rc;
   for (int i = 0; i < w->d->nworkers; i++) /* wake the writer if it sleeps */
     if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
   return 0;
-}
-
-/* Put events back at the head of the queue (oldest first), e.g. when the
- * alert spool refuses them; beyond the bound they are counted as lost. */
-static void aq_requeue(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
-  aq_node_t *head = NULL, *last = NULL;
-  size_t k = 0;
-  for (; k < n; k++) {
-    aq_node_t *x = malloc(sizeof(*x));
-    if (!x) break;
-    x->ev = v[k];
-    x->next = NULL;
-    if (last) last->next = x;
-    else head = x;
-    last = x;
-  }
-  pthread_mutex_lock(&w->aq_mu);
-  if (head) {
-    last->next = w->aq_head;
-    if (!w->aq_head) w->aq_tail = last;
-    w->aq_head = head;
-    w->aq_len += k;
-  }
-  w->aq_overflow += n - k;
-  pthread_mutex_unlock(&w->aq_mu);
-}
-
-/* Detach up to max queued events (oldest first) into a malloc'd array. */
-static size_t aq_take(cw_writer_t *w, cw_alert_event_t **out, size_t max) {
-  size_t n = 0;
-  pthread_mutex_lock(&w->aq_mu);
-  size_t want = w->aq_len < max ? w->aq_len : max;
-  cw_alert_event_t *v = want ? malloc(want * sizeof(*v)) : NULL;
-  while (v && n < want) {
-    aq_node_t *x = w->aq_head;
-    w->aq_head = x->next;
-    if (!w->aq_head) w->aq_tail = NULL;
-    w->aq_len--;
-    v[n++] = x->ev;
-    free(x);
-  }
-  pthread_mutex_unlock(&w->aq_mu);
-  *out = v;
-  return n;
-}
-
-static int aq_empty(cw_writer_t *w) {
-  pthread_mutex_lock(&w->aq_mu);
-  int e = w->aq_len == 0;
-  pthread_mutex_unlock(&w->aq_mu);
-  return e;
 }
 
 /* Store events; on a temporary error put them in the alert spool (they are
@@ -390,7 +314,7 @@ static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size
              strerror(-rc));
       w->next_spool_log_ms = now + 10000;
     }
-    aq_requeue(w, v, n);
+    cw__alertq_requeue(&w->aq, v, n);
     return -1;
   }
   update_spool_metrics(w);
@@ -428,9 +352,9 @@ static void alerts_pump(cw_writer_t *w) {
     update_spool_metrics(w);
   }
   spool_damage(w, 1); /* also a damaged tail with no intact record left */
-  while (!aq_empty(w)) {
+  while (!cw__alertq_empty(&w->aq)) {
     cw_alert_event_t *v;
-    size_t n = aq_take(w, &v, ALERT_TXN_MAX);
+    size_t n = cw__alertq_take(&w->aq, &v, ALERT_TXN_MAX);
     if (!n) break;
     int st = alerts_store_or_spool(w, v, n);
     free(v);
@@ -680,7 +604,7 @@ static void *run(void *arg) {
     if (got) continue;
     int timeout = w->batch.rows ? (int)(w->batch_first_ms + batch_ms - now) : batch_ms;
     if (w->held || (cw__wdb_usable(&w->db, now) && spool_pending(w))) timeout = timeout < 10 ? timeout : 10;
-    if (!aq_empty(w)) timeout = 0;
+    if (!cw__alertq_empty(&w->aq)) timeout = 0;
     wait_rings(w, timeout > NOTIFY_POLL_MS ? NOTIFY_POLL_MS : timeout);
   }
   final_drain(w);
@@ -709,7 +633,7 @@ int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
   *out = NULL;
   if (!w) return -ENOMEM;
   w->d = d;
-  pthread_mutex_init(&w->aq_mu, NULL);
+  cw__alertq_init(&w->aq, ALERT_QUEUE_MAX);
   rc = cw_copy_init(&w->batch, (size_t)(d->cfg.pg_batch_rows > 0 ? d->cfg.pg_batch_rows : 5000) * 96);
   if (rc) goto fail;
   rc = cw__wdb_init(&w->db, d);
@@ -805,14 +729,7 @@ void cw_writer_free(cw_writer_t *w) {
   if (w->spool) cw_spool_close(w->spool);
   if (w->aspool) cw_spool_close(w->aspool);
   cw_copy_free(&w->batch);
-  aq_node_t *n = w->aq_head;
-  if (w->aq_len)
-    cw_log(CW_LOG_ERROR, "writer: %zu alert events queued after stop were not stored", w->aq_len);
-  while (n) {
-    aq_node_t *x = n->next;
-    free(n);
-    n = x;
-  }
-  pthread_mutex_destroy(&w->aq_mu);
+  size_t left = cw__alertq_free(&w->aq);
+  if (left) cw_log(CW_LOG_ERROR, "writer: %zu alert events queued after stop were not stored", left);
   free(w);
 }

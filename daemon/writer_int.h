@@ -1,5 +1,5 @@
-/* writer_int.h - internals shared by the two files of the writer: writer.c
- * (thread, queues, spool, lifecycle) and writer_db.c (libpq: connection,
+/* writer_int.h - internals shared by the files of the writer: writer.c
+ * (thread, spool, lifecycle), alertq.c (alert hand-off queue) and writer_db.c (libpq: connection,
  * COPY with its idempotent and bisecting fallbacks, alert rows). Only the
  * writer thread touches a cw_wdb_t (cw_writer_create runs before it starts). */
 #ifndef CW_WRITER_INT_H
@@ -105,5 +105,25 @@ int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *ro
  * CW_WDB_OK or CW_WDB_TEMP. */
 int cw__wdb_flush_sockets(cw_wdb_t *db);
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n);
+
+/* alertq.c: the bounded FIFO of alert events from the main loop (producer,
+ * cw_writer_store_alert) to the writer thread (consumer). Thread-safe. */
+typedef struct cw_alertq {
+  pthread_mutex_t mu;
+  struct cw_alertq_node *head, *tail;
+  size_t len, max;
+  uint64_t overflow; /* events refused at the bound or lost to ENOMEM on requeue */
+} cw_alertq_t;
+void cw__alertq_init(cw_alertq_t *q, size_t max);
+/* Frees what is still queued; returns how many events that was. */
+size_t cw__alertq_free(cw_alertq_t *q);
+/* Append a copy of ev. 0, -ENOMEM, or -ENOBUFS at the bound (*overflow = the
+ * running count of refused events). */
+int cw__alertq_push(cw_alertq_t *q, const cw_alert_event_t *ev, uint64_t *overflow);
+/* Put n events back at the head, oldest first (beyond memory: counted). */
+void cw__alertq_requeue(cw_alertq_t *q, const cw_alert_event_t *v, size_t n);
+/* Detach up to max events, oldest first, into a malloc'd array (caller frees). */
+size_t cw__alertq_take(cw_alertq_t *q, cw_alert_event_t **out, size_t max);
+int cw__alertq_empty(cw_alertq_t *q);
 
 #endif
