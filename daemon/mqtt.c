@@ -30,6 +30,7 @@ struct cw_mqtt {
   int in_created, pub_created;
   cw_topic_t pat[2]; /* socket topic, station topic */
   char filter[3][CW_TOPIC_MAX_LEN]; /* + cmd_topic */
+  size_t cmd_len;                   /* strlen(filter[2]), checked per message */
   char password[256];
   char pub_id[80];
   /* state shared with paho's threads */
@@ -86,25 +87,29 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
   /* seq_cst pair with cw_mqtt_pause: either it sees in_cb > 0 and waits for
    * us, or we see closed and leave the message unacknowledged with paho, so
    * the broker delivers it again next session */
+  int64_t now = cw_now_ms();
   atomic_fetch_add(&m->in_cb, 1);
-  atomic_store_explicit(&m->last_msg_ms, cw_now_ms(), memory_order_relaxed);
+  atomic_store_explicit(&m->last_msg_ms, now, memory_order_relaxed);
   if (atomic_load(&m->closed)) {
     atomic_fetch_sub(&m->in_cb, 1);
     return 0;
   }
-  if (tlen == strlen(d->cfg.mqtt_cmd_topic) && !memcmp(topic, d->cfg.mqtt_cmd_topic, tlen)) {
+  if (tlen == m->cmd_len && !memcmp(topic, m->filter[2], tlen)) {
     queue_cmd(m, payload, plen);
     goto done;
   }
   atomic_fetch_add_explicit(&d->m.msgs_received, 1, memory_order_relaxed);
   char station[CW_STATION_MAX + 1];
   int sock, w = 0;
-  if (cw_topic_match(&m->pat[0], topic, tlen, station, &sock) == CW_REJ_OK ||
-      cw_topic_match(&m->pat[1], topic, tlen, station, &sock) == CW_REJ_OK)
+  /* Routing needs the station; with one worker there is nothing to route and
+   * the worker's decode is the only topic match. A topic that matches no
+   * pattern goes to worker 0, which rejects it as bad_topic with the bytes in
+   * the dead-letter file. */
+  if (d->nworkers > 1 && (cw_topic_match(&m->pat[0], topic, tlen, station, &sock) == CW_REJ_OK ||
+                          cw_topic_match(&m->pat[1], topic, tlen, station, &sock) == CW_REJ_OK))
     w = cw_daemon_route(d, station, strlen(station));
-  /* else worker 0 rejects it as bad_topic with the bytes in the dead-letter file */
   cw_ring_t *r = cw_worker_ingest(d->workers[w]);
-  cw_ingest_hdr_t h = {cw_now_ms(), (uint32_t)tlen, (uint32_t)plen};
+  cw_ingest_hdr_t h = {now, (uint32_t)tlen, (uint32_t)plen};
   if (sizeof h + tlen + plen > r->max_record) {
     /* only possible above max_payload: rejected here since no ring can take it */
     atomic_fetch_add_explicit(&d->m.rejects[CW_REJ_OVERSIZE], 1, memory_order_relaxed);
@@ -300,6 +305,7 @@ int cw_mqtt_create(cw_daemon_t *d, cw_mqtt_t **out) {
     goto fail;
   }
   snprintf(m->filter[2], sizeof m->filter[2], "%s", cfg->mqtt_cmd_topic);
+  m->cmd_len = strlen(m->filter[2]);
   if (cfg->mqtt_password_file[0] &&
       (rc = read_password(cfg->mqtt_password_file, m->password, sizeof m->password))) {
     cw_log(CW_LOG_ERROR, "mqtt: password_file %s: %s", cfg->mqtt_password_file, strerror(-rc));

@@ -29,6 +29,7 @@ struct cw_worker {
   cw_ring_t alerts;   /* producer: this thread; consumer: main loop */
   pthread_mutex_t ctl_mu;
   cw_ctl_t *ctl_head, *ctl_tail; /* FIFO: restore order matters (policies before state) */
+  _Atomic int ctl_pending;        /* set after an enqueue: spares the mutex per burst */
   _Atomic int stop;   /* set by cw_worker_stop: drain the ingest ring, then exit */
   _Atomic int done;   /* set by the thread as it exits */
   uint64_t sockets;   /* last value added to d->m.sockets_tracked */
@@ -166,6 +167,9 @@ static void apply_ctl(cw_worker_t *w, cw_ctl_t *c) {
 }
 
 static void drain_ctl(cw_worker_t *w) {
+  /* acquire pairs with the release store in cw_worker_post: a post made
+   * before this exchange is seen now, a later one sets the flag again */
+  if (!atomic_exchange_explicit(&w->ctl_pending, 0, memory_order_acquire)) return;
   pthread_mutex_lock(&w->ctl_mu);
   cw_ctl_t *c = w->ctl_head;
   w->ctl_head = w->ctl_tail = NULL;
@@ -265,6 +269,7 @@ void cw_worker_post(cw_worker_t *w, cw_ctl_t *ctl) {
   else w->ctl_head = ctl;
   w->ctl_tail = ctl;
   pthread_mutex_unlock(&w->ctl_mu);
+  atomic_store_explicit(&w->ctl_pending, 1, memory_order_release); /* pairs with drain_ctl */
   cw_ring_kick(&w->ingest); /* the worker may be asleep in cw_ring_wait */
 }
 
