@@ -95,23 +95,7 @@ rejects() { http_get /metrics 2>/dev/null | awk '/^chargewatch_rejects_total/ {s
 DAEMON_ID=""
 start_daemon() {
   DAEMON_ID=$1
-  cat >"$OUT/chargewatch.conf" <<CONF
-[mqtt]
-uri = $CW_MQTT_URI
-client_id = $DAEMON_ID
-[postgres]
-conninfo = $CW_PG_CONN
-[pipeline]
-deadletter = $OUT/deadletter.log
-[spool]
-dir = $OUT/spool
-[alerts]
-log = $OUT/alerts.log
-[http]
-listen = 127.0.0.1:$HTTP_PORT
-[log]
-level = warn
-CONF
+  cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" "$DAEMON_ID" "$CW_PG_CONN" "$HTTP_PORT" warn
   "$BUILD/chargewatchd" -c "$OUT/chargewatch.conf" 2>>"$OUT/daemon.log" &
   DAEMON_PID=$!
   for _ in $(seq 1 300); do

@@ -65,28 +65,7 @@ MQ_STARTED=1
 echo "mosquitto:  pid $CW_MQTT_PID, $CW_MQTT_URI"
 HTTP_PORT=$(cw_free_port 19187)
 
-cat >"$RUN/chargewatch.conf" <<CONF
-# Written by bench/run-sample.sh for the sample city; see daemon/chargewatch.conf.
-[mqtt]
-uri = $CW_MQTT_URI
-client_id = chargewatchd-sample
-qos = 1
-
-[postgres]
-conninfo = $CW_PG_CONN
-
-[pipeline]
-deadletter = $RUN/deadletter.log
-
-[spool]
-dir = $RUN/spool
-
-[alerts]
-log = $RUN/alerts.log
-
-[http]
-listen = 127.0.0.1:$HTTP_PORT
-CONF
+cw_daemon_conf "$RUN/chargewatch.conf" "$RUN" "$CW_MQTT_URI" chargewatchd-sample "$CW_PG_CONN" "$HTTP_PORT"
 
 http_get() ( # PATH -> the raw HTTP response (status line first); a subshell,
   # so a refused connection is just a failed command

@@ -111,3 +111,20 @@ cw_mqtt_stop() {
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$dir/mosquitto.pid"
 }
+
+# cw_daemon_conf FILE DIR MQTT_URI CLIENT_ID PG_CONN HTTP_PORT [LOG_LEVEL]
+# Writes a chargewatchd config for these services: the dead-letter file,
+# spool and alert log under DIR (keys as in daemon/chargewatch.conf).
+cw_daemon_conf() {
+  {
+    echo "# Written by tests/services.sh (cw_daemon_conf); see daemon/chargewatch.conf."
+    printf '[mqtt]\nuri = %s\nclient_id = %s\n\n' "$3" "$4"
+    printf '[postgres]\nconninfo = %s\n\n' "$5"
+    printf '[pipeline]\ndeadletter = %s/deadletter.log\n\n' "$2"
+    printf '[spool]\ndir = %s/spool\n\n' "$2"
+    printf '[alerts]\nlog = %s/alerts.log\n\n' "$2"
+    printf '[http]\nlisten = 127.0.0.1:%s\n' "$6"
+    [ -n "${7:-}" ] && printf '\n[log]\nlevel = %s\n' "$7"
+    return 0
+  } >"$1"
+}

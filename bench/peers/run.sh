@@ -199,23 +199,7 @@ start_chargewatchd() {
   PSQL "$PEERS_CONN" "DROP DATABASE IF EXISTS chargewatch" >/dev/null
   PSQL "$PEERS_CONN" "CREATE DATABASE chargewatch" >/dev/null
   rm -rf "$OUT/spool"
-  cat >"$OUT/chargewatch.conf" <<CONF
-[mqtt]
-uri = $MQ_URI
-client_id = $CLIENT
-[postgres]
-conninfo = $DAEMON_CONN
-[pipeline]
-deadletter = $OUT/deadletter.log
-[spool]
-dir = $OUT/spool
-[alerts]
-log = $OUT/alerts.log
-[http]
-listen = 127.0.0.1:$HTTP_PORT
-[log]
-level = warn
-CONF
+  cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$MQ_URI" "$CLIENT" "$DAEMON_CONN" "$HTTP_PORT" warn
   "$BUILD/chargewatchd" -c "$OUT/chargewatch.conf" 2>>"$LOG" &
   PEER_PIDS=$!
   wait_connected "$CLIENT" chargewatchd
