@@ -4,7 +4,7 @@
  * receive thread, waiting when the ring is full: backpressure reaches the
  * broker through TCP instead of anything being dropped. A second client
  * ("<client_id>-pub") publishes alerts, so an alert never queues behind
- * ingest backpressure. Operator commands go to the main loop. */
+ * ingest backpressure. Messages leave through the callbacks of mqtt.h. */
 #include <MQTTAsync.h>
 #include <errno.h>
 #include <stdio.h>
@@ -12,23 +12,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon.h"
+#include "clock.h"
+#include "mqtt.h"
 
 #define PUB_MAX_BUFFERED 100000 /* alerts kept while the broker is away */
 #define PAUSE_WAIT_MS 5000
 #define QUIET_MS 100
 
-typedef struct cmd {
-  struct cmd *next;
-  size_t len;
-  char payload[];
-} cmd_t;
-
 struct cw_mqtt {
-  cw_daemon_t *d;
+  cw_mqtt_cfg_t cfg;
+  const cw_env_t *env;
   MQTTAsync in, pub;
   int in_created, pub_created;
-  cw_topic_t pat[2]; /* socket topic, station topic */
   char filter[3][CW_TOPIC_MAX_LEN]; /* + cmd_topic */
   size_t cmd_len;                   /* strlen(filter[2]), checked per message */
   char password[256];
@@ -44,42 +39,17 @@ struct cw_mqtt {
   _Atomic int pub_connecting, pub_ever; /* the same for the publisher */
   /* main loop */
   uv_timer_t retry;        /* initial connect retries with capped backoff */
-  uv_async_t cmd_async;
   int handles_open;
   int64_t next_try_ms;
   int backoff_s;
-  pthread_mutex_t cmd_mu;
-  cmd_t *cmd_head, *cmd_tail;
 };
 
-static const _Atomic int never = 0;
-
 /* ------------------------------------------------------------- receive */
-
-static void queue_cmd(cw_mqtt_t *m, const void *p, size_t len) {
-  cmd_t *c = malloc(sizeof *c + len + 1);
-  if (!c) {
-    cw_log(CW_LOG_ERROR, "mqtt: out of memory for an operator command");
-    return;
-  }
-  c->next = NULL;
-  c->len = len;
-  memcpy(c->payload, p, len);
-  c->payload[len] = 0;
-  pthread_mutex_lock(&m->cmd_mu);
-  int was_empty = m->cmd_head == NULL;
-  if (m->cmd_tail) m->cmd_tail->next = c;
-  else m->cmd_head = c;
-  m->cmd_tail = c;
-  pthread_mutex_unlock(&m->cmd_mu);
-  if (was_empty && m->handles_open) uv_async_send(&m->cmd_async);
-}
 
 /* Paho's receive thread, with paho's lock held: copy into a ring and go.
  * Returning 1 lets paho send the PUBACK: by then the message is in a ring. */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg) {
   cw_mqtt_t *m = ctx;
-  cw_daemon_t *d = m->d;
   size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
   const void *payload = msg->payload;
   size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
@@ -95,34 +65,11 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     return 0;
   }
   if (tlen == m->cmd_len && !memcmp(topic, m->filter[2], tlen)) {
-    queue_cmd(m, payload, plen);
+    if (m->cfg.command) m->cfg.command(m->cfg.command_ctx, payload, plen);
     goto done;
   }
-  atomic_fetch_add_explicit(&d->m.msgs_received, 1, memory_order_relaxed);
-  char station[CW_STATION_MAX + 1];
-  int sock, w = 0;
-  /* Routing needs the station; with one worker there is nothing to route and
-   * the worker's decode is the only topic match. A topic that matches no
-   * pattern goes to worker 0, which rejects it as bad_topic with the bytes in
-   * the dead-letter file. */
-  if (d->nworkers > 1 && (cw_topic_match(&m->pat[0], topic, tlen, station, &sock) == CW_REJ_OK ||
-                          cw_topic_match(&m->pat[1], topic, tlen, station, &sock) == CW_REJ_OK))
-    w = cw_daemon_route(d, station, strlen(station));
-  cw_ring_t *r = cw_worker_ingest(d->workers[w]);
-  cw_ingest_hdr_t h = {now, (uint32_t)tlen, (uint32_t)plen};
-  if (sizeof h + tlen + plen > r->max_record) {
-    /* only possible above max_payload: rejected here since no ring can take it */
-    atomic_fetch_add_explicit(&d->m.rejects[CW_REJ_OVERSIZE], 1, memory_order_relaxed);
-    if (d->deadletter)
-      cw_deadletter_write(d->deadletter, CW_REJ_OVERSIZE, -1, "larger than a ring record", topic,
-                          tlen, payload, plen);
-    goto done;
-  }
-  cw_ring_part_t parts[3] = {{&h, sizeof h}, {topic, tlen}, {payload, plen}};
-  uint64_t before = r->stalls; /* producer-only field: this thread is the producer */
-  int rc = cw_ring_pushv_wait(r, parts, 3, &never);
-  if (r->stalls != before)
-    atomic_fetch_add_explicit(&d->m.ingest_stalls, r->stalls - before, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->env->m->msgs_received, 1, memory_order_relaxed);
+  int rc = m->cfg.deliver(m->cfg.deliver_ctx, topic, tlen, payload, plen, now);
   if (rc < 0) cw_log(CW_LOG_ERROR, "mqtt: ingest ring push: %s", strerror(-rc));
 done:
   MQTTAsync_freeMessage(&msg);
@@ -146,7 +93,7 @@ static void on_sub_fail(void *ctx, MQTTAsync_failureData *r) {
 
 static void subscribe(cw_mqtt_t *m) {
   char *f[3] = {m->filter[0], m->filter[1], m->filter[2]};
-  int q = m->d->cfg.mqtt_qos;
+  int q = m->env->cfg->mqtt_qos;
   int qos[3] = {q, q, 1};
   int n = strcmp(m->filter[0], m->filter[1]) ? 3 : 2;
   if (n == 2) f[1] = m->filter[2], qos[1] = 1;
@@ -172,15 +119,15 @@ static void on_connected(void *ctx, char *cause) {
     MQTTAsync_disconnect(m->in, &o);
     return;
   }
-  atomic_store(&m->d->m.mqtt_connected, 1);
-  cw_log(CW_LOG_INFO, "mqtt: connected to %s as %s", m->d->cfg.mqtt_uri, m->d->cfg.mqtt_client_id);
+  atomic_store(&m->env->m->mqtt_connected, 1);
+  cw_log(CW_LOG_INFO, "mqtt: connected to %s as %s", m->env->cfg->mqtt_uri, m->env->cfg->mqtt_client_id);
   subscribe(m);
 }
 
 static void on_connect_fail(void *ctx, MQTTAsync_failureData *r) {
   cw_mqtt_t *m = ctx;
   atomic_store(&m->connecting, 0);
-  cw_log(CW_LOG_WARN, "mqtt: connect to %s failed: %s (%d); retrying", m->d->cfg.mqtt_uri,
+  cw_log(CW_LOG_WARN, "mqtt: connect to %s failed: %s (%d); retrying", m->env->cfg->mqtt_uri,
          r && r->message ? r->message : "no answer", r ? r->code : 0);
 }
 
@@ -192,7 +139,7 @@ static void on_pub_connect_fail(void *ctx, MQTTAsync_failureData *r) {
 
 static void on_lost(void *ctx, char *cause) {
   cw_mqtt_t *m = ctx;
-  atomic_store(&m->d->m.mqtt_connected, 0);
+  atomic_store(&m->env->m->mqtt_connected, 0);
   if (!atomic_load(&m->paused))
     cw_log(CW_LOG_WARN, "mqtt: connection lost (%s); reconnecting", cause ? cause : "no reason");
   MQTTAsync_free(cause);
@@ -220,7 +167,7 @@ static int no_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 }
 
 static int connect_client(cw_mqtt_t *m, MQTTAsync c, int ingest) {
-  const cw_config_t *cfg = &m->d->cfg;
+  const cw_config_t *cfg = m->env->cfg;
   MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
   o.keepAliveInterval = cfg->mqtt_keepalive;
   o.cleansession = 0; /* persistent session: the broker queues while we are away */
@@ -261,24 +208,10 @@ static void on_retry(uv_timer_t *t) {
   int64_t now = cw_now_ms();
   if ((!in_due && !pub_due) || now < m->next_try_ms) return;
   m->backoff_s = m->backoff_s ? m->backoff_s * 2 : 1;
-  if (m->backoff_s > m->d->cfg.mqtt_reconnect_max_s) m->backoff_s = m->d->cfg.mqtt_reconnect_max_s;
+  if (m->backoff_s > m->env->cfg->mqtt_reconnect_max_s) m->backoff_s = m->env->cfg->mqtt_reconnect_max_s;
   m->next_try_ms = now + (int64_t)m->backoff_s * 1000;
   if (in_due) connect_client(m, m->in, 1);
   if (pub_due) connect_client(m, m->pub, 0);
-}
-
-static void on_cmd_async(uv_async_t *h) {
-  cw_mqtt_t *m = h->data;
-  pthread_mutex_lock(&m->cmd_mu);
-  cmd_t *c = m->cmd_head;
-  m->cmd_head = m->cmd_tail = NULL;
-  pthread_mutex_unlock(&m->cmd_mu);
-  while (c) {
-    cmd_t *n = c->next;
-    if (m->d->alerts) cw_alerts_command(m->d->alerts, c->payload, c->len);
-    free(c);
-    c = n;
-  }
 }
 
 static int read_password(const char *path, char *out, size_t cap) {
@@ -290,17 +223,18 @@ static int read_password(const char *path, char *out, size_t cap) {
   return 0;
 }
 
-int cw_mqtt_create(cw_daemon_t *d, cw_mqtt_t **out) {
+int cw_mqtt_create(const cw_mqtt_cfg_t *mc, cw_mqtt_t **out) {
   cw_mqtt_t *m = calloc(1, sizeof *m);
-  const cw_config_t *cfg = &d->cfg;
+  const cw_config_t *cfg = mc->env->cfg;
+  cw_topic_t pat[2]; /* socket topic, station topic */
   int rc;
   if (!m) return -ENOMEM;
-  m->d = d;
-  pthread_mutex_init(&m->cmd_mu, NULL);
-  if ((rc = cw_topic_compile(&m->pat[0], cfg->mqtt_topic)) ||
-      (rc = cw_topic_compile(&m->pat[1], cfg->mqtt_station_topic)) ||
-      (rc = cw_topic_filter(&m->pat[0], m->filter[0], sizeof m->filter[0])) ||
-      (rc = cw_topic_filter(&m->pat[1], m->filter[1], sizeof m->filter[1]))) {
+  m->cfg = *mc;
+  m->env = mc->env;
+  if ((rc = cw_topic_compile(&pat[0], cfg->mqtt_topic)) ||
+      (rc = cw_topic_compile(&pat[1], cfg->mqtt_station_topic)) ||
+      (rc = cw_topic_filter(&pat[0], m->filter[0], sizeof m->filter[0])) ||
+      (rc = cw_topic_filter(&pat[1], m->filter[1], sizeof m->filter[1]))) {
     cw_log(CW_LOG_ERROR, "mqtt: bad topic pattern");
     goto fail;
   }
@@ -338,18 +272,15 @@ int cw_mqtt_create(cw_daemon_t *d, cw_mqtt_t **out) {
   MQTTAsync_setCallbacks(m->pub, m, on_pub_lost, no_message, NULL);
   MQTTAsync_setConnected(m->pub, m, on_pub_connected);
 
-  if (d->loop) {
-    uv_timer_init(d->loop, &m->retry);
+  if (mc->loop) {
+    uv_timer_init(mc->loop, &m->retry);
     m->retry.data = m;
-    uv_async_init(d->loop, &m->cmd_async, on_cmd_async);
-    m->cmd_async.data = m;
     m->handles_open = 1;
   }
   *out = m;
   return 0;
 fail:
   if (m->in_created) MQTTAsync_destroy(&m->in);
-  pthread_mutex_destroy(&m->cmd_mu);
   free(m);
   return rc;
 }
@@ -366,7 +297,7 @@ int cw_mqtt_start(cw_mqtt_t *m) {
 static void on_pub_ok(void *ctx, MQTTAsync_successData *r) {
   cw_mqtt_t *m = ctx;
   (void)r;
-  atomic_fetch_add_explicit(&m->d->m.alerts_published, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->env->m->alerts_published, 1, memory_order_relaxed);
 }
 static void on_pub_fail(void *ctx, MQTTAsync_failureData *r) {
   (void)ctx;
@@ -401,11 +332,6 @@ static void on_disc_fail(void *ctx, MQTTAsync_failureData *r) {
   atomic_store(&((cw_mqtt_t *)ctx)->disc_done, 1);
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 void cw_mqtt_pause(cw_mqtt_t *m) {
   if (atomic_exchange(&m->paused, 1)) return;
   if (m->handles_open) uv_timer_stop(&m->retry);
@@ -418,18 +344,18 @@ void cw_mqtt_pause(cw_mqtt_t *m) {
   o.onFailure = on_disc_fail;
   o.context = m;
   if (MQTTAsync_disconnect(m->in, &o) != MQTTASYNC_SUCCESS) atomic_store(&m->disc_done, 1);
-  for (int i = 0; i < PAUSE_WAIT_MS / 5 && !atomic_load(&m->disc_done); i++) sleep_ms(5);
+  for (int i = 0; i < PAUSE_WAIT_MS / 5 && !atomic_load(&m->disc_done); i++) cw_sleep_ms(5);
   /* paho may PUBACK a message when it reads it and hand it to on_message a
    * little later, so keep taking deliveries until it has been quiet for
    * QUIET_MS (the workers still drain the rings meanwhile), then close */
   for (int i = 0; i < PAUSE_WAIT_MS / 5; i++) {
     int64_t quiet = cw_now_ms() - atomic_load_explicit(&m->last_msg_ms, memory_order_relaxed);
     if (!atomic_load(&m->in_cb) && quiet >= QUIET_MS) break;
-    sleep_ms(5);
+    cw_sleep_ms(5);
   }
   atomic_store(&m->closed, 1);
-  for (int i = 0; i < PAUSE_WAIT_MS / 5 && atomic_load(&m->in_cb); i++) sleep_ms(5);
-  atomic_store(&m->d->m.mqtt_connected, 0);
+  for (int i = 0; i < PAUSE_WAIT_MS / 5 && atomic_load(&m->in_cb); i++) cw_sleep_ms(5);
+  atomic_store(&m->env->m->mqtt_connected, 0);
   cw_log(CW_LOG_INFO, "mqtt: stopped consuming; the broker keeps the session");
 }
 
@@ -444,29 +370,17 @@ void cw_mqtt_stop(cw_mqtt_t *m) {
   o.onFailure = on_disc_fail;
   o.context = m;
   if (MQTTAsync_isConnected(m->pub) && MQTTAsync_disconnect(m->pub, &o) == MQTTASYNC_SUCCESS)
-    for (int i = 0; i < 600 && !atomic_load(&m->disc_done); i++) sleep_ms(5);
+    for (int i = 0; i < 600 && !atomic_load(&m->disc_done); i++) cw_sleep_ms(5);
 }
 
-static void on_closed(uv_handle_t *h) {
-  cw_mqtt_t *m = h->data;
-  if (--m->handles_open == 0) free(m);
-}
+static void on_closed(uv_handle_t *h) { free(h->data); }
 
 void cw_mqtt_free(cw_mqtt_t *m) {
   if (!m) return;
   if (m->in_created) MQTTAsync_destroy(&m->in);
   if (m->pub_created) MQTTAsync_destroy(&m->pub);
-  cmd_t *c = m->cmd_head;
-  while (c) {
-    cmd_t *n = c->next;
-    free(c);
-    c = n;
-  }
-  pthread_mutex_destroy(&m->cmd_mu);
   if (m->handles_open) {
-    m->handles_open = 2; /* two handles to close before m goes */
-    uv_close((uv_handle_t *)&m->retry, on_closed);
-    uv_close((uv_handle_t *)&m->cmd_async, on_closed);
+    uv_close((uv_handle_t *)&m->retry, on_closed); /* frees m */
     return;
   }
   free(m);

@@ -3,19 +3,22 @@
  * stores alert events, keeps daily partitions ahead and forwards operator
  * NOTIFYs. While the database is unreachable finished batches go to the disk
  * spool (lib/spool.h) and are replayed in order when it returns, so a worker
- * never waits on the database for longer than one disk append (DESIGN.md 2, 5). */
-#include <cjson/cJSON.h>
+ * never waits on the database for longer than one disk append
+ * (docs/ARCHITECTURE.md, docs/RELIABILITY.md). */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "copy.h"
-#include "daemon.h"
+#include "fsutil.h"
 #include "spool.h"
+#include "text.h"
+#include "writer.h"
 #include "writer_int.h"
 
 /* Bounds. The alert queue is only a hand-off: while the database is down the
@@ -35,7 +38,8 @@
 #define ASPOOL_HDR 8
 
 struct cw_writer {
-  cw_daemon_t *d;
+  cw_writer_cfg_t cfg;     /* readings points at our own copy */
+  const cw_env_t *env;
   pthread_t thread;
   int started;
   _Atomic int stop;
@@ -61,22 +65,11 @@ struct cw_writer {
   int guard_started;
 };
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static void update_spool_metrics(cw_writer_t *w) {
   cw_spool_stats_t a = {0}, b = {0};
   if (w->spool) cw_spool_stats(w->spool, &a);
   if (w->aspool) cw_spool_stats(w->aspool, &b);
-  atomic_store(&w->d->m.spool_bytes, a.bytes + b.bytes);
+  atomic_store(&w->env->m->spool_bytes, a.bytes + b.bytes);
 }
 
 /* The spool skips damaged records by itself (CRC, framing); say so once per
@@ -88,7 +81,7 @@ static void spool_damage(cw_writer_t *w, int which) {
   cw_log(CW_LOG_ERROR,
          "writer: %s spool in %s: %llu damaged record(s) or torn tail(s) detected (CRC or framing) "
          "and skipped; the intact records replay",
-         which ? "alert" : "readings", w->d->cfg.spool_dir,
+         which ? "alert" : "readings", w->env->cfg->spool_dir,
          (unsigned long long)(st.torn - w->torn_seen[which]));
   w->torn_seen[which] = st.torn;
 }
@@ -104,13 +97,8 @@ static int spool_pending(cw_writer_t *w) {
 /* ------------------------------------------------------------- policies */
 
 static void post(cw_writer_t *w, cw_ctl_t *c) {
-  cw_daemon_t *d = w->d;
-  int i = cw_daemon_route(d, c->station, strlen(c->station));
-  if (!d->workers || i < 0 || i >= d->nworkers || !d->workers[i]) {
-    free(c);
-    return;
-  }
-  cw_worker_post(d->workers[i], c);
+  if (w->cfg.port.post) w->cfg.port.post(w->cfg.port.ctx, CW_CTL_BY_STATION, c);
+  else free(c);
 }
 
 static cw_ctl_t *ctl_new(cw_ctl_type_t type, const char *station) {
@@ -217,14 +205,11 @@ static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
     }
     cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));
     PQclear(r);
-    /* ids unique across restarts without asking the database at raise time:
-     * never below max(id) + 1 nor the clock in microseconds. */
+    /* ids unique across restarts without asking the database at raise
+     * time: never below max(id) + 1 (lib/idgen.h) */
     r = PQexec(c, "SELECT coalesce(max(id), 0) + 1 FROM alerts");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-    int64_t next = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    int64_t cur = atomic_load(&w->d->next_alert_id);
-    while (cur < next && !atomic_compare_exchange_weak(&w->d->next_alert_id, &cur, next)) {
-    }
+    if (w->cfg.ids) cw_idgen_raise(w->cfg.ids, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     r = NULL;
   }
@@ -244,7 +229,7 @@ static int housekeep(cw_writer_t *w) {
   snprintf(sql, sizeof(sql),
            "SELECT cw_ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1,"
            " (now() AT TIME ZONE 'UTC')::date + %d)",
-           w->d->cfg.pg_partitions_ahead > 0 ? w->d->cfg.pg_partitions_ahead : 0);
+           w->env->cfg->pg_partitions_ahead > 0 ? w->env->cfg->pg_partitions_ahead : 0);
   PGresult *r = PQexec(w->db.conn, sql);
   int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
   if (!ok)
@@ -252,7 +237,7 @@ static int housekeep(cw_writer_t *w) {
   else if (atoi(PQgetvalue(r, 0, 0)) > 0)
     cw_log(CW_LOG_INFO, "writer: created %s readings partitions", PQgetvalue(r, 0, 0));
   PQclear(r);
-  w->next_housekeep_ms = mono_ms() + HOUSEKEEP_MS;
+  w->next_housekeep_ms = cw_mono_ms() + HOUSEKEEP_MS;
   w->utc_day = (int)(time(NULL) / 86400);
   return ok ? 0 : -EIO;
 }
@@ -273,6 +258,12 @@ static int session_setup(cw_writer_t *w, int first) {
 
 /* ----------------------------------------------------------- alert queue */
 
+/* The writer sleeps on its reading rings (cw_ring_wait): a kick on each
+ * wakes it wherever it sleeps. */
+static void kick(cw_writer_t *w) {
+  for (int i = 0; i < w->cfg.nrings; i++) cw_ring_kick(w->cfg.readings[i]);
+}
+
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
   uint64_t over = 0;
   int rc = cw__alertq_push(&w->aq, ev, &over);
@@ -282,20 +273,20 @@ int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
     cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
            ALERT_QUEUE_MAX, (unsigned long long)over);
   if (rc) return rc;
-  for (int i = 0; i < w->d->nworkers; i++) /* wake the writer if it sleeps */
-    if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
+  kick(w); /* wake the writer if it sleeps */
   return 0;
 }
 
 /* Store events; on a temporary error put them in the alert spool (they are
- * then replayed before anything newer). Returns CW_WDB_OK, CW_WDB_TEMP
- * (spooled) or -1 (requeued in memory). */
+ * then replayed before anything newer). Returns 1 when the events are
+ * stored or spooled, 0 when they went back to the in-memory queue (the
+ * spool refused them too: try again later). */
 static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
-  int tried = cw__wdb_usable(&w->db, mono_ms());
+  int tried = cw__wdb_usable(&w->db, cw_mono_ms());
   int st = tried ? cw__wdb_store_alerts(&w->db, v, n) : CW_WDB_TEMP;
   if (st == CW_WDB_OK) {
-    atomic_fetch_add(&w->d->m.alerts_stored, n);
-    return st;
+    atomic_fetch_add(&w->env->m->alerts_stored, n);
+    return 1;
   }
   if (tried) cw__wdb_down(&w->db, "alerts");
   int rc = -ENOMEM;
@@ -308,17 +299,17 @@ static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size
     free(rec);
   }
   if (rc) {
-    int64_t now = mono_ms();
+    int64_t now = cw_mono_ms();
     if (now >= w->next_spool_log_ms) {
       cw_log(CW_LOG_ERROR, "writer: cannot spool %zu alert events (%s); keeping them in memory", n,
              strerror(-rc));
       w->next_spool_log_ms = now + 10000;
     }
     cw__alertq_requeue(&w->aq, v, n);
-    return -1;
+    return 0;
   }
   update_spool_metrics(w);
-  return CW_WDB_TEMP;
+  return 1;
 }
 
 /* Alert spool first (older), then the in-memory queue. While the database is
@@ -326,7 +317,7 @@ static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size
 static void alerts_pump(cw_writer_t *w) {
   const void *data;
   size_t len;
-  while (cw__wdb_usable(&w->db, mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
+  while (cw__wdb_usable(&w->db, cw_mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
     uint32_t hdr[2] = {0, 0};
     spool_damage(w, 1);
     if (len >= ASPOOL_HDR) memcpy(hdr, data, ASPOOL_HDR);
@@ -347,7 +338,7 @@ static void alerts_pump(cw_writer_t *w) {
       cw__wdb_down(&w->db, "alert replay");
       break;
     }
-    atomic_fetch_add(&w->d->m.alerts_stored, n);
+    atomic_fetch_add(&w->env->m->alerts_stored, n);
     cw_spool_ack(w->aspool);
     update_spool_metrics(w);
   }
@@ -356,9 +347,9 @@ static void alerts_pump(cw_writer_t *w) {
     cw_alert_event_t *v;
     size_t n = cw__alertq_take(&w->aq, &v, ALERT_TXN_MAX);
     if (!n) break;
-    int st = alerts_store_or_spool(w, v, n);
+    int done = alerts_store_or_spool(w, v, n);
     free(v);
-    if (st < 0) break; /* neither stored nor spooled: try again on a later pass */
+    if (!done) break; /* neither stored nor spooled: try again on a later pass */
   }
 }
 
@@ -369,8 +360,8 @@ static void alerts_pump(cw_writer_t *w) {
 static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows) {
   int st = cw__wdb_store_buf(&w->db, buf, len, rows);
   if (st == CW_WDB_OK) {
-    atomic_fetch_add(&w->d->m.rows_committed, *rows);
-    atomic_fetch_add(&w->d->m.batches_committed, 1);
+    atomic_fetch_add(&w->env->m->rows_committed, *rows);
+    atomic_fetch_add(&w->env->m->batches_committed, 1);
   }
   return st;
 }
@@ -385,7 +376,7 @@ static void batch_done(cw_writer_t *w) {
  * refuses (full disk), the batch is held and the rings are not drained: the
  * workers then wait, never drop (STYLE.md: bound every queue). */
 static void flush(cw_writer_t *w) {
-  int64_t now = mono_ms();
+  int64_t now = cw_mono_ms();
   if (!w->held) {
     if (w->batch.rows == 0) return;
     if (cw_copy_finish(&w->batch)) {
@@ -406,7 +397,7 @@ static void flush(cw_writer_t *w) {
   }
   int rc = cw_spool_append(w->spool, w->batch.buf, w->batch.len);
   if (rc == 0) {
-    atomic_fetch_add(&w->d->m.batches_spooled, 1);
+    atomic_fetch_add(&w->env->m->batches_spooled, 1);
     update_spool_metrics(w);
     batch_done(w);
     return;
@@ -422,10 +413,10 @@ static void flush(cw_writer_t *w) {
 /* Replay spooled batches in order while the database takes them, for at most
  * REPLAY_SLICE_MS so alerts and the rings get their turn. */
 static void replay(cw_writer_t *w) {
-  int64_t until = mono_ms() + REPLAY_SLICE_MS;
+  int64_t until = cw_mono_ms() + REPLAY_SLICE_MS;
   const void *data;
   size_t len;
-  while (cw__wdb_usable(&w->db, mono_ms()) && mono_ms() < until) {
+  while (cw__wdb_usable(&w->db, cw_mono_ms()) && cw_mono_ms() < until) {
     int rc = cw_spool_peek(w->spool, &data, &len);
     spool_damage(w, 0);
     if (rc <= 0) {
@@ -438,7 +429,7 @@ static void replay(cw_writer_t *w) {
       break;
     }
     cw_spool_ack(w->spool);
-    atomic_fetch_add(&w->d->m.spool_replayed, 1);
+    atomic_fetch_add(&w->env->m->spool_replayed, 1);
     update_spool_metrics(w);
   }
 }
@@ -463,16 +454,16 @@ static int drain_one(void *ctx, const void *rec, size_t len) {
 /* Move rows from every reading ring into the batch, flushing whenever it
  * reaches batch_rows. Returns the rows taken. */
 static size_t drain(cw_writer_t *w) {
-  cw_daemon_t *d = w->d;
+  const cw_config_t *cfg = w->env->cfg;
   size_t total = 0;
-  uint32_t max = d->cfg.pg_batch_rows > 0 ? (uint32_t)d->cfg.pg_batch_rows : 5000;
-  for (int i = 0; i < d->nworkers; i++) {
-    cw_ring_t *ring = cw_worker_readings(d->workers[i]);
+  uint32_t max = cfg->pg_batch_rows > 0 ? (uint32_t)cfg->pg_batch_rows : 5000;
+  for (int i = 0; i < w->cfg.nrings; i++) {
+    cw_ring_t *ring = w->cfg.readings[i];
     while (!w->held) {
       drain_ctx_t c = {w, 0};
       size_t room = max > w->batch.rows ? max - w->batch.rows : 0;
       size_t n = room ? cw_ring_pop_burst(ring, room, drain_one, &c) : 0;
-      if (n && w->batch.rows == n) w->batch_first_ms = mono_ms();
+      if (n && w->batch.rows == n) w->batch_first_ms = cw_mono_ms();
       total += n;
       if (w->batch.rows >= max) flush(w);
       if (c.err) {
@@ -495,28 +486,8 @@ static void notifications(cw_writer_t *w) {
     return;
   }
   while ((nt = PQnotifies(c)) != NULL) {
-    cJSON *j = cJSON_Parse(nt->extra);
-    cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "action");
-    cJSON *by = cJSON_GetObjectItemCaseSensitive(j, "by");
-    cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "station");
-    cw_ctl_t *ctl;
-    if (cJSON_IsNumber(id) && cJSON_IsString(act) && cJSON_IsString(st) &&
-        cw_station_valid(st->valuestring, strlen(st->valuestring)) &&
-        (!strcmp(act->valuestring, "ack") || !strcmp(act->valuestring, "close")) &&
-        (ctl = ctl_new(CW_CTL_OPERATOR, st->valuestring)) != NULL) {
-      ctl->alert.id = (int64_t)id->valuedouble;
-      ctl->alert.event = strcmp(act->valuestring, "ack") ? CW_EV_CLOSED : CW_EV_ACKNOWLEDGED;
-      snprintf(ctl->alert.station, sizeof(ctl->alert.station), "%s", st->valuestring);
-      if (cJSON_IsString(by)) snprintf(ctl->alert.by, sizeof(ctl->alert.by), "%s", by->valuestring);
-      ctl->ts_ms = cw_now_ms();
-      cw_log(CW_LOG_DEBUG, "writer: operator %s of alert %lld (%s) forwarded", act->valuestring,
-             (long long)ctl->alert.id, ctl->station);
-      post(w, ctl);
-    } else {
-      cw_log(CW_LOG_WARN, "writer: ignoring cw_alert_cmd payload %.200s", nt->extra);
-    }
-    cJSON_Delete(j);
+    /* cw_ack / cw_close in SQL: the same command as on MQTT (control.h) */
+    if (w->cfg.command) w->cfg.command(w->cfg.command_ctx, nt->extra, strlen(nt->extra));
     PQfreemem(nt);
   }
 }
@@ -534,7 +505,7 @@ static void tick(cw_writer_t *w, int64_t now) {
       cw_log(CW_LOG_INFO, "writer: database connection restored");
     }
   }
-  atomic_store(&w->d->m.db_connected, w->db.ready);
+  atomic_store(&w->env->m->db_connected, w->db.ready);
   if (!w->db.ready) return;
   if (now >= w->next_housekeep_ms || (int)(time(NULL) / 86400) != w->utc_day) housekeep(w);
   if (atomic_exchange(&w->reload, 0)) load_policies(w, 0, 0);
@@ -549,57 +520,57 @@ static void tick(cw_writer_t *w, int64_t now) {
 }
 
 static void wait_rings(cw_writer_t *w, int timeout_ms) {
-  cw_daemon_t *d = w->d;
+  int n = w->cfg.nrings;
   if (timeout_ms <= 0) return;
-  if (d->nworkers == 1) {
-    cw_ring_wait(cw_worker_readings(d->workers[0]), timeout_ms);
-  } else if (d->nworkers > 1) {
+  if (n == 1) {
+    cw_ring_wait(w->cfg.readings[0], timeout_ms);
+  } else if (n > 1) {
     /* One waiter per ring is all the ring offers: visit them in turn with a
      * short sleep each (rows wait at most ~2 ms longer than with one ring). */
-    w->wait_next = (w->wait_next + 1) % d->nworkers;
-    cw_ring_wait(cw_worker_readings(d->workers[w->wait_next]), timeout_ms < 2 ? timeout_ms : 2);
+    w->wait_next = (w->wait_next + 1) % n;
+    cw_ring_wait(w->cfg.readings[w->wait_next], timeout_ms < 2 ? timeout_ms : 2);
   } else {
-    sleep_ms(timeout_ms);
+    cw_sleep_ms(timeout_ms);
   }
 }
 
 static void final_drain(cw_writer_t *w) {
-  int64_t budget = 1000LL * (w->d->cfg.shutdown_timeout_s > 0 ? w->d->cfg.shutdown_timeout_s : 10);
-  int64_t deadline = mono_ms() + budget, replay_until = mono_ms() + budget / 2;
+  int64_t budget = 1000LL * (w->env->cfg->shutdown_timeout_s > 0 ? w->env->cfg->shutdown_timeout_s : 10);
+  int64_t deadline = cw_mono_ms() + budget, replay_until = cw_mono_ms() + budget / 2;
   /* Older spooled batches first while there is time (half the budget); what
    * remains stays on disk for the next start. */
-  while (cw__wdb_usable(&w->db, mono_ms()) && spool_pending(w) && mono_ms() < replay_until) replay(w);
+  while (cw__wdb_usable(&w->db, cw_mono_ms()) && spool_pending(w) && cw_mono_ms() < replay_until) replay(w);
   while (drain(w) > 0 || w->held) {
     if (w->held) {
       flush(w);
       if (w->held) {
-        if (mono_ms() >= deadline) break;
-        sleep_ms(100);
+        if (cw_mono_ms() >= deadline) break;
+        cw_sleep_ms(100);
       }
     }
   }
   flush(w);
-  while (w->held && mono_ms() < deadline) {
-    sleep_ms(100);
+  while (w->held && cw_mono_ms() < deadline) {
+    cw_sleep_ms(100);
     flush(w);
   }
   if (w->held)
     cw_log(CW_LOG_ERROR, "writer: shutdown: %u rows could be neither stored nor spooled", w->batch.rows);
   alerts_pump(w);
-  if (cw__wdb_usable(&w->db, mono_ms()) && cw__wdb_flush_sockets(&w->db) != CW_WDB_OK)
+  if (cw__wdb_usable(&w->db, cw_mono_ms()) && cw__wdb_flush_sockets(&w->db) != CW_WDB_OK)
     cw_log(CW_LOG_WARN, "writer: shutdown: sockets.last_ts not updated (replays stay idempotent)");
 }
 
 static void *run(void *arg) {
   cw_writer_t *w = arg;
-  int batch_ms = w->d->cfg.pg_batch_ms > 0 ? w->d->cfg.pg_batch_ms : 200;
+  int batch_ms = w->env->cfg->pg_batch_ms > 0 ? w->env->cfg->pg_batch_ms : 200;
   while (!atomic_load(&w->stop)) {
-    int64_t now = mono_ms();
+    int64_t now = cw_mono_ms();
     tick(w, now);
     alerts_pump(w); /* alerts never wait behind a readings batch */
     if (cw__wdb_usable(&w->db, now) && spool_pending(w)) replay(w);
     size_t got = w->held ? 0 : drain(w);
-    now = mono_ms();
+    now = cw_mono_ms();
     if (w->held || (w->batch.rows && now - w->batch_first_ms >= batch_ms)) flush(w);
     if (got) continue;
     int timeout = w->batch.rows ? (int)(w->batch_first_ms + batch_ms - now) : batch_ms;
@@ -613,59 +584,46 @@ static void *run(void *arg) {
 
 /* ------------------------------------------------------------- lifecycle */
 
-static int mkdir_p(const char *dir) {
-  char tmp[512];
-  snprintf(tmp, sizeof(tmp), "%s", dir);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
-  return 0;
-}
-
-int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
+int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   cw_writer_t *w = calloc(1, sizeof(*w));
-  char path[512];
+  const cw_config_t *cfg = wc->env->cfg;
+  char path[PATH_MAX];
   int rc;
   *out = NULL;
   if (!w) return -ENOMEM;
-  w->d = d;
+  w->cfg = *wc;
+  w->env = wc->env;
   cw__alertq_init(&w->aq, ALERT_QUEUE_MAX);
-  rc = cw_copy_init(&w->batch, (size_t)(d->cfg.pg_batch_rows > 0 ? d->cfg.pg_batch_rows : 5000) * 96);
+  w->cfg.readings = calloc(wc->nrings > 0 ? (size_t)wc->nrings : 1, sizeof *w->cfg.readings);
+  if (!w->cfg.readings) {
+    free(w);
+    return -ENOMEM;
+  }
+  for (int i = 0; i < wc->nrings; i++) w->cfg.readings[i] = wc->readings[i];
+  rc = cw_copy_init(&w->batch, (size_t)(cfg->pg_batch_rows > 0 ? cfg->pg_batch_rows : 5000) * 96);
   if (rc) goto fail;
-  rc = cw__wdb_init(&w->db, d);
+  rc = cw__wdb_init(&w->db, w->env);
   if (rc) goto fail;
-  if ((rc = mkdir_p(d->cfg.spool_dir)) != 0) {
-    cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", d->cfg.spool_dir, strerror(-rc));
+  if ((rc = cw_mkdir_p(cfg->spool_dir)) != 0) {
+    cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", cfg->spool_dir, strerror(-rc));
     goto fail;
   }
-  snprintf(path, sizeof(path), "%s/readings", d->cfg.spool_dir);
-  rc = cw_spool_open(&w->spool, path, d->cfg.spool_max_bytes, SPOOL_SEGMENT_BYTES);
+  snprintf(path, sizeof(path), "%s/readings", cfg->spool_dir);
+  rc = cw_spool_open(&w->spool, path, cfg->spool_max_bytes, SPOOL_SEGMENT_BYTES);
   if (rc == 0) {
-    snprintf(path, sizeof(path), "%s/alerts", d->cfg.spool_dir);
-    rc = cw_spool_open(&w->aspool, path, d->cfg.spool_max_bytes, SPOOL_SEGMENT_BYTES);
+    snprintf(path, sizeof(path), "%s/alerts", cfg->spool_dir);
+    rc = cw_spool_open(&w->aspool, path, cfg->spool_max_bytes, SPOOL_SEGMENT_BYTES);
   }
   if (rc) {
     cw_log(CW_LOG_ERROR, "writer: opening spool %s: %s", path, strerror(-rc));
     goto fail;
   }
   update_spool_metrics(w);
-  {
-    /* Seed alert ids from the clock; the database may raise it (max id + 1). */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-    int64_t cur = atomic_load(&d->next_alert_id);
-    if (cur < us) atomic_store(&d->next_alert_id, us);
-  }
   /* Bounded wait for the database at start, then carry on without it. */
-  int64_t until = mono_ms() + START_CONNECT_MS;
+  int64_t until = cw_mono_ms() + START_CONNECT_MS;
   int backoff = CW_WDB_BACKOFF_MIN_MS;
-  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && mono_ms() + backoff < until) {
-    sleep_ms(backoff);
+  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && cw_mono_ms() + backoff < until) {
+    cw_sleep_ms(backoff);
     backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
   }
   if (rc == 0) {
@@ -678,10 +636,13 @@ int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
       w->db.ready = 1;
     }
   }
-  if (!w->db.ready)
-    cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns",
-           d->cfg.pg_conninfo, d->cfg.spool_dir);
-  atomic_store(&d->m.db_connected, w->db.ready);
+  if (!w->db.ready) {
+    char ci[sizeof cfg->pg_conninfo];
+    cw_conninfo_redact(ci, sizeof ci, cfg->pg_conninfo); /* a password stays out of the log */
+    cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns", ci,
+           cfg->spool_dir);
+  }
+  atomic_store(&w->env->m->db_connected, w->db.ready);
   *out = w;
   return 0;
 fail:
@@ -704,8 +665,7 @@ void cw_writer_reload(cw_writer_t *w) { atomic_store(&w->reload, 1); }
 void cw_writer_stop(cw_writer_t *w) {
   if (!w) return;
   atomic_store(&w->stop, 1);
-  for (int i = 0; i < w->d->nworkers; i++)
-    if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
+  kick(w);
   if (w->started) {
     pthread_join(w->thread, NULL);
     w->started = 0;
@@ -718,7 +678,7 @@ void cw_writer_stop(cw_writer_t *w) {
     w->guard_started = 0;
   }
   cw__wdb_close(&w->db);
-  atomic_store(&w->d->m.db_connected, 0);
+  atomic_store(&w->env->m->db_connected, 0);
 }
 
 void cw_writer_free(cw_writer_t *w) {
@@ -731,5 +691,6 @@ void cw_writer_free(cw_writer_t *w) {
   cw_copy_free(&w->batch);
   size_t left = cw__alertq_free(&w->aq);
   if (left) cw_log(CW_LOG_ERROR, "writer: %zu alert events queued after stop were not stored", left);
+  free(w->cfg.readings);
   free(w);
 }

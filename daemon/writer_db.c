@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "hash.h"
 #include "writer_int.h"
 
 #define CONNECT_TIMEOUT_MS 10000 /* a non-blocking connect attempt gives up after this */
@@ -20,19 +22,16 @@ typedef struct { const char *name; const char *sql; } cw_migration_t;
 extern const cw_migration_t cw_migrations[]; /* build/schema_sql.c (schema/embed.sh) */
 extern const size_t cw_migrations_count;
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* A temporary failure's server message, logged once by cw__wdb_down. */
+static void remember(cw_wdb_t *db, const char *msg) {
+  snprintf(db->last_err, sizeof db->last_err, "%s", msg);
+  size_t n = strlen(db->last_err);
+  while (n && (db->last_err[n - 1] == '\n' || db->last_err[n - 1] == ' ')) db->last_err[--n] = 0;
 }
 
 /* ------------------------------------------------------------- small sets */
 
-static uint64_t key_hash(const char *st, uint8_t sock) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (; *st; st++) h = (h ^ (uint8_t)*st) * 1099511628211ULL;
-  return (h ^ sock) * 1099511628211ULL;
-}
+static uint64_t key_hash(const char *st, uint8_t sock) { return cw_fnv1a64_str_byte(st, sock); }
 
 static int wset_grow(cw_wset_t *s) {
   size_t ncap = s->cap ? s->cap * 2 : 1024;
@@ -96,9 +95,9 @@ static int wbuf_add(cw_wbuf_t *b, const char *s, size_t n) {
 
 /* ------------------------------------------------------------- connection */
 
-int cw__wdb_init(cw_wdb_t *db, cw_daemon_t *d) {
+int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env) {
   memset(db, 0, sizeof(*db));
-  db->d = d;
+  db->env = env;
   db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
   pthread_mutex_init(&db->cancel_mu, NULL);
   return cw_copy_init(&db->scratch, 1 << 16);
@@ -125,13 +124,13 @@ void cw__wdb_abandon(cw_wdb_t *db) {
 
 void *cw__wdb_guard(void *arg) {
   cw_wdb_t *db = arg;
-  const cw_config_t *cfg = &db->d->cfg;
+  const cw_config_t *cfg = db->env->cfg;
   int64_t budget = 1000LL * (cfg->shutdown_timeout_s > 0 ? cfg->shutdown_timeout_s : 10);
   int64_t since = 0, next_cancel = 0;
   struct timespec nap = {0, 50 * 1000000L};
   while (!atomic_load(&db->guard_stop)) {
-    int64_t now = mono_ms();
-    if (atomic_load(&db->d->stopping)) {
+    int64_t now = cw_mono_ms();
+    if (cw_env_stopping(db->env)) {
       if (!since) since = now;
       if (now - since >= budget * ABANDON_PCT / 100 && now >= next_cancel) {
         if (!atomic_load(&db->abandon))
@@ -183,7 +182,7 @@ static void conn_vals(cw_wdb_t *db, const char *vals[7]) {
   vals[2] = "30"; /* notice a vanished server in ~1 min, not the kernel's 2 h */
   vals[3] = "10";
   vals[4] = "3";
-  vals[5] = db->d->cfg.pg_conninfo;
+  vals[5] = db->env->cfg->pg_conninfo;
   vals[6] = NULL;
 }
 
@@ -251,19 +250,23 @@ void cw__wdb_close(cw_wdb_t *db) {
 
 void cw__wdb_down(cw_wdb_t *db, const char *what) {
   if (what) {
+    const char *sep = db->last_err[0] ? ": " : "";
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
-      cw_log(CW_LOG_WARN, "writer: %s failed; retrying in %d ms", what, db->backoff_ms);
+      cw_log(CW_LOG_WARN, "writer: %s failed%s%s; retrying in %d ms", what, sep, db->last_err,
+             db->backoff_ms);
     else
-      cw_log(CW_LOG_WARN, "writer: database connection lost during %s; spooling, reconnecting", what);
+      cw_log(CW_LOG_WARN, "writer: database connection lost during %s%s%s; spooling, reconnecting",
+             what, sep, db->last_err);
   }
+  db->last_err[0] = 0;
   /* Always start over on a fresh connection: libpq may still report
    * CONNECTION_OK after a failed statement on a session the server is
    * terminating (57P01 comes as an error result before the EOF), and a kept
    * connection left ready = 1, so /healthz said 200 through an outage. A reconnect after a
    * real temporary error (statement timeout, lock) costs one session setup. */
   cw__wdb_close(db);
-  atomic_store(&db->d->m.db_connected, 0);
-  db->retry_at_ms = mono_ms() + db->backoff_ms;
+  atomic_store(&db->env->m->db_connected, 0);
+  db->retry_at_ms = cw_mono_ms() + db->backoff_ms;
   db->backoff_ms = db->backoff_ms * 2 > CW_WDB_BACKOFF_MAX_MS ? CW_WDB_BACKOFF_MAX_MS : db->backoff_ms * 2;
 }
 
@@ -457,7 +460,7 @@ static int copy_data(cw_wdb_t *db, const char *sql, const uint8_t *buf, size_t l
 static int attempt(cw_wdb_t *db, const uint8_t *buf, size_t len, const cw_reading_t *rows, size_t n,
                    int idem, uint64_t *stored, char *msg, size_t cap) {
   int nreg, rc = CW_WDB_TEMP;
-  int autoreg = db->d->cfg.auto_register;
+  int autoreg = db->env->cfg->auto_register;
   *stored = 0;
   if (batch_keys(db, rows, n, &nreg)) {
     snprintf(msg, cap, "out of memory");
@@ -516,17 +519,18 @@ int cw__wdb_flush_sockets(cw_wdb_t *db) {
   if (!db->dirty.len) return CW_WDB_OK;
   if (socket_arrays(db, &db->dirty, &ts)) goto out;
   const char *v[3] = {db->a2.p, db->a3.p, ts.p};
-  rc = run(db, db->d->cfg.auto_register ? SQL_SOCKETS_UPSERT : SQL_SOCKETS_UPDATE, 3, v, msg, sizeof(msg));
+  rc = run(db, db->env->cfg->auto_register ? SQL_SOCKETS_UPSERT : SQL_SOCKETS_UPDATE, 3, v, msg, sizeof(msg));
   if (rc == CW_WDB_OK) {
     wset_clear(&db->dirty);
   } else {
     /* A data error here would repeat forever: drop the hints, the unique
      * index keeps replays correct without them. */
-    cw_log(CW_LOG_WARN, "writer: updating sockets.last_ts: %s", msg);
     if (rc != CW_WDB_TEMP) {
+      cw_log(CW_LOG_WARN, "writer: updating sockets.last_ts: %s", msg);
       wset_clear(&db->dirty);
       rc = CW_WDB_OK;
     } else {
+      remember(db, msg);
       rc = CW_WDB_TEMP;
     }
   }
@@ -535,19 +539,16 @@ out:
   return rc;
 }
 
-static void reject_row(cw_daemon_t *d, const cw_reading_t *r, const char *why) {
+static void reject_row(const cw_env_t *env, const cw_reading_t *r, const char *why) {
   char js[320];
   int n = snprintf(js, sizeof(js), "{\"ts\":%lld,\"station\":\"%s\",\"socket\":%u,\"v\":%g,\"a\":%g,"
                    "\"w\":%g,\"wh\":%g,\"t\":%g,\"t_amb\":%g,\"have\":%u}",
                    (long long)r->ts_ms, r->station, r->socket, r->v, r->a, r->w, r->wh, r->t,
                    r->t_amb, r->have);
   if (n < 0 || (size_t)n >= sizeof(js)) n = (int)strlen(js);
-  atomic_fetch_add(&d->m.rejects[CW_REJ_DB_REJECTED], 1);
   cw_log(CW_LOG_WARN, "writer: database refused %s/%u ts %lld: %s", r->station, r->socket,
          (long long)r->ts_ms, why);
-  if (d->deadletter)
-    cw_deadletter_write(d->deadletter, CW_REJ_DB_REJECTED, -1, why, r->station, strlen(r->station),
-                        js, (size_t)n);
+  cw_env_reject(env, CW_REJ_DB_REJECTED, -1, why, r->station, strlen(r->station), js, (size_t)n);
 }
 
 /* Encode rows and attempt them; unique violations go the idempotent way. */
@@ -573,7 +574,7 @@ static int bisect(cw_wdb_t *db, const cw_reading_t *rows, size_t n, uint64_t *st
   }
   if (rc != CW_WDB_PERM) return CW_WDB_TEMP;
   if (n == 1) {
-    reject_row(db->d, rows, msg);
+    reject_row(db->env, rows, msg);
     return CW_WDB_OK;
   }
   rc = bisect(db, rows, n / 2, stored);
@@ -602,7 +603,7 @@ int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *ro
     rc = bisect(db, db->rows, db->nrows, rows);
   }
   if (rc != CW_WDB_OK && rc != CW_WDB_TEMP) rc = CW_WDB_TEMP;
-  if (rc == CW_WDB_TEMP) cw_log(CW_LOG_WARN, "writer: storing readings: %s", msg);
+  if (rc == CW_WDB_TEMP) remember(db, msg);
   return rc;
 }
 
@@ -700,7 +701,7 @@ int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
   }
   rollback(db);
   if (rc != CW_WDB_PERM) {
-    cw_log(CW_LOG_WARN, "writer: storing %zu alert events: %s", n, msg);
+    remember(db, msg);
     return CW_WDB_TEMP;
   }
   /* Some event is refused for its content: one transaction each, skip it. */

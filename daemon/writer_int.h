@@ -6,13 +6,14 @@
 #define CW_WRITER_INT_H
 
 #include <libpq-fe.h>
+#include <pthread.h>
 
 #include "copy.h"
-#include "daemon.h"
+#include "env.h"
 
 /* Outcome of a database operation. TEMP: retry later (the caller spools);
  * PERM: the data itself was refused (22xxx/23xxx); DUP: unique violation. */
-/* Reconnect and retry back-off, capped (DESIGN.md section 5). */
+/* Reconnect and retry back-off, capped (docs/RELIABILITY.md). */
 #define CW_WDB_BACKOFF_MIN_MS 100
 #define CW_WDB_BACKOFF_MAX_MS 5000
 
@@ -37,7 +38,7 @@ typedef struct cw_wbuf {
 } cw_wbuf_t;
 
 typedef struct cw_wdb {
-  cw_daemon_t *d;
+  const cw_env_t *env;
   PGconn *conn;
   int ready;              /* connected and session set up (schema, LISTEN) */
   int connecting;         /* non-blocking connect in progress */
@@ -61,20 +62,22 @@ typedef struct cw_wdb {
   PGcancel *cancel;       /* for the current connection, or NULL */
   _Atomic int abandon;    /* set once: no more database use in this process */
   _Atomic int guard_stop; /* ends cw__wdb_guard */
+  char last_err[256];     /* server message of the last temporary failure */
 } cw_wdb_t;
 
 static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
   return db->ready && db->conn && now_ms >= db->retry_at_ms && !atomic_load(&db->abandon);
 }
 
-int cw__wdb_init(cw_wdb_t *db, cw_daemon_t *d);
+int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env);
 void cw__wdb_free(cw_wdb_t *db);
 /* Blocking connect (start-up). 0 or -EIO. */
 int cw__wdb_connect_blocking(cw_wdb_t *db);
 /* Drive a non-blocking reconnect; returns 1 once when a new connection is
  * established (the caller then sets the session up and sets ready). */
 int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
-/* A temporary failure: drop a broken connection and back off. */
+/* A temporary failure: drop a broken connection and back off. Logs once,
+ * with the server message the failed operation left in last_err. */
 void cw__wdb_down(cw_wdb_t *db, const char *what);
 void cw__wdb_close(cw_wdb_t *db);
 /* Any thread: stop using the database for good and cancel the statement in
@@ -92,7 +95,8 @@ void cw__wdb_known_add(cw_wdb_t *db, const char *station);
 void cw__wdb_known_clear(cw_wdb_t *db);
 /* Store one finished COPY buffer: COPY, then the idempotent path on a unique
  * violation, then bisection with dead-lettering on data errors. Returns
- * CW_WDB_OK (rows = rows inserted) or CW_WDB_TEMP. */
+ * CW_WDB_OK (rows = rows inserted) or CW_WDB_TEMP (message in last_err, not
+ * logged: the caller's cw__wdb_down logs it). */
 int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *rows);
 /* Store alert events (alerts upsert + alert_events) in one transaction; an
  * event the database refuses is logged and skipped. CW_WDB_OK or CW_WDB_TEMP. */

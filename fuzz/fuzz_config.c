@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "config.h"
+#include "log.h"
 
 /* config.c logs nothing, but its objects may reference cw_log via headers */
 void cw_log(int level, const char *fmt, ...) {

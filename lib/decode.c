@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "decode.h"
+#include "text.h"
 
 /* Physical ranges (DESIGN.md section 3 for v, a, w, t). wh: a cumulative
  * meter reading is never negative; 1e9 Wh would take a socket at the 30 kW
@@ -50,29 +51,6 @@ static const unsigned char char_class[256] = {
 static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static bool is_hex(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 table 3: no
- * overlongs, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  unsigned char lo = 0x80, hi = 0xBF;
-  size_t need;
-  if (c >= 0xC2 && c <= 0xDF) need = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    need = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else
-    return 0;
-  if (n < need || s[1] < lo || s[1] > hi) return 0;
-  for (size_t k = 2; k < need; k++)
-    if (s[k] < 0x80 || s[k] > 0xBF) return 0;
-  return need;
 }
 
 /* RFC 8259 section 6 number grammar from s[0] ('-' or a digit). Returns the
@@ -138,7 +116,7 @@ static int strict_scan(const char *text, size_t len, bool *nul_escape) {
         } else if (k == C_CTRL) {
           return -EINVAL; /* raw control character (or NUL) inside a string */
         } else {
-          size_t u = utf8_len(p + i, len - i);
+          size_t u = cw_utf8_len(p + i, len - i); /* p[i] >= 0x80 here */
           if (u == 0) return -EINVAL;
           i += u;
         }

@@ -96,7 +96,8 @@ int cw_engine_restore_alert(cw_engine_t *e, const cw_alert_event_t *ev);
 /* Run one validated reading through socket state and the detector chain.
  * recv_ms is the receive time (for offline). Returns CW_REJ_OK, or
  * CW_REJ_DUPLICATE when ts_ms is not after the socket's last accepted ts
- * (state unchanged, no alert). -ENOMEM is reported as CW_REJ__COUNT. */
+ * (state unchanged, no alert), or CW_REJ__COUNT when there is no memory for
+ * a new socket's state (not a reject: the reading is valid, detection skipped). */
 cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t recv_ms);
 
 /* Periodic (e.g. every 1 s) on receive time: offline detection and clearing of
