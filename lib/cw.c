@@ -85,7 +85,7 @@ const char *cw_alert_state_name(cw_alert_state_t s) {
   return "unknown";
 }
 
-/* [A-Za-z0-9_-]{1,32} (DESIGN.md section 3). The set is deliberately narrow:
+/* [A-Za-z0-9_-]{1,32} (docs/ARCHITECTURE.md section 7). The set is deliberately narrow:
  * the station code goes into MQTT topics, file names of logs and SQL values,
  * and none of those then needs escaping. */
 bool cw_station_valid(const char *s, size_t len) {

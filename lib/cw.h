@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define CW_VERSION "0.1.0"
-#define CW_STATION_MAX 32 /* [A-Za-z0-9_-]{1,32} (DESIGN.md section 3) */
+#define CW_STATION_MAX 32 /* [A-Za-z0-9_-]{1,32} (docs/ARCHITECTURE.md section 7) */
 
 /* Which optional fields a reading carries (cw_reading_t.have). */
 enum {

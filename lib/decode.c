@@ -1,6 +1,6 @@
 /* decode.c - one MQTT message (topic + JSON payload) into validated readings.
  * cJSON does the parsing; this file adds what cJSON does not check (strict
- * RFC 8259, see strict_scan) and the field rules of DESIGN.md section 3.
+ * RFC 8259, see strict_scan) and the field rules of docs/ARCHITECTURE.md section 7.
  * Hot path: one pass over the bytes, one cJSON parse without copying the
  * payload, one walk over each object's members, no allocation of its own. */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include "decode.h"
 #include "text.h"
 
-/* Physical ranges (DESIGN.md section 3 for v, a, w, t). wh: a cumulative
+/* Physical ranges (docs/ARCHITECTURE.md section 7 for v, a, w, t). wh: a cumulative
  * meter reading is never negative; 1e9 Wh would take a socket at the 30 kW
  * cap almost four years, so anything above is a corrupt counter. t_amb uses
  * the socket range rather than a weather range on purpose: an ambient sensor
@@ -152,9 +152,9 @@ int cw_decode_cfg_defaults(cw_decode_cfg_t *cfg) {
   /* Both literals are valid patterns: compile cannot fail. */
   cw_topic_compile(&cfg->socket_topic, "cw/{station}/{socket}/telemetry");
   cw_topic_compile(&cfg->station_topic, "cw/{station}/telemetry");
-  cfg->max_payload = 16384;                     /* DESIGN.md section 3 */
-  cfg->max_age_ms = 7LL * 24 * 3600 * 1000;     /* 7 days, DESIGN.md section 3 */
-  cfg->max_future_ms = 5LL * 60 * 1000;         /* 5 minutes, DESIGN.md section 3 */
+  cfg->max_payload = 16384;                     /* docs/ARCHITECTURE.md section 7 */
+  cfg->max_age_ms = 7LL * 24 * 3600 * 1000;     /* 7 days, docs/ARCHITECTURE.md section 7 */
+  cfg->max_future_ms = 5LL * 60 * 1000;         /* 5 minutes, docs/ARCHITECTURE.md section 7 */
   return 0;
 }
 
@@ -224,7 +224,7 @@ static cw_reject_t decode_object(const cw_decode_cfg_t *cfg, const cJSON *obj,
 
   for (const cJSON *it = obj->child; it; it = it->next) {
     enum field f = field_of(it->string);
-    if (f == F_UNKNOWN) continue; /* unknown members are ignored (DESIGN.md 3) */
+    if (f == F_UNKNOWN) continue; /* unknown members are ignored (docs/ARCHITECTURE.md section 7) */
     /* Duplicate known member: RFC 8259 section 4 leaves the meaning to the
      * parser and parsers disagree (first wins, last wins), so a producer
      * sending {"t":30,"t":95} cannot know what we read. Reject it. */
