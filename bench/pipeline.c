@@ -214,9 +214,12 @@ typedef struct full {
   uint64_t alerts;
 } full_t;
 
+static int ring_slots; /* --ring-slots; 0: as the daemon ships ([pipeline] ring_slots) */
+
 static int full_init(full_t *f, const cw_decode_cfg_t *dcfg) {
   memset(f, 0, sizeof *f);
-  cw_config_defaults(&f->cfg); /* ring_slots as the daemon ships */
+  cw_config_defaults(&f->cfg);
+  if (ring_slots > 0) f->cfg.ring_slots = ring_slots;
   f->env = (cw_env_t){.cfg = &f->cfg, .m = &f->m};
   cw_idgen_init(&f->ids, 1);
   f->rings = aligned_alloc(CW_CACHELINE, 3 * sizeof *f->rings);
@@ -382,7 +385,9 @@ static const char *const st_name[ST__N] = {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: pipeline [-n readings] [-r runs] [--batched] [--stations S] [--seed N]\n"
-             "Defaults: -n 1000000 -r 5 --stations 2000 (10 sockets each).\n");
+             "                [--ring-slots N]\n"
+             "Defaults: -n 1000000 -r 5 --stations 2000 (10 sockets each), the ingest ring\n"
+             "as the daemon's default [pipeline] ring_slots.\n");
 }
 
 int main(int argc, char **argv) {
@@ -393,6 +398,7 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {{"batched", no_argument, 0, 'B'},
                                        {"stations", required_argument, 0, 'S'},
                                        {"seed", required_argument, 0, 'E'},
+                                       {"ring-slots", required_argument, 0, 'R'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   while ((c = getopt_long(argc, argv, "n:r:h", opts, NULL)) != -1) {
@@ -402,11 +408,13 @@ int main(int argc, char **argv) {
     case 'B': batched = true; break;
     case 'S': stations = atoi(optarg); break;
     case 'E': rng_state = strtoull(optarg, NULL, 0); break;
+    case 'R': ring_slots = atoi(optarg); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (n < 1 || runs < 1 || runs > 100 || stations < 1 || stations > 9999 || optind != argc) {
+  if (n < 1 || runs < 1 || runs > 100 || stations < 1 || stations > 9999 || ring_slots < 0 ||
+      ring_slots > (1 << 20) || optind != argc) {
     usage(stderr);
     return 2;
   }

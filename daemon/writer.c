@@ -21,21 +21,12 @@
 #include "writer.h"
 #include "writer_int.h"
 
-/* Bounds. The alert queue is only a hand-off: while the database is down the
- * writer moves it to spool_dir/alerts, so the bound is hit only if the writer
- * thread itself is stuck. */
-#define ALERT_QUEUE_MAX 100000
-#define ALERT_TXN_MAX 1000          /* events per alert transaction */
 #define START_CONNECT_MS 10000      /* cw_writer_create waits this long for the database */
 #define HOUSEKEEP_MS (3600 * 1000)  /* partitions ahead: hourly and at each UTC day change */
 #define NOTIFY_POLL_MS 50
 #define LAST_TS_FLUSH_MS 2000       /* sockets.last_ts lags commits by at most this */
 #define SPOOL_SEGMENT_BYTES (64u << 20)
 #define REPLAY_SLICE_MS 200         /* spool replay yields to alerts and rings this often */
-/* Alert spool record: magic, sizeof(cw_alert_event_t), then the events by
- * value; a record written by a build with another layout is refused. */
-#define ASPOOL_MAGIC 0x31415743u    /* "CWA1" */
-#define ASPOOL_HDR 8
 
 struct cw_writer {
   cw_writer_cfg_t cfg;     /* readings points at our own copy */
@@ -44,11 +35,10 @@ struct cw_writer {
   int started;
   _Atomic int stop;
   _Atomic int reload;
-  cw_alertq_t aq;           /* alert hand-off: main loop -> writer (alertq.c) */
+  cw_walerts_t alerts;      /* alert hand-off, alert spool (writer_alerts.c) */
   /* writer-thread state below */
   cw_wdb_t db;
   cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
-  cw_spool_t *aspool;      /* spool_dir/alerts: ASPOOL_MAGIC records of events */
   cw_copy_t batch;
   int64_t batch_first_ms;  /* monotonic time of the first pending row */
   int held;                /* batch finished but neither stored nor spooled (spool full) */
@@ -60,30 +50,15 @@ struct cw_writer {
   int64_t next_spool_log_ms;
   int utc_day;
   int wait_next;           /* ring to sleep on next when there are several */
-  uint64_t torn_seen[2];   /* stats.torn of spool, aspool already logged */
+  uint64_t torn_seen;      /* stats.torn of the readings spool already logged */
   pthread_t guard;         /* shutdown guard (cw__wdb_guard) */
   int guard_started;
 };
 
 static void update_spool_metrics(cw_writer_t *w) {
-  cw_spool_stats_t a = {0}, b = {0};
+  cw_spool_stats_t a = {0};
   if (w->spool) cw_spool_stats(w->spool, &a);
-  if (w->aspool) cw_spool_stats(w->aspool, &b);
-  atomic_store(&w->env->m->spool_bytes, a.bytes + b.bytes);
-}
-
-/* The spool skips damaged records by itself (CRC, framing); say so once per
- * damaged spot, since each one is lost data an operator must hear about. */
-static void spool_damage(cw_writer_t *w, int which) {
-  cw_spool_stats_t st;
-  cw_spool_stats(which ? w->aspool : w->spool, &st);
-  if (st.torn == w->torn_seen[which]) return;
-  cw_log(CW_LOG_ERROR,
-         "writer: %s spool in %s: %llu damaged record(s) or torn tail(s) detected (CRC or framing) "
-         "and skipped; the intact records replay",
-         which ? "alert" : "readings", w->env->cfg->spool_dir,
-         (unsigned long long)(st.torn - w->torn_seen[which]));
-  w->torn_seen[which] = st.torn;
+  atomic_store(&w->env->m->spool_bytes, a.bytes + cw__walerts_spool_bytes(&w->alerts));
 }
 
 static int spool_pending(cw_writer_t *w) {
@@ -94,152 +69,19 @@ static int spool_pending(cw_writer_t *w) {
   return st.records > 0 || st.bytes > 0;
 }
 
-/* ------------------------------------------------------------- policies */
+/* ------------------------------------------------------------- session */
 
-static void post(cw_writer_t *w, cw_ctl_t *c) {
-  if (w->cfg.port.post) w->cfg.port.post(w->cfg.port.ctx, CW_CTL_BY_STATION, c);
-  else free(c);
-}
-
-static cw_ctl_t *ctl_new(cw_ctl_type_t type, const char *station) {
-  cw_ctl_t *c = calloc(1, sizeof(*c));
-  if (!c) return NULL;
-  c->type = type;
-  snprintf(c->station, sizeof(c->station), "%s", station);
-  return c;
-}
-
-static cw_site_type_t site_parse(const char *s) {
-  if (!strcmp(s, "indoor")) return CW_SITE_INDOOR;
-  if (!strcmp(s, "ground_floor")) return CW_SITE_GROUND_FLOOR;
-  if (!strcmp(s, "basement")) return CW_SITE_BASEMENT;
-  return CW_SITE_OUTDOOR;
-}
-
-/* Post every station's and socket's policy to its worker; with restore, also
- * each socket's last stored ts and (restore_alerts) the alerts not closed.
- * Also refreshes the set of station codes the writer knows. 0 or -EIO. */
-static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
-  PGconn *c = w->db.conn;
-  int rc = -EIO, n = 0;
-  PGresult *r;
-  cw__wdb_known_clear(&w->db);
-  r = PQexec(c,
-      "SELECT code, utc_offset_min, (extract(epoch FROM night_start) / 60)::int,"
-      " (extract(epoch FROM night_end) / 60)::int, overnight_allowed,"
-      " coalesce(breaker_w, 0), site_type FROM stations");
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-  for (int i = 0; i < PQntuples(r); i++) {
-    const char *code = PQgetvalue(r, i, 0);
-    cw_ctl_t *ctl = ctl_new(CW_CTL_STATION, code);
-    if (!ctl) goto nomem;
-    ctl->station_policy.utc_offset_min = atoi(PQgetvalue(r, i, 1));
-    ctl->station_policy.night_start_min = atoi(PQgetvalue(r, i, 2));
-    ctl->station_policy.night_end_min = atoi(PQgetvalue(r, i, 3));
-    ctl->station_policy.overnight_allowed = PQgetvalue(r, i, 4)[0] == 't';
-    ctl->station_policy.breaker_w = strtod(PQgetvalue(r, i, 5), NULL);
-    ctl->station_policy.site_type = site_parse(PQgetvalue(r, i, 6));
-    post(w, ctl);
-    cw__wdb_known_add(&w->db, code);
-    n++;
-  }
-  PQclear(r);
-  r = PQexec(c,
-      "SELECT station, socket, rated_w, forbidden,"
-      " floor(extract(epoch FROM last_ts) * 1000)::bigint FROM sockets");
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-  for (int i = 0; i < PQntuples(r); i++) {
-    const char *st = PQgetvalue(r, i, 0);
-    int sock = atoi(PQgetvalue(r, i, 1));
-    if (sock < 1 || sock > 255) continue;
-    cw_ctl_t *ctl = ctl_new(CW_CTL_SOCKET, st);
-    if (!ctl) goto nomem;
-    ctl->socket = (uint8_t)sock;
-    ctl->socket_policy.rated_w = strtod(PQgetvalue(r, i, 2), NULL);
-    ctl->socket_policy.forbidden = PQgetvalue(r, i, 3)[0] == 't';
-    post(w, ctl);
-    if (restore && !PQgetisnull(r, i, 4)) {
-      ctl = ctl_new(CW_CTL_RESTORE_TS, st);
-      if (!ctl) goto nomem;
-      ctl->socket = (uint8_t)sock;
-      ctl->ts_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
-      post(w, ctl);
-    }
-  }
-  PQclear(r);
-  r = NULL;
-  if (restore_alerts) {
-    /* ts: when the current state began (a cleared alert's cool-down runs
-     * from cleared_at). */
-    r = PQexec(c,
-        "SELECT id, station, socket, kind, severity, state,"
-        " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
-        "   ELSE opened_at END) * 1000)::bigint,"
-        " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, '')"
-        " FROM alerts WHERE state <> 'closed' ORDER BY id");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-    for (int i = 0; i < PQntuples(r); i++) {
-      cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
-      cw_alert_event_t *ev;
-      const char *sv = PQgetvalue(r, i, 4), *sta = PQgetvalue(r, i, 5);
-      if (!ctl) goto nomem;
-      ev = &ctl->alert;
-      ev->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-      snprintf(ev->station, sizeof(ev->station), "%s", ctl->station);
-      ev->socket = (uint8_t)atoi(PQgetvalue(r, i, 2));
-      ctl->socket = ev->socket;
-      if (cw_kind_parse(PQgetvalue(r, i, 3), &ev->kind) != 0) {
-        free(ctl);
-        continue;
-      }
-      ev->severity = strcmp(sv, "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
-      ev->state = !strcmp(sta, "cleared") ? CW_ALERT_CLEARED
-                  : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED : CW_ALERT_OPEN;
-      ev->event = CW_EV_RAISED;
-      ev->ts_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
-      ev->value = strtod(PQgetvalue(r, i, 7), NULL);
-      ev->threshold = strtod(PQgetvalue(r, i, 8), NULL);
-      snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
-      snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
-      post(w, ctl);
-    }
-    cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));
-    PQclear(r);
-    /* ids unique across restarts without asking the database at raise
-     * time: never below max(id) + 1 (lib/idgen.h) */
-    r = PQexec(c, "SELECT coalesce(max(id), 0) + 1 FROM alerts");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-    if (w->cfg.ids) cw_idgen_raise(w->cfg.ids, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
-    PQclear(r);
-    r = NULL;
-  }
-  cw_log(CW_LOG_INFO, "writer: loaded %d station policies", n);
-  w->policies_loaded = 1;
-  return 0;
-nomem:
-  rc = -ENOMEM;
-fail:
-  if (rc == -EIO) cw_log(CW_LOG_ERROR, "writer: loading policies: %s", PQerrorMessage(c));
-  PQclear(r);
+static int housekeep(cw_writer_t *w) {
+  int rc = cw__db_partitions(&w->db, w->env->cfg->pg_partitions_ahead);
+  w->next_housekeep_ms = cw_mono_ms() + HOUSEKEEP_MS;
+  w->utc_day = (int)(time(NULL) / 86400);
   return rc;
 }
 
-static int housekeep(cw_writer_t *w) {
-  char sql[256];
-  snprintf(sql, sizeof(sql),
-           "SELECT cw_ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1,"
-           " (now() AT TIME ZONE 'UTC')::date + %d)",
-           w->env->cfg->pg_partitions_ahead > 0 ? w->env->cfg->pg_partitions_ahead : 0);
-  PGresult *r = PQexec(w->db.conn, sql);
-  int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok)
-    cw_log(CW_LOG_WARN, "writer: creating partitions: %s", PQerrorMessage(w->db.conn));
-  else if (atoi(PQgetvalue(r, 0, 0)) > 0)
-    cw_log(CW_LOG_INFO, "writer: created %s readings partitions", PQgetvalue(r, 0, 0));
-  PQclear(r);
-  w->next_housekeep_ms = cw_mono_ms() + HOUSEKEEP_MS;
-  w->utc_day = (int)(time(NULL) / 86400);
-  return ok ? 0 : -EIO;
+static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
+  int rc = cw__db_load_policies(&w->db, &w->cfg.port, w->cfg.ids, restore, restore_alerts);
+  if (rc == 0) w->policies_loaded = 1;
+  return rc;
 }
 
 /* After every (re)connection: schema, partitions, LISTEN; policies the first
@@ -256,7 +98,7 @@ static int session_setup(cw_writer_t *w, int first) {
   return 0;
 }
 
-/* ----------------------------------------------------------- alert queue */
+/* ----------------------------------------------------------- alerts */
 
 /* The writer sleeps on its reading rings (cw_ring_wait): a kick on each
  * wakes it wherever it sleeps. */
@@ -265,92 +107,15 @@ static void kick(cw_writer_t *w) {
 }
 
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
-  uint64_t over = 0;
-  int rc = cw__alertq_push(&w->aq, ev, &over);
-  if (rc == -ENOBUFS && over % 1000 == 1)
-    /* Only when the writer thread is stuck: the event is still in the alert
-     * log and on MQTT. Said once per 1000. */
-    cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
-           ALERT_QUEUE_MAX, (unsigned long long)over);
+  int rc = cw__walerts_push(&w->alerts, ev);
   if (rc) return rc;
   kick(w); /* wake the writer if it sleeps */
   return 0;
 }
 
-/* Store events; on a temporary error put them in the alert spool (they are
- * then replayed before anything newer). Returns 1 when the events are
- * stored or spooled, 0 when they went back to the in-memory queue (the
- * spool refused them too: try again later). */
-static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
-  int tried = cw__wdb_usable(&w->db, cw_mono_ms());
-  int st = tried ? cw__wdb_store_alerts(&w->db, v, n) : CW_WDB_TEMP;
-  if (st == CW_WDB_OK) {
-    atomic_fetch_add(&w->env->m->alerts_stored, n);
-    return 1;
-  }
-  if (tried) cw__wdb_down(&w->db, "alerts");
-  int rc = -ENOMEM;
-  uint8_t *rec = malloc(ASPOOL_HDR + n * sizeof(*v));
-  if (rec) {
-    uint32_t hdr[2] = {ASPOOL_MAGIC, (uint32_t)sizeof(*v)};
-    memcpy(rec, hdr, ASPOOL_HDR);
-    memcpy(rec + ASPOOL_HDR, v, n * sizeof(*v));
-    rc = cw_spool_append(w->aspool, rec, ASPOOL_HDR + n * sizeof(*v));
-    free(rec);
-  }
-  if (rc) {
-    int64_t now = cw_mono_ms();
-    if (now >= w->next_spool_log_ms) {
-      cw_log(CW_LOG_ERROR, "writer: cannot spool %zu alert events (%s); keeping them in memory", n,
-             strerror(-rc));
-      w->next_spool_log_ms = now + 10000;
-    }
-    cw__alertq_requeue(&w->aq, v, n);
-    return 0;
-  }
-  update_spool_metrics(w);
-  return 1;
-}
-
-/* Alert spool first (older), then the in-memory queue. While the database is
- * unusable the queue is moved to the spool so it survives a restart. */
 static void alerts_pump(cw_writer_t *w) {
-  const void *data;
-  size_t len;
-  while (cw__wdb_usable(&w->db, cw_mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
-    uint32_t hdr[2] = {0, 0};
-    spool_damage(w, 1);
-    if (len >= ASPOOL_HDR) memcpy(hdr, data, ASPOOL_HDR);
-    if (hdr[0] != ASPOOL_MAGIC || hdr[1] != sizeof(cw_alert_event_t) ||
-        (len - ASPOOL_HDR) % sizeof(cw_alert_event_t)) {
-      cw_log(CW_LOG_ERROR, "writer: dropping an alert spool record of another build (%zu bytes)", len);
-      cw_spool_ack(w->aspool);
-      continue;
-    }
-    size_t n = (len - ASPOOL_HDR) / sizeof(cw_alert_event_t);
-    cw_alert_event_t *v = malloc(n ? n * sizeof(*v) : 1);
-    if (!v) return;
-    /* copied out: spool bytes carry no alignment */
-    memcpy(v, (const uint8_t *)data + ASPOOL_HDR, n * sizeof(*v));
-    int st = cw__wdb_store_alerts(&w->db, v, n);
-    free(v);
-    if (st != CW_WDB_OK) {
-      cw__wdb_down(&w->db, "alert replay");
-      break;
-    }
-    atomic_fetch_add(&w->env->m->alerts_stored, n);
-    cw_spool_ack(w->aspool);
-    update_spool_metrics(w);
-  }
-  spool_damage(w, 1); /* also a damaged tail with no intact record left */
-  while (!cw__alertq_empty(&w->aq)) {
-    cw_alert_event_t *v;
-    size_t n = cw__alertq_take(&w->aq, &v, ALERT_TXN_MAX);
-    if (!n) break;
-    int done = alerts_store_or_spool(w, v, n);
-    free(v);
-    if (!done) break; /* neither stored nor spooled: try again on a later pass */
-  }
+  cw__walerts_pump(&w->alerts, &w->db);
+  update_spool_metrics(w);
 }
 
 /* ------------------------------------------------------------- readings */
@@ -418,7 +183,7 @@ static void replay(cw_writer_t *w) {
   size_t len;
   while (cw__wdb_usable(&w->db, cw_mono_ms()) && cw_mono_ms() < until) {
     int rc = cw_spool_peek(w->spool, &data, &len);
-    spool_damage(w, 0);
+    cw__spool_damage(w->spool, &w->torn_seen, "readings", w->env->cfg->spool_dir);
     if (rc <= 0) {
       if (rc < 0) cw_log(CW_LOG_ERROR, "writer: reading the spool: %s", strerror(-rc));
       break;
@@ -575,7 +340,7 @@ static void *run(void *arg) {
     if (got) continue;
     int timeout = w->batch.rows ? (int)(w->batch_first_ms + batch_ms - now) : batch_ms;
     if (w->held || (cw__wdb_usable(&w->db, now) && spool_pending(w))) timeout = timeout < 10 ? timeout : 10;
-    if (!cw__alertq_empty(&w->aq)) timeout = 0;
+    if (cw__walerts_pending(&w->alerts)) timeout = 0;
     wait_rings(w, timeout > NOTIFY_POLL_MS ? NOTIFY_POLL_MS : timeout);
   }
   final_drain(w);
@@ -593,7 +358,6 @@ int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   if (!w) return -ENOMEM;
   w->cfg = *wc;
   w->env = wc->env;
-  cw__alertq_init(&w->aq, ALERT_QUEUE_MAX);
   w->cfg.readings = calloc(wc->nrings > 0 ? (size_t)wc->nrings : 1, sizeof *w->cfg.readings);
   if (!w->cfg.readings) {
     free(w);
@@ -612,7 +376,7 @@ int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   rc = cw_spool_open(&w->spool, path, cfg->spool_max_bytes, SPOOL_SEGMENT_BYTES);
   if (rc == 0) {
     snprintf(path, sizeof(path), "%s/alerts", cfg->spool_dir);
-    rc = cw_spool_open(&w->aspool, path, cfg->spool_max_bytes, SPOOL_SEGMENT_BYTES);
+    rc = cw__walerts_open(&w->alerts, w->env, path, SPOOL_SEGMENT_BYTES);
   }
   if (rc) {
     cw_log(CW_LOG_ERROR, "writer: opening spool %s: %s", path, strerror(-rc));
@@ -687,10 +451,8 @@ void cw_writer_free(cw_writer_t *w) {
   cw__wdb_close(&w->db);
   cw__wdb_free(&w->db);
   if (w->spool) cw_spool_close(w->spool);
-  if (w->aspool) cw_spool_close(w->aspool);
+  cw__walerts_close(&w->alerts);
   cw_copy_free(&w->batch);
-  size_t left = cw__alertq_free(&w->aq);
-  if (left) cw_log(CW_LOG_ERROR, "writer: %zu alert events queued after stop were not stored", left);
   free(w->cfg.readings);
   free(w);
 }
