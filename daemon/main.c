@@ -23,7 +23,8 @@
 #include "env.h"
 #include "http.h"
 #include "idgen.h"
-#include "mqtt.h"
+#include "mqtt_in.h"
+#include "mqtt_out.h"
 #include "pipeline.h"
 #include "writer.h"
 
@@ -44,7 +45,8 @@ typedef struct app {
   cw_pipeline_t *pipeline;
   cw_control_t *control;
   cw_alert_sink_t *sink;
-  cw_mqtt_t *mqtt;
+  cw_mqtt_in_t *mqtt_in;   /* feeds the pipeline */
+  cw_mqtt_out_t *mqtt_out; /* publishes alerts */
   cw_writer_t *writer;
   cw_http_t *http;
   /* main loop */
@@ -98,7 +100,7 @@ static void notify_command(void *ctx, const char *payload, size_t len) {
 
 static int publish(void *ctx, const char *topic, const void *payload, size_t len, int retain) {
   app_t *a = ctx;
-  return a->mqtt ? cw_mqtt_publish(a->mqtt, topic, payload, len, retain) : 0;
+  return a->mqtt_out ? cw_mqtt_out_publish(a->mqtt_out, topic, payload, len, retain) : 0;
 }
 
 static int store_alert(void *ctx, const cw_alert_event_t *ev) {
@@ -164,13 +166,15 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
     goto out;
   }
 
-  cw_mqtt_cfg_t mc = {.env = &a->env,
-                      .loop = a->loop,
-                      .deliver = deliver,
-                      .deliver_ctx = a->pipeline,
-                      .command = mqtt_command,
-                      .command_ctx = a};
-  if ((rc = cw_mqtt_create(&mc, &a->mqtt))) goto out;
+  cw_mqtt_in_cfg_t mc = {.env = &a->env,
+                         .loop = a->loop,
+                         .deliver = deliver,
+                         .deliver_ctx = a->pipeline,
+                         .command = mqtt_command,
+                         .command_ctx = a};
+  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) ||
+      (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
+    goto out;
 
   for (int i = 0; i < n; i++) rings[i] = cw_pipeline_readings(a->pipeline, i);
   cw_writer_cfg_t wc = {.env = &a->env,
@@ -219,7 +223,7 @@ static void stop_parts(app_t *a) {
   pthread_cond_init(&a->cv, NULL);
   if (pthread_create(&a->deadline, NULL, deadline_main, a) == 0) a->deadline_started = 1;
 
-  if (a->mqtt) cw_mqtt_pause(a->mqtt);         /* 1. no new messages; session kept */
+  cw_mqtt_in_pause(a->mqtt_in);                /* 1. no new messages; session kept */
   if (a->pipeline) {                           /* 2. every ingest ring drained */
     cw_pipeline_request_stop(a->pipeline);
     while (!cw_pipeline_stopped(a->pipeline)) {
@@ -230,7 +234,7 @@ static void stop_parts(app_t *a) {
   }
   if (a->sink) cw_alert_sink_drain(a->sink);   /* 3. last alerts: log, MQTT, writer */
   if (a->writer) cw_writer_stop(a->writer);    /* 4. readings + alerts flushed or spooled */
-  if (a->mqtt) cw_mqtt_stop(a->mqtt);          /* 5. queued alert publishes out */
+  cw_mqtt_out_stop(a->mqtt_out);               /* 5. queued alert publishes out */
   cw_log(CW_LOG_INFO, "stopped in %lld ms: %llu readings accepted, %llu rows committed, "
          "%llu batches spooled",
          (long long)(cw_mono_ms() - t0), (unsigned long long)atomic_load(&a->m.readings_accepted),
@@ -242,7 +246,8 @@ static void close_cb_noop(uv_handle_t *h) { (void)h; }
 
 /* Free every part; the loop runs once more for the handles' close callbacks. */
 static void free_parts(app_t *a) {
-  cw_mqtt_free(a->mqtt);
+  cw_mqtt_in_free(a->mqtt_in);
+  cw_mqtt_out_free(a->mqtt_out);
   cw_alert_sink_free(a->sink);
   cw_control_free(a->control);
   cw_http_stop(a->http);
@@ -402,7 +407,8 @@ int main(int argc, char **argv) {
    * writer may spend seconds waiting for the database) takes its default
    * action, which loses nothing: no message has been consumed yet. */
   start_loop_handles(a);
-  cw_mqtt_start(a->mqtt); /* failures are retried by its timer */
+  cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
+  cw_mqtt_in_start(a->mqtt_in);
   cw_http_cfg_t hc = {.env = &a->env,
                       .loop = a->loop,
                       .started_ms = a->started_ms,
