@@ -172,6 +172,9 @@ int cw_control_command(cw_control_t *c, const char *payload, size_t len, const c
   return 0;
 }
 
+/* The same detach-under-the-lock idiom as a worker's control queue
+ * (worker.c drain_ctl), on another element type: kept as two short loops
+ * rather than a generic list of void pointers. */
 static void run_queue(cw_control_t *c) {
   pthread_mutex_lock(&c->mu);
   queued_t *q = c->head;

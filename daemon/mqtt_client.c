@@ -1,6 +1,7 @@
 /* mqtt_client.c - see mqtt_client.h. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -15,11 +16,12 @@ static int read_password(const char *path, char *out, size_t cap) {
   return 0;
 }
 
-int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, const char *id, const char *what,
-                        MQTTAsync_createOptions *co) {
+int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, uv_loop_t *loop, void *owner,
+                        const char *id, const char *what, MQTTAsync_createOptions *co) {
   const cw_config_t *cfg = env->cfg;
   int rc;
   cl->env = env;
+  cl->owner = owner;
   cl->what = what;
   snprintf(cl->id, sizeof cl->id, "%s", id);
   if (cfg->mqtt_password_file[0] &&
@@ -35,6 +37,11 @@ int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, const char *i
     return -EINVAL;
   }
   cl->created = 1;
+  if (loop) {
+    uv_timer_init(loop, &cl->retry);
+    cl->retry.data = cl;
+    cl->timer_open = 1;
+  }
   return 0;
 }
 
@@ -46,7 +53,7 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *r) {
            r && r->message ? r->message : "no answer", r ? r->code : 0);
 }
 
-int cw_mqtt_client_connect(cw_mqtt_client_t *cl) {
+static int client_connect(cw_mqtt_client_t *cl) {
   const cw_config_t *cfg = cl->env->cfg;
   MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
   o.keepAliveInterval = cfg->mqtt_keepalive;
@@ -76,9 +83,11 @@ void cw_mqtt_client_connected(cw_mqtt_client_t *cl) {
   atomic_store(&cl->ever_connected, 1);
 }
 
-/* Paho's automatic reconnect only takes over after a first successful
- * connect, so the first one is retried here with capped back-off. */
-void cw_mqtt_client_retry(cw_mqtt_client_t *cl) {
+/* Main loop, every second: paho's automatic reconnect only takes over
+ * after a first successful connect, so the first one is retried here with
+ * capped back-off. */
+static void on_retry(uv_timer_t *t) {
+  cw_mqtt_client_t *cl = t->data;
   if (atomic_load(&cl->paused) || atomic_load(&cl->ever_connected) || atomic_load(&cl->connecting))
     return;
   int64_t now = cw_now_ms();
@@ -87,7 +96,21 @@ void cw_mqtt_client_retry(cw_mqtt_client_t *cl) {
   cl->backoff_s = cl->backoff_s ? cl->backoff_s * 2 : 1;
   if (cl->backoff_s > max_s) cl->backoff_s = max_s;
   cl->next_try_ms = now + (int64_t)cl->backoff_s * 1000;
-  cw_mqtt_client_connect(cl);
+  client_connect(cl);
+}
+
+int cw_mqtt_client_start(cw_mqtt_client_t *cl) {
+  int rc = client_connect(cl);
+  cl->backoff_s = 1;
+  cl->next_try_ms = cw_now_ms() + 1000;
+  if (cl->timer_open) uv_timer_start(&cl->retry, on_retry, 1000, 1000);
+  return rc;
+}
+
+int cw_mqtt_client_pause(cw_mqtt_client_t *cl) {
+  if (atomic_exchange(&cl->paused, 1)) return 1;
+  if (cl->timer_open) uv_timer_stop(&cl->retry);
+  return 0;
 }
 
 static void on_disc(void *ctx, MQTTAsync_successData *r) {
@@ -110,7 +133,12 @@ void cw_mqtt_client_disconnect(cw_mqtt_client_t *cl, int timeout_ms, int wait_ms
   for (int i = 0; i < wait_ms / 5 && !atomic_load(&cl->disc_done); i++) cw_sleep_ms(5);
 }
 
-void cw_mqtt_client_destroy(cw_mqtt_client_t *cl) {
+static void on_closed(uv_handle_t *h) { free(((cw_mqtt_client_t *)h->data)->owner); }
+
+int cw_mqtt_client_release(cw_mqtt_client_t *cl) {
   if (cl->created) MQTTAsync_destroy(&cl->c);
   cl->created = 0;
+  if (!cl->timer_open) return 0;
+  uv_close((uv_handle_t *)&cl->retry, on_closed);
+  return 1;
 }

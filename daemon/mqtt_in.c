@@ -26,9 +26,6 @@ struct cw_mqtt_in {
   _Atomic int closed;          /* refuse deliveries (the pipeline is stopping) */
   _Atomic int64_t last_msg_ms; /* receive time of the latest delivery */
   _Atomic int in_cb;           /* messageArrived calls in progress */
-  /* main loop */
-  uv_timer_t retry;            /* first-connect retries */
-  int timer_open;
 };
 
 /* Paho's receive thread, with paho's lock held: hand over and go.
@@ -113,8 +110,6 @@ static void on_lost(void *ctx, char *cause) {
   MQTTAsync_free(cause);
 }
 
-static void on_retry(uv_timer_t *t) { cw_mqtt_client_retry(&((cw_mqtt_in_t *)t->data)->cl); }
-
 int cw_mqtt_in_create(const cw_mqtt_in_cfg_t *mc, cw_mqtt_in_t **out) {
   cw_mqtt_in_t *m = calloc(1, sizeof *m);
   const cw_config_t *cfg = mc->env->cfg;
@@ -133,33 +128,21 @@ int cw_mqtt_in_create(const cw_mqtt_in_cfg_t *mc, cw_mqtt_in_t **out) {
   snprintf(m->filter[2], sizeof m->filter[2], "%s", cfg->mqtt_cmd_topic);
   m->cmd_len = strlen(m->filter[2]);
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-  if ((rc = cw_mqtt_client_init(&m->cl, m->env, cfg->mqtt_client_id, "ingest", &co))) goto fail;
+  if ((rc = cw_mqtt_client_init(&m->cl, m->env, mc->loop, m, cfg->mqtt_client_id, "ingest", &co)))
+    goto fail;
   MQTTAsync_setCallbacks(m->cl.c, m, on_lost, on_message, NULL);
   MQTTAsync_setConnected(m->cl.c, m, on_connected);
-  if (mc->loop) {
-    uv_timer_init(mc->loop, &m->retry);
-    m->retry.data = m;
-    m->timer_open = 1;
-  }
   *out = m;
   return 0;
 fail:
-  cw_mqtt_client_destroy(&m->cl);
-  free(m);
+  free(m); /* nothing created: cw_mqtt_client_init fails before its timer */
   return rc;
 }
 
-int cw_mqtt_in_start(cw_mqtt_in_t *m) {
-  int rc = cw_mqtt_client_connect(&m->cl);
-  m->cl.backoff_s = 1;
-  m->cl.next_try_ms = cw_now_ms() + 1000;
-  if (m->timer_open) uv_timer_start(&m->retry, on_retry, 1000, 1000);
-  return rc; /* not fatal: the retry timer keeps trying */
-}
+int cw_mqtt_in_start(cw_mqtt_in_t *m) { return cw_mqtt_client_start(&m->cl); }
 
 void cw_mqtt_in_pause(cw_mqtt_in_t *m) {
-  if (!m || atomic_exchange(&m->cl.paused, 1)) return;
-  if (m->timer_open) uv_timer_stop(&m->retry);
+  if (!m || cw_mqtt_client_pause(&m->cl)) return;
   /* Disconnect without unsubscribing: the session (clean session off) and
    * its subscriptions stay on the broker, which queues what arrives
    * meanwhile. Messages paho has already passed to on_message are in a
@@ -179,14 +162,6 @@ void cw_mqtt_in_pause(cw_mqtt_in_t *m) {
   cw_log(CW_LOG_INFO, "mqtt: stopped consuming; the broker keeps the session");
 }
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
-
 void cw_mqtt_in_free(cw_mqtt_in_t *m) {
-  if (!m) return;
-  cw_mqtt_client_destroy(&m->cl);
-  if (m->timer_open) {
-    uv_close((uv_handle_t *)&m->retry, on_closed); /* frees m */
-    return;
-  }
-  free(m);
+  if (m && !cw_mqtt_client_release(&m->cl)) free(m);
 }

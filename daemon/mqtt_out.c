@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "clock.h"
 #include "mqtt_client.h"
 #include "mqtt_out.h"
 
@@ -14,8 +13,6 @@
 struct cw_mqtt_out {
   const cw_env_t *env;
   cw_mqtt_client_t cl;
-  uv_timer_t retry; /* first-connect retries */
-  int timer_open;
 };
 
 static void on_connected(void *ctx, char *cause) {
@@ -38,8 +35,6 @@ static int no_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
   return 1;
 }
 
-static void on_retry(uv_timer_t *t) { cw_mqtt_client_retry(&((cw_mqtt_out_t *)t->data)->cl); }
-
 int cw_mqtt_out_create(const cw_env_t *env, uv_loop_t *loop, cw_mqtt_out_t **out) {
   cw_mqtt_out_t *m = calloc(1, sizeof *m);
   char id[80];
@@ -52,28 +47,17 @@ int cw_mqtt_out_create(const cw_env_t *env, uv_loop_t *loop, cw_mqtt_out_t **out
   po.sendWhileDisconnected = 1;
   po.allowDisconnectedSendAtAnyTime = 1;
   po.maxBufferedMessages = PUB_MAX_BUFFERED;
-  if ((rc = cw_mqtt_client_init(&m->cl, env, id, "alert publisher", &po))) {
+  if ((rc = cw_mqtt_client_init(&m->cl, env, loop, m, id, "alert publisher", &po))) {
     free(m);
     return rc;
   }
   MQTTAsync_setCallbacks(m->cl.c, m, on_lost, no_message, NULL);
   MQTTAsync_setConnected(m->cl.c, m, on_connected);
-  if (loop) {
-    uv_timer_init(loop, &m->retry);
-    m->retry.data = m;
-    m->timer_open = 1;
-  }
   *out = m;
   return 0;
 }
 
-int cw_mqtt_out_start(cw_mqtt_out_t *m) {
-  int rc = cw_mqtt_client_connect(&m->cl);
-  m->cl.backoff_s = 1;
-  m->cl.next_try_ms = cw_now_ms() + 1000;
-  if (m->timer_open) uv_timer_start(&m->retry, on_retry, 1000, 1000);
-  return rc; /* not fatal: the retry timer keeps trying */
-}
+int cw_mqtt_out_start(cw_mqtt_out_t *m) { return cw_mqtt_client_start(&m->cl); }
 
 static void on_pub_ok(void *ctx, MQTTAsync_successData *r) {
   cw_mqtt_out_t *m = ctx;
@@ -106,20 +90,11 @@ int cw_mqtt_out_publish(cw_mqtt_out_t *m, const char *topic, const void *payload
 }
 
 void cw_mqtt_out_stop(cw_mqtt_out_t *m) {
-  if (!m || atomic_exchange(&m->cl.paused, 1)) return;
-  if (m->timer_open) uv_timer_stop(&m->retry);
+  if (!m || cw_mqtt_client_pause(&m->cl)) return;
   /* let queued alert publishes go out (bounded) */
   if (MQTTAsync_isConnected(m->cl.c)) cw_mqtt_client_disconnect(&m->cl, 2000, STOP_WAIT_MS);
 }
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
-
 void cw_mqtt_out_free(cw_mqtt_out_t *m) {
-  if (!m) return;
-  cw_mqtt_client_destroy(&m->cl);
-  if (m->timer_open) {
-    uv_close((uv_handle_t *)&m->retry, on_closed); /* frees m */
-    return;
-  }
-  free(m);
+  if (m && !cw_mqtt_client_release(&m->cl)) free(m);
 }
