@@ -95,8 +95,7 @@ static const char *kname(cw_kind_t k) {
   return (unsigned)k < 4 ? n[k] : "?";
 }
 static const char *ename(cw_event_t e) {
-  static const char *n[] = {"raised", "escalated", "cleared", "acknowledged", "closed"};
-  return (unsigned)e < 5 ? n[e] : "?";
+  return cw_event_name(e);
 }
 
 void det_dump(const det_rec_t *r, int64_t start_ms) {
