@@ -365,7 +365,7 @@ CW_TEST(detect_100k_sockets_memory) {
          "RSS +%ld KiB\n",
          cw_engine_bytes_per_socket(), total / 100000, rss1 - rss0);
   det_free(r);
-  CHECK(cw_engine_bytes_per_socket() < 512);
+  CHECK(cw_engine_bytes_per_socket() <= 256); /* 316 before the compact thermal window */
   CHECK(total / 100000 < 512);
 }
 
