@@ -131,7 +131,7 @@ int det_match(const det_rec_t *r, int64_t start_ms, const det_exp_t *exp, int n)
 
 const char *cw_test_data_dir(void);
 
-static int split_csv(char *line, char **f, int max) {
+int det_split_csv(char *line, char **f, int max) {
   int n = 0;
   for (char *p = line; n < max;) {
     f[n++] = p;
@@ -169,7 +169,7 @@ int det_fsri_load(det_fsri_row_t **out) {
       continue;
     }
     char *f[20];
-    if (split_csv(line, f, 20) < 18 || f[0][0] == '\0') continue; /* trailing rows: no Time */
+    if (det_split_csv(line, f, 20) < 18 || f[0][0] == '\0') continue; /* trailing rows: no Time */
     rows[n].time_s = atoi(f[0]);
     rows[n].tr = strcmp(f[1], "TRUE") == 0;
     rows[n].thc = atof(f[3]);
@@ -251,7 +251,7 @@ static int scen_ninebot(det_rec_t *r, int step_s, det_scen_out_t *out) {
   int64_t last = -1, ts = 0;
   while (fgets(line, sizeof(line), fp)) {
     char *f[3];
-    if (split_csv(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
+    if (det_split_csv(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
     ts = out->start_ms + llround(atof(f[0]));
     if (last >= 0 && ts - last < (int64_t)step_s * 1000 - 500) continue;
     last = ts;
