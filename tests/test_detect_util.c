@@ -359,6 +359,7 @@ static int scen_fast_charger(det_rec_t *r, int step_s, det_scen_out_t *out) {
  * over 6 min (three heating cycles). It is an overload (one incident). */
 static int scen_cycling_iron(det_rec_t *r, int step_s, det_scen_out_t *out) {
   out->start_ms = SCEN_DAY_MS + 20 * DET_HOUR_MS;
+  out->expect[CW_KIND_OVERLOAD] = 1; /* a real overload of the socket: one incident */
   for (int x = 0; x <= 600; x += step_s) {
     cw_reading_t rd = det_reading("IRN-001", 1, out->start_ms + x * 1000LL);
     rd.have = CW_HAVE_W;

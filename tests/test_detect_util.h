@@ -86,6 +86,7 @@ typedef struct det_scen_out {
   int nlabel;
   uint8_t label_socket[DET_MAX_LABELS]; /* sockets with a labelled runaway ... */
   int64_t label_onset_ms[DET_MAX_LABELS]; /* ... and its onset */
+  uint8_t expect[CW_KIND__COUNT]; /* true incidents (raised events) per kind besides labels */
 } det_scen_out_t;
 
 typedef struct det_scen {
