@@ -232,3 +232,29 @@ CW_TEST(alert_rectified_lifecycle) {
   CHECK_EQ(r->ev[3].event, CW_EV_CLOSED);
   det_free(r);
 }
+
+/* Corroboration: a 3 C/min rise while charging is a warning on its own;
+ * with hot ambient (>= 54 C) or the charging power cut to nothing with no
+ * full/stop report (BMS cut-off) it is critical. At 5 s sampling. */
+CW_TEST(detect_fusion_ambient_and_power_cut) {
+  for (int variant = 0; variant < 3; variant++) {
+    det_rec_t *r = det_new(NULL);
+    int64_t start = DET_MIDNIGHT_MS + 15 * DET_HOUR_MS;
+    for (int x = 0; x <= 900; x += 5) {
+      cw_reading_t rd = det_reading("FUS-001", 1, start + x * 1000LL);
+      rd.have = CW_HAVE_W | CW_HAVE_T | CW_HAVE_T_AMB;
+      rd.t = (float)(x < 300 ? 30.0 : 30.0 + (x - 300) * 3.0 / 60.0); /* 45 C at 600 s */
+      rd.t_amb = variant == 1 && x >= 400 ? 60.0f : 28.0f;
+      rd.w = variant == 2 && x >= 400 ? 0.0f : 80.0f;
+      det_feed(r, &rd);
+      if (x >= 560) break; /* stay under 60 C */
+    }
+    cw_severity_t worst = CW_SEV_NONE;
+    for (int i = 0; i < r->n; i++)
+      if (r->ev[i].kind == CW_KIND_THERMAL_RUNAWAY && r->ev[i].severity > worst)
+        worst = r->ev[i].severity;
+    if (worst != (variant ? CW_SEV_CRITICAL : CW_SEV_WARNING)) det_dump(r, start);
+    det_free(r);
+    CHECK_EQ(worst, variant ? CW_SEV_CRITICAL : CW_SEV_WARNING);
+  }
+}
