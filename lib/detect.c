@@ -269,21 +269,31 @@ int cw_engine_restore_alert(cw_engine_t *e, const cw_alert_event_t *ev) {
 
 /* Context of a reading for the thermal detector: is the socket charging,
  * and does anything besides its own probe point at a fire? */
+void cw__therm_neighbours(cw_therm_ctx_t *cx) {
+  if (cx->looked) return;
+  cx->looked = true;
+  const cw_engine_t *e = cx->e;
+  for (uint32_t j = cx->st->first; j; j = e->tab.so[j - 1].next) {
+    const cw_sock_t *o = &e->tab.so[j - 1];
+    uint32_t ai = o->alert[CW_KIND_THERMAL_RUNAWAY];
+    if (o == cx->self || !ai || !e->alerts.a[ai].active) continue;
+    cx->neighbour = true;
+    if (e->alerts.a[ai].sev >= CW_SEV_CRITICAL) cx->neighbour_crit = true;
+  }
+  if (cx->neighbour) cx->corroborated = true;
+}
+
 static void therm_ctx(const cw_engine_t *e, const cw_station_t *st, cw_sock_t *s,
                       const cw_reading_t *r, float prev_w, cw_therm_ctx_t *cx) {
   const cw_detect_cfg_t *cfg = &e->cfg;
   memset(cx, 0, sizeof(*cx));
+  cx->e = e;
+  cx->st = st;
+  cx->self = s;
   if (!(r->have & CW_HAVE_T)) return;
   bool have_w = r->have & CW_HAVE_W;
   cx->no_current = (have_w && r->w < cfg->charging_w) ||
                    ((r->have & CW_HAVE_A) && r->a < NO_CURRENT_A);
-  for (uint32_t j = st->first; j; j = e->tab.so[j - 1].next) {
-    const cw_sock_t *o = &e->tab.so[j - 1];
-    uint32_t ai = o->alert[CW_KIND_THERMAL_RUNAWAY];
-    if (o == s || !ai || !e->alerts.a[ai].active) continue;
-    cx->neighbour = true;
-    if (e->alerts.a[ai].sev >= CW_SEV_CRITICAL) cx->neighbour_crit = true;
-  }
   /* Power gone while the temperature climbs, with no full/idle/stop report:
    * a BMS or charger cut-off. Latched while the rise lasts. */
   bool ended = ((r->have & CW_HAVE_STATE) && r->state != CW_STATE_CHARGING) ||
@@ -293,7 +303,7 @@ static void therm_ctx(const cw_engine_t *e, const cw_station_t *st, cw_sock_t *s
   else if (have_w && prev_w >= cfg->charging_w)
     s->th.fl |= CW_TH_CUT;
   bool hot_amb = (r->have & CW_HAVE_T_AMB) && r->t_amb >= cfg->thermal_ambient_c;
-  cx->corroborated = cx->neighbour || hot_amb || (s->th.fl & CW_TH_CUT);
+  cx->corroborated = hot_amb || (s->th.fl & CW_TH_CUT);
 }
 
 static void sensor_event(cw_engine_t *e, const cw_station_t *st, cw_sock_t *s, int64_t ts_ms,

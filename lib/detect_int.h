@@ -19,16 +19,25 @@ struct cw_engine {
   size_t sensor_suspect;
 };
 
-/* What the thermal detector needs to know beyond the socket's own reading. */
+/* What the thermal detector needs to know beyond the socket's own reading.
+ * The neighbours are looked at only when the socket's own temperature rises
+ * (cw__therm_neighbours), so a quiet reading costs no walk of its station. */
 typedef struct cw_therm_ctx {
+  const struct cw_engine *e;
+  const cw_station_t *st;
+  const cw_sock_t *self;
+  bool looked;      /* neighbour fields filled */
   bool no_current;  /* the reading shows the socket is not charging (w or a ~ 0) */
-  bool corroborated;/* smoke/alert at a neighbour, hot ambient, or a power cut */
+  bool corroborated;/* a neighbour's thermal alert, hot ambient, or a power cut */
   bool neighbour;   /* a neighbour socket holds a thermal alert */
   bool neighbour_crit;
   bool sensor_event;/* out: an unconfirmed rise ended: a sensor event */
   float step_from;  /* out: its temperatures */
   float step_to;
 } cw_therm_ctx_t;
+
+/* Fill cx's neighbour fields (once per reading). */
+void cw__therm_neighbours(cw_therm_ctx_t *cx);
 
 /* Event-time detectors, run in this order by cw_engine_process. */
 void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,

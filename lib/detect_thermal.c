@@ -153,7 +153,8 @@ static bool rise_guard(const cw_detect_cfg_t *cfg, cw_thermal_state_t *th, const
   if (!rise_hit) {
     if (pending) {
       th->fl &= (uint8_t)~CW_TH_PENDING;
-      cx->sensor_event = true;
+      /* a rise that ended above the warning temperature is not a probe event */
+      cx->sensor_event = r->t < cfg->thermal_warn_c;
       cx->step_from = (float)th->pend_from / 10.0f;
       cx->step_to = r->t;
     }
@@ -210,6 +211,8 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
       th->fl |= CW_TH_RISING;
     else if (have_slope)
       th->fl &= (uint8_t)~CW_TH_RISING;
+    /* Only a rising socket needs to know about its neighbours. */
+    if ((th->fl & CW_TH_RISING) || rise_hit || (th->fl & CW_TH_PENDING)) cw__therm_neighbours(cx);
     rise_hit = rise_guard(cfg, th, r, rise_hit, cx);
     if (rise_hit)
       th->fl |= CW_TH_RISE_WARN;
