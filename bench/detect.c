@@ -68,7 +68,8 @@ static void run_one(const det_scen_t *sc, int step, totals_t *tot) {
       al += (size_t)snprintf(alerts + al, sizeof(alerts) - al, "%s%s/%u %s %s @%llds%s",
                              al ? "; " : "", cw_kind_name(e->kind), e->socket,
                              sev_name(e->severity), cw_event_name(e->event),
-                             (long long)((e->ts_ms - o.start_ms) / 1000), is_false ? " **false**" : "");
+                             (long long)((e->ts_ms - o.start_ms) / 1000),
+                             is_false ? " **false**" : "");
   }
   for (int k = 0; k < o.nlabel; k++) {
     int64_t warn = -1, crit = -1;
@@ -103,8 +104,10 @@ int main(int argc, char **argv) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   printf("Corpus:\n\n");
-  for (int i = 0; i < det_nscens; i++) printf("- `%s`: %s\n", det_scens[i].name, det_scens[i].source);
-  printf("\n| trace | sampling | alerts raised/escalated (kind/socket severity event @s from start) "
+  for (int i = 0; i < det_nscens; i++)
+    printf("- `%s`: %s\n", det_scens[i].name, det_scens[i].source);
+  printf("\n| trace | sampling "
+         "| alerts raised/escalated (kind/socket severity event @s from start) "
          "| lead s before onset (socket warning/critical) | false |\n|---|---|---|---|---|\n");
   for (int i = 0; i < det_nscens; i++) {
     if (only && !strstr(det_scens[i].name, only)) continue;
@@ -123,7 +126,8 @@ int main(int argc, char **argv) {
          tot.labels, tot.labels ? 100.0 * tot.detected / tot.labels : 0);
   printf("| false alerts | %d in %.1f socket-hours = %.2f per 1,000 socket-hours |\n",
          tot.false_alerts, tot.socket_hours, fa);
-  printf("| first-alert lead: median / worst | %lld s / %lld s |\n", wmed, nw ? tot.warn_lead[0] : 0);
+  printf("| first-alert lead: median / worst | %lld s / %lld s |\n", wmed,
+         nw ? tot.warn_lead[0] : 0);
   printf("| critical lead: median / worst | %lld s / %lld s |\n", cmed, nc ? tot.crit_lead[0] : 0);
   printf("| criticals after onset | ");
   int late = 0;

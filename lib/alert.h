@@ -2,8 +2,9 @@
  * (station, socket, kind), raised -> escalated -> cleared (after a hold time)
  * -> acknowledged -> rectified -> closed by an operator, with re-raises
  * inside a cool-down merged into the same id: one "raised" event per
- * incident, each repeat a "repeated" event that only bumps count. Detectors hand it a verdict per reading; it turns
- * verdicts into cw_alert_event_t events. Single-threaded. */
+ * incident, each repeat a "repeated" event that only bumps count.
+ * Detectors hand it a verdict per reading; it turns verdicts into
+ * cw_alert_event_t events. Single-threaded. */
 #ifndef CW_ALERT_H
 #define CW_ALERT_H
 

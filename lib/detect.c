@@ -313,7 +313,8 @@ static void sensor_event(cw_engine_t *e, const cw_station_t *st, cw_sock_t *s, i
     s->flags |= CW_SOCK_SENSOR;
     e->sensor_suspect++;
   }
-  if (e->on_sensor) e->on_sensor(e->sensor_ctx, st->name, s->socket, ts_ms, cx->step_from, cx->step_to);
+  if (e->on_sensor)
+    e->on_sensor(e->sensor_ctx, st->name, s->socket, ts_ms, cx->step_from, cx->step_to);
 }
 
 cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t recv_ms) {

@@ -46,7 +46,7 @@ typedef struct cw_detect_cfg {
   double thermal_confirm_s;   /* 120: a rise with no current and no corroboration must go on
                                * this long before it is a warning (else a sensor event) */
   double thermal_fusion_rise_c_min; /* 1.0: own rise that a neighbour alert escalates */
-  double thermal_ambient_c;   /* 54: ambient this hot corroborates a rise (EN 54-5 A1 heat detector) */
+  double thermal_ambient_c;   /* 54: ambient this hot corroborates a rise (EN 54-5 class A1) */
 } cw_detect_cfg_t;
 
 void cw_detect_cfg_defaults(cw_detect_cfg_t *cfg);

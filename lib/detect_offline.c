@@ -23,7 +23,6 @@
  * per normal gap): a report-on-change plug (Zigbee, some NB-IoT firmware)
  * says nothing for 3-13 min while the draw is steady, so its mean gap says
  * little about how long it may legitimately be quiet. */
-
 #define GAP_MAX_MARGIN 1.5  /* silence up to 1.5 x the longest gap seen is not news */
 #define IRREGULAR_RATIO 2   /* gap_max > 2 x mean gap: not a clocked socket */
 
@@ -59,10 +58,11 @@ static void learn_max(const cw_detect_cfg_t *cfg, cw_sock_t *s, int64_t gap) {
 }
 
 void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s, int64_t recv_ms) {
-  if (s->last_recv && !(s->flags & CW_SOCK_ARMED) && recv_ms > s->last_recv) { /* arming time is not a reading */
+  /* arming time is not a reading */
+  if (s->last_recv && !(s->flags & CW_SOCK_ARMED) && recv_ms > s->last_recv) {
     int64_t gap = recv_ms - s->last_recv;
-    /* Gaps that were outages (overdue) would teach the detector to tolerate them. */
     if (gap >= GAP_MIN_MS) learn_max(cfg, s, gap);
+    /* Gaps that were outages (overdue) would teach the mean to tolerate them. */
     if (gap < GAP_MIN_MS) {
       /* a burst: says nothing about the interval */
     } else if (gap <= cw__offline_threshold_ms(cfg, s) && !(s->flags & CW_SOCK_OVERDUE)) {

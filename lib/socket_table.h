@@ -53,7 +53,7 @@ typedef struct cw_thermal_state {
 } cw_thermal_state_t;
 
 typedef struct cw_overload_state {
-  int64_t tamper_since; /* ts of the first reading of the current run above the charger limit; 0 = none */
+  int64_t tamper_since; /* ts of the first reading of the run above the charger limit; 0 = none */
   int64_t rated_since;  /* same, above rated_w */
 } cw_overload_state_t;
 

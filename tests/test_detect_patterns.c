@@ -95,7 +95,8 @@ CW_TEST(detect_pattern_probe_step_no_alert) {
     int64_t start = DET_MIDNIGHT_MS + 3 * DET_HOUR_MS;
     det_run(r, "PRB-002", 1, start, seg, 2, 5);
     /* rise rule ~30 s into the ramp, then thermal_confirm_s (120 s) */
-    det_exp_t exp[] = {{CW_KIND_THERMAL_RUNAWAY, CW_SEV_WARNING, CW_EV_RAISED, 700, 60 + 2 * steps[i], 1}};
+    det_exp_t exp[] = {
+        {CW_KIND_THERMAL_RUNAWAY, CW_SEV_WARNING, CW_EV_RAISED, 700, 60 + 2 * steps[i], 1}};
     int ok = det_match(r, start, exp, 1);
     det_free(r);
     if (!ok) fprintf(stderr, "    rise at zero current, %d s sampling\n", steps[i]);
