@@ -34,7 +34,7 @@ DAEMON_LIBOBJ := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check check-unit graph run bench bench-full bench-peers soak fuzz install clean help
+.PHONY: all deps check check-unit graph run bench bench-full bench-peers bench-detect soak fuzz install clean help
 all: $(BUILD)/chargewatchd $(BUILD)/test_unit $(BENCH_BIN)
 
 help:
@@ -77,6 +77,12 @@ $(BUILD)/bench/ring: $(BUILD)/bench/ring.o $(BUILD)/libcw.a
 # bench/pipeline drives the daemon's own worker (daemon/worker.c)
 $(BUILD)/bench/pipeline: $(BUILD)/bench/pipeline.o $(DAEMON_LIBOBJ) $(BUILD)/libcw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# The detection benchmark shares its corpus loaders and scenarios with the
+# unit tests (tests/test_detect_util.c).
+$(BUILD)/bench/detect: $(BUILD)/bench/detect.o $(BUILD)/tests/test_detect_util.o $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+bench-detect: $(BUILD)/bench/detect
+	@$(BUILD)/bench/detect
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libcw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -71,6 +71,8 @@ const char *cw_event_name(cw_event_t e) {
   case CW_EV_CLEARED: return "cleared";
   case CW_EV_ACKNOWLEDGED: return "acknowledged";
   case CW_EV_CLOSED: return "closed";
+  case CW_EV_REPEATED: return "repeated";
+  case CW_EV_RECTIFIED: return "rectified";
   }
   return "unknown";
 }
@@ -81,6 +83,7 @@ const char *cw_alert_state_name(cw_alert_state_t s) {
   case CW_ALERT_CLEARED: return "cleared";
   case CW_ALERT_ACKNOWLEDGED: return "acknowledged";
   case CW_ALERT_CLOSED: return "closed";
+  case CW_ALERT_RECTIFIED: return "rectified";
   }
   return "unknown";
 }
