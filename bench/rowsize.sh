@@ -18,8 +18,8 @@ PSQL="$(cw_pg_bindir)/psql -X -q -h 127.0.0.1 -p $PORT -U postgres -d chargewatc
 $PSQL -f schema/001_init.sql >/dev/null
 $PSQL -c "SELECT cw_ensure_partition('2025-11-29')" >/dev/null
 N_TICKS=${N_TICKS:-50}
-[ "$N_TICKS" -ge 1 ] && [ "$N_TICKS" -le 2879 ] || { echo "rowsize: N_TICKS must be 1..2879" >&2; exit 2; }
-awk -v ticks=$N_TICKS 'BEGIN { srand(1); for (k = 0; k < ticks; k++) for (s = 1; s <= 2000; s++) for (o = 1; o <= 10; o++) {
+if [ "$N_TICKS" -lt 1 ] || [ "$N_TICKS" -gt 2879 ]; then echo "rowsize: N_TICKS must be 1..2879" >&2; exit 2; fi
+awk -v ticks="$N_TICKS" 'BEGIN { srand(1); for (k = 0; k < ticks; k++) for (s = 1; s <= 2000; s++) for (o = 1; o <= 10; o++) {
   w = (rand() < 0.4) ? 150 + rand() * 300 : 0;
   printf "%s,CX-%04d,%d,%.1f,%.2f,%.1f,%.1f,%.1f,%.1f,f,%d\n", sprintf("2025-11-29 %02d:%02d:%02d+00", int((k * 30 + s % 30) / 3600), int((k * 30 + s % 30) / 60) % 60, (k * 30 + s % 30) % 60), s, o, 220 + rand() * 10, w / 225, w, rand() * 40000, 20 + rand() * 20, 18 + rand() * 5, (w > 0) ? 1 : 0 } }' > "$D/rows.csv"
 $PSQL -c "\\copy readings (ts, station, socket, v, a, w, wh, t, t_amb, smoke, state) FROM '$D/rows.csv' WITH (FORMAT csv)"

@@ -358,7 +358,7 @@ measure() { # $1 peer, $2 queue
   rate=$( [ "$n" -gt 0 ] && calc "$n / $secs" 0 || echo 0)
   cpu=$( [ "$n" -gt 0 ] && calc "($c1 - $c0) * 1000000 / $TCK / $n" 1 || echo -)
   dbcpu=$( [ "$n" -gt 0 ] && calc "($d1 - $d0) * 1000000 / $TCK / $n" 1 || echo -)
-  mqcpu=$(calc "($m1 - $m0) * 1000000 / $TCK / $NREAD" 1)
+  mqcpu=$(calc "($m1 - $m0) * 1000000 / $TCK / $NMSG" 1)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$q" "$n" "$rate" "$cpu" "$hwm" \
     "$((NREAD - n))" "$((NREAD - after))" "$dbcpu" "$secs" "$rc" "${dropped:-?}" "$(calc "$tpub - $t0" 2)" "$mqcpu" >>"$RES"
   say "peers: run $r: $peer queue=$q stored=$n/$NREAD in ${secs}s = $rate rows/s, cpu ${cpu} us/row," \
@@ -393,8 +393,8 @@ TABLE=$("$PY" bench/peers/table.py "$RES" "$NREAD")
     echo "Capture: \`$GEN\` = $NREAD readings in $NMSG station messages (arrays of $K on cw/{station}/telemetry); published with \`$REPLAY\`."
   else
     echo "Capture: \`$GEN\` = $NREAD readings, one message each; published with \`$REPLAY\`"
+    echo "(collectd gets the same readings rewritten by \`bench/peers/tocollectd.py\`)."
   fi
-  echo "(collectd gets the same readings rewritten by \`bench/peers/tocollectd.py\`)."
   echo "Peers: chargewatchd ($BUILD/chargewatchd); bridge = bench/peers/bridge.py (python3-paho-mqtt $PAHO_PY_VER," \
     "psycopg2 $PSYCOPG_VER, execute_values 1000 rows/200 ms); nodered = Node-RED $NODE_RED_VER + pg $PG_JS_VER" \
     "(bench/peers/nodered-flow.json, multi-row INSERT 1000 rows/200 ms); collectd = collectd $COLLECTD_VER mqtt +" \

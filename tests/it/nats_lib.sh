@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # nats_lib.sh - an N-node nats-server cluster (MQTT listener + JetStream) on
 # loopback for the integration tests, with the station partition mapping of
 # docs/SCALING.md. Source it after tests/it/lib.sh (it uses cw_free_port and
@@ -140,14 +141,14 @@ nats_restart() { # K [wipe]
 }
 
 nats_stop_all() {
-  local k pid i
+  local k pid
   [ -n "$NATS_DIR" ] || return 0
   for k in $(seq 1 "$NATS_N"); do
     pid=$(nats_pid "$k") && kill -TERM "$pid" 2>/dev/null
   done
   for k in $(seq 1 "$NATS_N"); do
     pid=$(nats_pid "$k") || continue
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     rm -f "$NATS_DIR/n$k/pid"

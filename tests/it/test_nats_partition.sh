@@ -43,8 +43,7 @@ shard_filters() {
 # shard_create SHARD NODE: the persistent session exists once this returns 0.
 # A refused SUBSCRIBE (SUBACK 0x80 while raft settles) is retried.
 shard_create() {
-  local i
-  for i in 1 2 3 4 5 6; do
+  for _ in 1 2 3 4 5 6; do
     # shellcheck disable=SC2046
     timeout 20 mosquitto_sub -h 127.0.0.1 -p "$(nats_mqtt_port "$2")" -q 1 -c -i "cw-shard-$1" \
       $(shard_filters "$1") -E >>"$IT_DIR/sub.err" 2>&1 && return 0
@@ -73,11 +72,13 @@ lines() { cat "$IT_DIR"/r"$1"-shard*.out 2>/dev/null | wc -l; } # ROUND
 # then each station once as a batched array), QoS 1 through the given nodes.
 # Sets SENT (messages published).
 publish() {
-  local r=$1 start=$((1764374400000 + $1 * 3600000)) f out try n
+  local r=$1 start=$((1764374400000 + $1 * 3600000)) f out try n shape
   SENT=0
   for f in sockets stations; do
+    shape=()
+    [ $f = stations ] && shape=(--batched)
     "$GEN" -o "$IT_DIR/r$r-$f.cap" -s 200 -k 10 -i 30 -d 30 --seed 1 --anomaly-rate 0 \
-      --start-ms "$start" $([ $f = stations ] && echo --batched) 2>>"$IT_DIR/gen.log"
+      --start-ms "$start" "${shape[@]}" 2>>"$IT_DIR/gen.log"
     # Right after a node dies, a CONNECT can be closed while raft re-elects:
     # nothing was sent then, so trying again (bounded) duplicates nothing.
     for try in 1 2 3 4 5; do
@@ -137,7 +138,7 @@ for s in $(seq 0 $((S - 1))); do
   pids="$pids $!"
 done
 for p in $pids; do wait "$p"; done
-created=$(ls "$IT_DIR"/created.* 2>/dev/null | wc -l)
+created=$(find "$IT_DIR" -maxdepth 1 -name 'created.*' | wc -l)
 it_eq "persistent sessions of $S shards created" "$S" "$created"
 it_note "sessions created in $(($(it_now_ms) - t0)) ms"
 
