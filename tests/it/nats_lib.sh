@@ -16,6 +16,8 @@
 #   nats_wait_healthy K [S] wait up to S seconds (default 30) for node K
 #   nats_stop_all           stop every node (SIGTERM, then SIGKILL) by PID
 #   nats_teardown           EXIT trap: nats_stop_all, then it_teardown
+#   nats_it_init            for a test without the daemon: fresh $IT_DIR, the
+#                           EXIT trap, build/bench/gen and replay (GEN, REPLAY)
 # Health is /healthz?js-server-only=true: the full /healthz of 2.9.10 can stay
 # 503 after a restart on an idle consumer the node used to lead.
 
@@ -152,6 +154,20 @@ nats_stop_all() {
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     rm -f "$NATS_DIR/n$k/pid"
+  done
+}
+
+nats_it_init() {
+  local b
+  GEN=$IT_ROOT/build/bench/gen
+  REPLAY=$IT_ROOT/build/bench/replay
+  rm -rf "$IT_DIR"
+  mkdir -p "$IT_DIR"
+  trap nats_teardown EXIT
+  trap 'exit 130' INT TERM
+  for b in "$GEN" "$REPLAY"; do
+    [ -x "$b" ] || make -s -C "$IT_ROOT" "${b#"$IT_ROOT"/}" >>"$IT_DIR/make.log" 2>&1 ||
+      { it_fail "bench tool built" "$b" "make failed"; exit 1; }
   done
 }
 

@@ -18,18 +18,9 @@
 
 P=64
 S=8
-GEN=$IT_ROOT/build/bench/gen
-REPLAY=$IT_ROOT/build/bench/replay
 declare -a SHARD_PID
 
-rm -rf "$IT_DIR"
-mkdir -p "$IT_DIR"
-trap nats_teardown EXIT
-trap 'exit 130' INT TERM
-for b in "$GEN" "$REPLAY"; do
-  [ -x "$b" ] || make -s -C "$IT_ROOT" "${b#"$IT_ROOT"/}" >>"$IT_DIR/make.log" 2>&1 ||
-    { it_fail "bench tool built" "$b" "make failed"; exit 1; }
-done
+nats_it_init
 t0=$(it_now_ms)
 nats_start 3 "$P" || exit 1
 it_note "cluster healthy in $(($(it_now_ms) - t0)) ms"

@@ -10,17 +10,9 @@
 # should a future mosquitto keep stations together, the control still reports
 # ok, with a note. What must hold either way: every message delivered once.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/nats_lib.sh"
 
-GEN=$IT_ROOT/build/bench/gen
-REPLAY=$IT_ROOT/build/bench/replay
-rm -rf "$IT_DIR"
-mkdir -p "$IT_DIR"
-trap it_teardown EXIT
-trap 'exit 130' INT TERM
-for b in "$GEN" "$REPLAY"; do
-  [ -x "$b" ] || make -s -C "$IT_ROOT" "${b#"$IT_ROOT"/}" >>"$IT_DIR/make.log" 2>&1 ||
-    { it_fail "bench tool built" "$b" "make failed"; exit 1; }
-done
+nats_it_init
 cw_mqtt_start "$IT_DIR/mqtt" "$(cw_free_port $((21883 + RANDOM % 2000)))" ||
   { it_fail "mosquitto started" "running" "start failure"; exit 1; }
 
