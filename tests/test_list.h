@@ -7,3 +7,5 @@
 #include "list_spool.h"
 #include "list_daemon.h"
 #include "list_pipeline.h"
+#include "list_alert_ref.h"
+#include "list_schema_ops.h"
