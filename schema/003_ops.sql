@@ -209,6 +209,21 @@ LANGUAGE sql AS $$ SELECT cw_alert_action(cw_alert_resolve($1), 'rectify', $3, $
 CREATE OR REPLACE FUNCTION cw_close(ref text, "by" text DEFAULT NULL, note text DEFAULT NULL) RETURNS boolean
 LANGUAGE sql AS $$ SELECT cw_alert_action(cw_alert_resolve($1), 'close', $2, $3) $$;
 
+-- An operator's step is not undone by a late copy of an earlier one: the
+-- daemon stores its own record of an acknowledgement (state acknowledged)
+-- after it hears of it, possibly after the alert was rectified meanwhile.
+CREATE OR REPLACE FUNCTION cw_alerts_state_trg() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.state = 'rectified' AND NEW.state IN ('open', 'cleared', 'acknowledged') THEN
+    NEW.state := 'rectified';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS alerts_state ON alerts;
+CREATE TRIGGER alerts_state BEFORE UPDATE OF state ON alerts
+  FOR EACH ROW EXECUTE FUNCTION cw_alerts_state_trg();
+
 -- Every stored event, for `chargewatch tail`: the payload is the event's
 -- key (alert_id, ts in microseconds since the epoch, event); the listener
 -- reads the row itself (a NOTIFY payload is limited to 8000 bytes).
@@ -442,3 +457,19 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 END $$;
+
+-- ------------------------------------------------------------- log times
+-- The alert log's times: UTC with milliseconds ("2026-11-29T08:00:00.123Z")
+-- and the station's local time beside it with its offset
+-- ("2026-11-29T16:00:00.123+08:00"), for `chargewatch tail` and reports.
+CREATE OR REPLACE FUNCTION cw_utc_text(ts timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+CREATE OR REPLACE FUNCTION cw_local_text(ts timestamptz, zone text) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT to_char(l, 'YYYY-MM-DD"T"HH24:MI:SS.MS') || CASE WHEN o < 0 THEN '-' ELSE '+' END
+         || to_char(abs(o) / 60, 'FM00') || ':' || to_char(abs(o) % 60, 'FM00')
+  FROM (SELECT $1 AT TIME ZONE $2 AS l,
+               (extract(epoch FROM ($1 AT TIME ZONE $2) - ($1 AT TIME ZONE 'UTC')) / 60)::int AS o) x
+$$;

@@ -156,6 +156,9 @@ CW_TEST(schema_ops_lifecycle_by_id_and_ref) {
   CHECK_EQ(q1(c, "SELECT count(*) FROM alerts WHERE id = 1795971244435719 AND acked_by = session_user"
                  " AND state = 'rectified'"),
            1);
+  /* the daemon's late copy of the acknowledgement does not undo rectified */
+  CHECK_EQ(exec_ok(c, "UPDATE alerts SET state = 'acknowledged' WHERE id = 1795971244435719"), 0);
+  CHECK_STR(qs(c, "SELECT state FROM alerts WHERE id = 1795971244435719", v, sizeof v), "rectified");
   /* 001's form still works; an unknown id or reference is an error */
   CHECK_EQ(q1(c, "SELECT cw_close(1795971244435719, 'eve')::int"), 1);
   CHECK_STR(qs(c, "SELECT cw_ack(8, 'bob')", v, sizeof v), "ERROR P0002");
@@ -247,6 +250,13 @@ CW_TEST(schema_ops_timezones_from_offsets) {
   CHECK_STR(qs(c, "UPDATE stations SET timezone = 'Mars/Olympus' WHERE code = 'NEW' RETURNING 1", v, sizeof v),
             "ERROR 22023");
   CHECK_EQ(q1(c, "SELECT count(*) FROM stations WHERE utc_offset_min = -300"), 1); /* kept */
+  /* the log's times: UTC, and local with the offset of that date (DST) */
+  CHECK_STR(qs(c, "SELECT cw_utc_text('2026-11-29 08:00:00.123+00')", v, sizeof v), "2026-11-29T08:00:00.123Z");
+  CHECK_STR(qs(c, "SELECT cw_local_text('2026-11-29 08:00:00.123+00', 'Asia/Shanghai')", v, sizeof v),
+            "2026-11-29T16:00:00.123+08:00");
+  CHECK_STR(qs(c, "SELECT cw_local_text('2026-07-01 12:00+00', 'America/St_Johns') || ' ' ||"
+                  " cw_local_text('2026-01-01 12:00+00', 'America/St_Johns')", v, sizeof v),
+            "2026-07-01T09:30:00.000-02:30 2026-01-01T08:30:00.000-03:30");
   PQfinish(c);
 }
 
