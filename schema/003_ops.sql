@@ -181,7 +181,7 @@ BEGIN
     RETURN false;
   END IF;
   INSERT INTO alert_events (alert_id, ts, event, severity, value, detail)
-  VALUES ($1, t_at, ev, a.severity, NULL,
+  VALUES ($1, t_at, ev, a.severity, a.peak_value,
           jsonb_strip_nulls(jsonb_build_object('state', ev, 'by', who, 'claimed_by', $3, 'note', $4,
                                                'via', 'sql', 'unit', a.unit, 'message', a.message,
                                                'threshold', a.threshold)))
