@@ -145,4 +145,4 @@ install: $(BUILD)/chargewatchd $(BUILD)/chargewatch $(BUILD)/chargewatchd.servic
 deb:
 	@sh debian/build.sh $(BUILD)/deb
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) \( -path '$(BUILD)/deb' -o -path '$(BUILD)/it' \) -prune -o -name '*.d' -type f -print 2>/dev/null)
