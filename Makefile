@@ -133,7 +133,7 @@ install: $(BUILD)/chargewatchd $(BUILD)/chargewatch $(BUILD)/chargewatchd.servic
 	install -m 644 docs/chargewatch.1 $(DESTDIR)$(MANDIR)/man1/chargewatch.1
 	install -m 644 daemon/chargewatch.conf $(DESTDIR)$(DOCDIR)/chargewatch.conf.example
 	test -e $(DESTDIR)$(SYSCONFDIR)/chargewatch/chargewatch.conf || \
-	  install -m 640 systemd/chargewatch.conf $(DESTDIR)$(SYSCONFDIR)/chargewatch/chargewatch.conf
+	  install -m 644 systemd/chargewatch.conf $(DESTDIR)$(SYSCONFDIR)/chargewatch/chargewatch.conf
 	install -m 644 $(BUILD)/chargewatchd.service $(DESTDIR)$(UNITDIR)/chargewatchd.service
 	install -m 644 systemd/chargewatch.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/chargewatch
 	install -m 644 systemd/chargewatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/chargewatch.conf

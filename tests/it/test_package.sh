@@ -35,6 +35,7 @@ it_eq "both binaries, both man pages" "4" \
         "$INST/opt/cw/share/man/man1/chargewatch.1" 2>/dev/null | wc -l)"
 it_eq "a default configuration that passes --check-config" "config OK" \
   "$("$INST/opt/cw/bin/chargewatchd" --check-config -c "$INST/etc/chargewatch/chargewatch.conf" 2>&1)"
+it_eq "the configuration is readable by the daemon's user (644)" 644 "$(stat -c %a "$INST/etc/chargewatch/chargewatch.conf")"
 it_eq "systemd-analyze verify of the installed unit" "0 0" "$(verify_unit "$INST/lib/systemd/system/chargewatchd.service" "$INST")"
 cat "$IT_DIR/verify.out"
 echo "# local change" >>"$INST/etc/chargewatch/chargewatch.conf"
