@@ -87,6 +87,23 @@ it_eq "sessions --since a date after it: none" "no sessions in that time" \
   "$(cw sessions --station THR1 --since "$(date -u -d tomorrow +%F)")"
 it_eq "sessions --json" "812.5" "$(cw sessions --json | it_json energy_wh)"
 
+# ---------------------------------------------------------------- rollup of a known replay
+# Ten readings through the daemon (MQTT, decode, COPY), yesterday 10:00:00 UTC
+# every 30 s: w 300, wh 0, 5, ... 45, t 30 and 31 alternating, charging. The row:
+# 10 readings, energy 45 Wh, t 30..31, w 300, 9 x 0.5 = 4.5 minutes charging
+# (the last reading has no next one).
+t0=$(( ($(date -u +%s) / 86400 - 1) * 86400 + 36000 ))
+for i in $(seq 0 9); do
+  printf '{"ts":%d000,"v":230.0,"a":1.3,"w":300,"wh":%d,"t":%d,"state":"charging"}\n' $((t0 + 30 * i)) $((5 * i)) $((30 + i % 2))
+done >"$IT_DIR/replay.lines"
+it_pub_lines cw/RLP1/4/telemetry "$IT_DIR/replay.lines"
+stored() { [ "$(it_rows RLP1 4)" = 10 ]; }
+it_wait 15 stored || it_fail "replay stored" 10 "$(it_rows RLP1 4)"
+it_eq "rollup of the replayed hour: one row" 1 \
+  "$(it_sql "SELECT cw_rollup_readings(to_timestamp($t0), to_timestamp($t0 + 3600))")"
+it_eq "rollup values (energy, t range, w max, minutes charging, readings)" "45|30|31|300|4.5|10" \
+  "$(it_sql "SELECT energy_wh, t_min, t_max, w_max, minutes_charging, readings FROM readings_hourly WHERE station = 'RLP1'")"
+
 # ---------------------------------------------------------------- tail output
 sleep 0.5
 pat="^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z CRITICAL thermal_runaway"
