@@ -109,13 +109,13 @@ static const char EVENT_COLS[] =
     " a.station, a.socket::text, coalesce(e.detail->>'state', a.state),"
     " coalesce(e.value::real::text, ''), coalesce(a.threshold::real::text, ''), coalesce(a.unit, ''),"
     " coalesce(e.detail->>'by', ''), coalesce(a.ref, ''),"
-    " cw_local_text(e.ts, coalesce(s.timezone, 'UTC')), coalesce(e.detail->>'message', a.message, ''),"
+    " cw_local_text(e.ts, coalesce(s.timezone, cw_default_timezone())), coalesce(e.detail->>'message', a.message, ''),"
     " coalesce(e.detail->>'note', ''), (extract(epoch FROM e.ts) * 1000000)::bigint::text AS ts_us,"
     " json_build_object('id', a.id, 'ref', a.ref, 'kind', a.kind, 'severity', coalesce(e.severity, a.severity),"
     "  'event', e.event, 'state', coalesce(e.detail->>'state', a.state), 'station', a.station, 'socket', a.socket,"
     "  'ts', (extract(epoch FROM e.ts) * 1000)::bigint, 'value', e.value, 'threshold', a.threshold,"
     "  'unit', a.unit, 'by', e.detail->>'by', 'note', e.detail->>'note',"
-    "  'message', coalesce(e.detail->>'message', a.message), 'local_time', cw_local_text(e.ts, coalesce(s.timezone, 'UTC')))"
+    "  'message', coalesce(e.detail->>'message', a.message), 'local_time', cw_local_text(e.ts, coalesce(s.timezone, cw_default_timezone())))"
     " FROM alert_events e JOIN alerts a ON a.id = e.alert_id LEFT JOIN stations s ON s.code = a.station";
 
 /* Numbers read as reals in the log: "3.2", "90.0". */

@@ -61,7 +61,7 @@ int cli_station(cli_t *c, int argc, char **argv) {
 
 /* --since: a duration ("24h", "7 days") back from now, or a time/date. */
 static const char SESSIONS_BASE[] =
-    "SELECT s.station, s.socket, cw_local_text(s.started_at, coalesce(st.timezone, 'UTC')) AS started,"
+    "SELECT s.station, s.socket, cw_local_text(s.started_at, coalesce(st.timezone, cw_default_timezone())) AS started,"
     " (SELECT d / 3600 || ':' || lpad((d % 3600 / 60)::text, 2, '0')"
     "  FROM (SELECT extract(epoch FROM s.ended_at - s.started_at)::bigint AS d) x) AS duration, round(s.energy_wh::numeric, 1) AS energy_wh,"
     " s.peak_w, s.peak_t, s.end_reason, s.readings, s.started_at, s.ended_at"

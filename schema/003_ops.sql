@@ -224,6 +224,27 @@ DROP TRIGGER IF EXISTS alerts_state ON alerts;
 CREATE TRIGGER alerts_state BEFORE UPDATE OF state ON alerts
   FOR EACH ROW EXECUTE FUNCTION cw_alerts_state_trg();
 
+-- One record per operator action: the SQL functions store the event
+-- themselves (so it is recorded even while the daemon is down) and tell the
+-- daemon, which stores its own record of the same action. A daemon that
+-- takes the event time from the NOTIFY ("ts") is absorbed by the primary
+-- key; one that uses its own clock is absorbed here (same alert and event
+-- within 5 minutes of the SQL record).
+CREATE OR REPLACE FUNCTION cw_alert_events_dedup_trg() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.event IN ('acknowledged', 'rectified', 'closed') AND NEW.detail->>'via' IS DISTINCT FROM 'sql'
+     AND EXISTS (SELECT 1 FROM alert_events e
+                 WHERE e.alert_id = NEW.alert_id AND e.event = NEW.event AND e.detail->>'via' = 'sql'
+                   AND e.ts BETWEEN NEW.ts - interval '5 minutes' AND NEW.ts + interval '5 minutes') THEN
+    RETURN NULL;
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS alert_events_dedup ON alert_events;
+CREATE TRIGGER alert_events_dedup BEFORE INSERT ON alert_events
+  FOR EACH ROW EXECUTE FUNCTION cw_alert_events_dedup_trg();
+
 -- Every stored event, for `chargewatch tail`: the payload is the event's
 -- key (alert_id, ts in microseconds since the epoch, event); the listener
 -- reads the row itself (a NOTIFY payload is limited to 8000 bytes).
@@ -267,9 +288,13 @@ LANGUAGE sql IMMUTABLE AS $$
   END
 $$;
 
+-- The zone of a station not registered (yet): the column's default.
+CREATE OR REPLACE FUNCTION cw_default_timezone() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT 'Asia/Shanghai'::text $$;
+
 ALTER TABLE stations ADD COLUMN IF NOT EXISTS timezone text;
 UPDATE stations SET timezone = cw_offset_zone(utc_offset_min) WHERE timezone IS NULL;
-ALTER TABLE stations ALTER COLUMN timezone SET DEFAULT 'Asia/Shanghai';
+ALTER TABLE stations ALTER COLUMN timezone SET DEFAULT cw_default_timezone();
 ALTER TABLE stations ALTER COLUMN timezone SET NOT NULL;
 
 -- A zone the server does not know would only fail later, in a report.
