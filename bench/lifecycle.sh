@@ -57,7 +57,7 @@ for i in 1 2 3 4 5; do rep+=("$(ms "$report")"); done
 rep_sorted=$(printf '%s\n' "${rep[@]}" | sort -n | xargs)
 per_day=$((86400 / INTERVAL))
 awk -v s="$SOCKETS" -v pd="$per_day" -v rows="$rows" -v rb="$rbytes" -v hr="$hrows" -v hb="$hbytes" \
-    -v gen="$gen_ms" -v roll="$roll_ms" -v rep="$rep_sorted" -v iv="$INTERVAL" -v st="$stations" 'BEGIN {
+    -v gen="$gen_ms" -v roll="$roll_ms" -v rep="$rep_sorted" -v iv="$INTERVAL" -v st="$stations" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
   bpr = rb / rows; bph = hb / hr
   printf "## Data lifecycle (bench/lifecycle.sh %d %d), %s\n\n", s, iv, strftime("%Y-%m-%d", systime(), 1)
   printf "| figure | %d sockets (%d stations) | 20,000 sockets |\n|---|---|---|\n", s, st
@@ -65,7 +65,7 @@ awk -v s="$SOCKETS" -v pd="$per_day" -v rows="$rows" -v rb="$rbytes" -v hr="$hro
   printf "| readings bytes per day (table + index, %.0f B/row measured on %d rows) | %.2f GB | %.1f GB |\n", bpr, rows, s * pd * bpr / 1e9, 20000 * pd * bpr / 1e9
   printf "| readings_hourly rows per day | %d | %d |\n", s * 24, 20000 * 24
   printf "| readings_hourly bytes per day (%.0f B/row measured on %d rows) | %.1f MB | %.1f MB |\n", bph, hr, s * 24 * bph / 1e6, 20000 * 24 * bph / 1e6
-  printf "| cw_rollup_readings of one hour (%d rows in) | %d ms | ~%d ms (linear) |\n", s * 3600 / iv, roll, roll * 20000 / s
-  printf "| a station month by day from station_daily (30 rows; 5 runs, ms) | %s | same: index on (station, socket, hour) |\n", rep
-  printf "\nInsert of the %d generated readings took %d ms (generate_series, one statement).\n", rows, gen
+  printf "| cw_rollup_readings of one hour (%d rows in) | %d ms | ~%d ms (extrapolated, linear) |\n", s * 3600 / iv, roll, roll * 20000 / s
+  printf "| a station month by day from station_daily (30 rows; 5 runs, ms) | %s | not measured (reads the station rows through the key (station, socket, hour)) |\n", rep
+  printf "\nInsert of the %d generated readings took %d ms (generate_series, one statement). Load average at the end: %s.\n", rows, gen, load
 }'
