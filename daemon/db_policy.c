@@ -86,7 +86,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
   r = PQexec(c,
       "SELECT code, utc_offset_min, (extract(epoch FROM night_start) / 60)::int,"
       " (extract(epoch FROM night_end) / 60)::int, overnight_allowed,"
-      " coalesce(breaker_w, 0), site_type FROM stations");
+      " coalesce(breaker_w, 0), site_type, coalesce(charge_max_w, 0) FROM stations");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
   for (int i = 0; i < PQntuples(r); i++) {
     const char *code = PQgetvalue(r, i, 0);
@@ -98,6 +98,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
     ctl->station_policy.overnight_allowed = PQgetvalue(r, i, 4)[0] == 't';
     ctl->station_policy.breaker_w = strtod(PQgetvalue(r, i, 5), NULL);
     ctl->station_policy.site_type = site_parse(PQgetvalue(r, i, 6));
+    ctl->station_policy.charge_max_w = strtod(PQgetvalue(r, i, 7), NULL);
     post(port, ctl);
     cw__wdb_known_add(db, code);
     n++;
@@ -105,7 +106,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
   PQclear(r);
   r = PQexec(c,
       "SELECT station, socket, rated_w, forbidden,"
-      " floor(extract(epoch FROM last_ts) * 1000)::bigint FROM sockets");
+      " floor(extract(epoch FROM last_ts) * 1000)::bigint, coalesce(charge_max_w, 0) FROM sockets");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
   for (int i = 0; i < PQntuples(r); i++) {
     const char *st = PQgetvalue(r, i, 0);
@@ -116,6 +117,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
     ctl->socket = (uint8_t)sock;
     ctl->socket_policy.rated_w = strtod(PQgetvalue(r, i, 2), NULL);
     ctl->socket_policy.forbidden = PQgetvalue(r, i, 3)[0] == 't';
+    ctl->socket_policy.charge_max_w = strtod(PQgetvalue(r, i, 5), NULL);
     post(port, ctl);
     if (restore && !PQgetisnull(r, i, 4)) {
       ctl = ctl_new(CW_CTL_RESTORE_TS, st);

@@ -88,3 +88,22 @@ it_eq "phase C: no second raised (station)" 1 "$(it_events NGT1 1 overnight_char
 it_eq "alerts state after phase C" "cleared cleared" \
   "$(it_sql "SELECT state FROM alerts WHERE kind='overnight_charging' AND station IN ('POL1','NGT1')
              ORDER BY station" | xargs)"
+
+# Phase D: charger limits (charge_max_w, schema 002) are loaded with the
+# policies: 400 W for 400 s (event time) is above a 300 W limit set on the
+# station (CMX1) or on the socket (CMX2) -> overload warning; without a limit
+# (CMX3) the 700 W default applies -> nothing.
+it_sql "INSERT INTO stations (code, charge_max_w) VALUES ('CMX1', 300), ('CMX2', NULL), ('CMX3', NULL)
+          ON CONFLICT (code) DO NOTHING;
+        INSERT INTO sockets (station, socket, charge_max_w) VALUES ('CMX2', 1, 300)
+          ON CONFLICT (station, socket) DO UPDATE SET charge_max_w = 300" >/dev/null
+hup
+now=$(it_now_ms)
+for i in $(seq 0 40); do it_reading $((now - 400000 + i * 10000)) 400; echo; done >"$IT_DIR/d.lines"
+for st in CMX1 CMX2 CMX3; do it_pub_lines cw/$st/1/telemetry "$IT_DIR/d.lines"; done
+it_eq "phase D: rows stored" 123 "$(it_wait_eq 15 123 it_sql "SELECT count(*) FROM readings WHERE station LIKE 'CMX%'")"
+sleep 1
+it_eq "phase D: overload per station limit, per socket limit, none without" "1 1 0" \
+  "$(it_events CMX1 1 overload raised) $(it_events CMX2 1 overload raised) $(it_events CMX3 1 overload raised)"
+it_eq "phase D: threshold is the limit" "300" \
+  "$(it_sql "SELECT DISTINCT threshold FROM alerts WHERE kind='overload' AND station IN ('CMX1','CMX2')")"
