@@ -114,8 +114,9 @@ static const char EVENT_COLS[] =
     " json_build_object('id', a.id, 'ref', a.ref, 'kind', a.kind, 'severity', coalesce(e.severity, a.severity),"
     "  'event', e.event, 'state', coalesce(e.detail->>'state', a.state), 'station', a.station, 'socket', a.socket,"
     "  'ts', (extract(epoch FROM e.ts) * 1000)::bigint, 'value', e.value, 'threshold', a.threshold,"
-    "  'unit', a.unit, 'by', e.detail->>'by', 'note', e.detail->>'note',"
-    "  'message', coalesce(e.detail->>'message', a.message), 'local_time', cw_local_text(e.ts, coalesce(s.timezone, cw_default_timezone())))"
+    "  'unit', a.unit, 'count', coalesce((e.detail->>'count')::int, 1), 'by', e.detail->>'by', 'note', e.detail->>'note',"
+    "  'message', coalesce(e.detail->>'message', a.message), 'local_time', cw_local_text(e.ts, coalesce(s.timezone, cw_default_timezone()))),"
+    " coalesce(e.detail->>'count', '1')"
     " FROM alert_events e JOIN alerts a ON a.id = e.alert_id LEFT JOIN stations s ON s.code = a.station";
 
 /* Numbers read as reals in the log: "3.2", "90.0". */
@@ -152,6 +153,10 @@ static void print_event(cli_t *c, PGresult *r, int i) {
   put_num(line, sizeof line, &n, PQgetvalue(r, i, 9));
   cli_escape(line, sizeof line, &n, " unit=");
   cli_escape(line, sizeof line, &n, PQgetvalue(r, i, 10));
+  if (atoi(PQgetvalue(r, i, 18)) > 1) {
+    cli_escape(line, sizeof line, &n, " count=");
+    cli_escape(line, sizeof line, &n, PQgetvalue(r, i, 18));
+  }
   if (PQgetvalue(r, i, 11)[0]) {
     cli_escape(line, sizeof line, &n, " by=");
     if (n + 1 < sizeof line) line[n++] = '"', line[n] = 0;

@@ -89,22 +89,41 @@ int cw_alert_json(const cw_alert_event_t *ev, char *out, size_t cap) {
   put_num(&b, ev->threshold);
   puts_(&b, ",\"unit\":\"");
   put_esc(&b, ev->unit, sizeof ev->unit);
+  putf(&b, "\",\"count\":%u", ev->count ? (unsigned)ev->count : 1u);
   if (ev->by[0]) {
-    puts_(&b, "\",\"by\":\"");
+    puts_(&b, ",\"by\":\"");
     put_esc(&b, ev->by, sizeof ev->by);
+    puts_(&b, "\"");
   }
-  puts_(&b, "\",\"message\":\"");
+  const char *note = cw_alert_event_note(ev);
+  if (note) {
+    puts_(&b, ",\"note\":\"");
+    put_esc(&b, note, sizeof ev->message);
+    puts_(&b, "\"");
+  }
+  puts_(&b, ",\"message\":\"");
   put_esc(&b, ev->message, sizeof ev->message);
   puts_(&b, "\"}");
   return b.err ? -ENOSPC : (int)b.n;
 }
 
-int cw_alert_text(const cw_alert_event_t *ev, int utc_offset_min, char *out, size_t cap) {
+/* Quoted, escaped value of a key="..." pair. */
+static void put_quoted(buf_t *b, const char *key, const char *s, size_t maxlen) {
+  puts_(b, key);
+  puts_(b, "\"");
+  put_esc(b, s, maxlen);
+  puts_(b, "\"");
+}
+
+int cw_alert_text(const cw_alert_event_t *ev, int local_offset_min, char *out, size_t cap) {
   buf_t b = {out, cap, 0, 0};
-  char ts[48], sev[16];
+  char ts[48], local[48], sev[16];
   if (cap == 0) return -ENOSPC;
   out[0] = 0;
-  if (cw_iso_time(ts, sizeof ts, ev->ts_ms, utc_offset_min) < 0) return -ENOSPC;
+  /* UTC with a Z, as chargewatch tail prints it (cw_utc_text in SQL) */
+  int tn = cw_iso_time(ts, sizeof ts, ev->ts_ms, 0);
+  if (tn < 6 || cw_iso_time(local, sizeof local, ev->ts_ms, local_offset_min) < 0) return -ENOSPC;
+  memcpy(ts + tn - 6, "Z", 2);
   const char *s = cw_severity_name(ev->severity);
   size_t i = 0;
   for (; s[i] && i < sizeof sev - 1; i++) sev[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
@@ -118,14 +137,11 @@ int cw_alert_text(const cw_alert_event_t *ev, int utc_offset_min, char *out, siz
   put_num(&b, ev->threshold);
   puts_(&b, " unit=");
   put_esc(&b, ev->unit, sizeof ev->unit);
-  if (ev->by[0]) {
-    puts_(&b, " by=\"");
-    put_esc(&b, ev->by, sizeof ev->by);
-    puts_(&b, "\"");
-  }
-  puts_(&b, " \"");
-  put_esc(&b, ev->message, sizeof ev->message);
-  puts_(&b, "\"");
+  if (ev->count > 1) putf(&b, " count=%u", (unsigned)ev->count);
+  if (ev->by[0]) put_quoted(&b, " by=", ev->by, sizeof ev->by);
+  const char *note = cw_alert_event_note(ev);
+  if (note) put_quoted(&b, " note=", note, sizeof ev->message);
+  putf(&b, " local=%s ", local);
+  put_quoted(&b, "", ev->message, sizeof ev->message);
   return b.err ? -ENOSPC : (int)b.n;
 }
-

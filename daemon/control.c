@@ -68,16 +68,23 @@ cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out,
   const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "action");
   const cJSON *by = optional_string(j, "by", &bad);
   const cJSON *st = optional_string(j, "station", &bad);
+  const cJSON *note = optional_string(j, "note", &bad);
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "ts"); /* event time (NOTIFY), optional */
+  if (ts && !cJSON_IsNull(ts) &&
+      !(cJSON_IsNumber(ts) && ts->valuedouble >= 1 && ts->valuedouble < 9.0e15 &&
+        ts->valuedouble == floor(ts->valuedouble)))
+    bad = 1;
   if (!cJSON_IsObject(j) || !cJSON_IsNumber(id) || !cJSON_IsString(act) || bad ||
       !(id->valuedouble >= 1 && id->valuedouble < 9.0e15) ||
       id->valuedouble != floor(id->valuedouble)) {
-    *why = "expected {\"id\":N,\"action\":\"ack|close\",\"by\":\"..\"}";
+    *why = "expected {\"id\":N,\"action\":\"ack|rectify|close\",\"by\":\"..\",\"note\":\"..\"}";
     goto out;
   }
   if (!strcmp(act->valuestring, "ack")) out->action = CW_EV_ACKNOWLEDGED;
   else if (!strcmp(act->valuestring, "close")) out->action = CW_EV_CLOSED;
+  else if (!strcmp(act->valuestring, "rectify")) out->action = CW_EV_RECTIFIED;
   else {
-    *why = "action must be ack or close";
+    *why = "action must be ack, rectify or close";
     goto out;
   }
   if (st && !cw_station_valid(st->valuestring, strlen(st->valuestring))) {
@@ -87,6 +94,8 @@ cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out,
   out->id = (int64_t)id->valuedouble;
   snprintf(out->by, sizeof out->by, "%s", by ? by->valuestring : "operator");
   if (st) snprintf(out->station, sizeof out->station, "%s", st->valuestring);
+  if (note) snprintf(out->note, sizeof out->note, "%s", note->valuestring);
+  if (ts && cJSON_IsNumber(ts)) out->ts_ms = (int64_t)ts->valuedouble;
   rc = CW_REJ_OK;
 out:
   cJSON_Delete(j);
@@ -164,11 +173,14 @@ int cw_control_command(cw_control_t *c, const char *payload, size_t len, const c
   snprintf(ctl->alert.by, sizeof ctl->alert.by, "%s", cmd.by);
   snprintf(ctl->station, sizeof ctl->station, "%s", cmd.station);
   snprintf(ctl->alert.station, sizeof ctl->alert.station, "%s", cmd.station);
+  snprintf(ctl->alert.message, sizeof ctl->alert.message, "%s", cmd.note);
+  ctl->ts_ms = cmd.ts_ms;
   int target = owner_get(c, cmd.id, 0);
   if (target < 0) target = cmd.station[0] ? CW_CTL_BY_STATION : CW_CTL_ALL;
   c->port.post(c->port.ctx, target, ctl);
   cw_log(CW_LOG_INFO, "control: operator %s of alert %lld by %s (from %s)",
-         cmd.action == CW_EV_CLOSED ? "close" : "ack", (long long)cmd.id, cmd.by, source);
+         cmd.action == CW_EV_CLOSED ? "close" : cmd.action == CW_EV_RECTIFIED ? "rectify" : "ack",
+         (long long)cmd.id, cmd.by, source);
   return 0;
 }
 

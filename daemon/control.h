@@ -3,9 +3,12 @@
  * on cw_alert_cmd (cw_ack / cw_close in SQL) alike.
  *
  * A command is strict JSON (RFC 8259, no trailing bytes):
- *   {"id": N, "action": "ack" | "close", "by": "who", "station": "code"}
- * id an integer in [1, 9e15); by and station optional (null = absent),
- * station a valid station code when present. A command that breaks these
+ *   {"id": N, "action": "ack" | "rectify" | "close", "by": "who",
+ *    "station": "code", "note": "text", "ts": ms}
+ * id an integer in [1, 9e15); by, station, note and ts optional (null =
+ * absent), station a valid station code when present, ts the event time in
+ * ms since the epoch (the SQL functions send the time they stored; without
+ * it the worker's clock is used); other keys are ignored. A command that breaks these
  * rules is rejected (counted, dead-lettered with its source) and nothing is
  * posted. A valid one becomes a CW_CTL_OPERATOR control message, sent to
  * the worker that raised the alert (an id -> worker map fed by
@@ -26,9 +29,11 @@
 
 typedef struct cw_command {
   int64_t id;
-  cw_event_t action;               /* CW_EV_ACKNOWLEDGED or CW_EV_CLOSED */
+  cw_event_t action;               /* CW_EV_ACKNOWLEDGED, CW_EV_RECTIFIED or CW_EV_CLOSED */
   char by[32];                     /* "operator" when not given */
   char station[CW_STATION_MAX + 1]; /* "" when not given */
+  char note[101];                  /* rectify note, cut at 100 bytes; "" when not given */
+  int64_t ts_ms;                   /* event time; 0 when not given */
 } cw_command_t;
 
 /* Pure. 0, or the reject reason (CW_REJ_INVALID_JSON, CW_REJ_WRONG_TYPE)

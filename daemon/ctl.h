@@ -23,7 +23,8 @@ typedef enum {
   CW_CTL_DETECT_CFG,    /* new thresholds */
   CW_CTL_RESTORE_TS,    /* station + socket + ts_ms */
   CW_CTL_RESTORE_ALERT, /* alert */
-  CW_CTL_OPERATOR,      /* alert.id + alert.event (ACKNOWLEDGED/CLOSED) + alert.by */
+  CW_CTL_OPERATOR,      /* alert.id + alert.event (ACKNOWLEDGED/RECTIFIED/CLOSED) + alert.by,
+                         * alert.message the rectify note, ts_ms the event time (0: now) */
 } cw_ctl_type_t;
 
 typedef struct cw_ctl {

@@ -11,55 +11,79 @@
 /* ------------------------------------------------------------- alerts */
 
 /* Timestamps per event: raised -> opened_at, escalated -> escalated_at,
- * cleared -> cleared_at, acknowledged -> acked_at/by, closed -> closed_at/by.
- * A closed row stays closed; severity, threshold, message and unit follow
- * the latest raise/escalation; peak_value is the largest value in the
- * current unit (an escalation by another rule, C -> C/s, starts afresh).
- * Replaying an event is harmless. */
+ * cleared -> cleared_at, acknowledged -> acked_at/by, rectified ->
+ * rectified_at/by/rectify_note (and acked_at/by when not yet set, as the SQL
+ * function does), closed -> closed_at/by; the first acknowledgement and
+ * rectification stand (a late copy of one changes nothing). raised and repeated (the condition
+ * came back inside the cool-down) reset cleared_at; raised, escalated and
+ * repeated set last_seen to the event time; count is the largest seen (an
+ * event spooled before count existed carries 0: read as 1). A closed row
+ * stays closed and a rectified one is not taken back to an earlier state;
+ * severity, threshold, message and unit follow the latest raise, repeat or
+ * escalation; peak_value is the largest value in the current unit (an
+ * escalation by another rule, C -> C/s, starts afresh). Replaying an event
+ * is harmless. */
 static const char SQL_ALERT_UPSERT[] =
     "INSERT INTO alerts AS a (id, station, socket, kind, severity, state, opened_at, escalated_at,"
-    " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit, updated_at)"
+    " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit,"
+    " count, last_seen, rectified_at, rectified_by, rectify_note, updated_at)"
     " SELECT $1, $2, $3, $4, coalesce($5, 'warning'), $6, e.ts,"
     "  CASE WHEN $7 = 'escalated' THEN e.ts END, CASE WHEN $7 = 'cleared' THEN e.ts END,"
-    "  CASE WHEN $7 = 'acknowledged' THEN e.ts END, CASE WHEN $7 = 'acknowledged' THEN $13 END,"
+    "  CASE WHEN $7 IN ('acknowledged', 'rectified') THEN e.ts END,"
+    "  CASE WHEN $7 IN ('acknowledged', 'rectified') THEN $13 END,"
     "  CASE WHEN $7 = 'closed' THEN e.ts END, CASE WHEN $7 = 'closed' THEN $13 END,"
-    "  $9, $10, $11, $12, now()"
+    "  $9, $10, $11, $12, greatest($15::int, 1), CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN e.ts END,"
+    "  CASE WHEN $7 = 'rectified' THEN e.ts END, CASE WHEN $7 = 'rectified' THEN $13 END,"
+    "  CASE WHEN $7 = 'rectified' THEN $16 END, now()"
     " FROM (SELECT timestamptz 'epoch' + $8 * interval '1 millisecond' AS ts) e"
     " ON CONFLICT (id) DO UPDATE SET"
-    "  state = CASE WHEN a.state = 'closed' THEN 'closed' ELSE excluded.state END,"
-    "  severity = CASE WHEN $5 IS NOT NULL AND $7 IN ('raised', 'escalated') THEN excluded.severity"
+    "  state = CASE WHEN a.state = 'closed' THEN 'closed'"
+    "   WHEN a.state = 'rectified' AND excluded.state IN ('open', 'cleared', 'acknowledged') THEN 'rectified'"
+    "   ELSE excluded.state END,"
+    "  severity = CASE WHEN $5 IS NOT NULL AND $7 IN ('raised', 'escalated', 'repeated') THEN excluded.severity"
     "   ELSE a.severity END,"
     "  opened_at = least(a.opened_at, excluded.opened_at),"
     "  escalated_at = coalesce(excluded.escalated_at, a.escalated_at),"
-    "  cleared_at = CASE WHEN $7 = 'raised' THEN NULL ELSE coalesce(excluded.cleared_at, a.cleared_at) END,"
-    "  acked_at = coalesce(excluded.acked_at, a.acked_at),"
-    "  acked_by = coalesce(excluded.acked_by, a.acked_by),"
+    "  cleared_at = CASE WHEN $7 IN ('raised', 'repeated') THEN NULL"
+    "   ELSE coalesce(excluded.cleared_at, a.cleared_at) END,"
+    "  acked_at = coalesce(a.acked_at, excluded.acked_at),"
+    "  acked_by = CASE WHEN a.acked_at IS NULL THEN excluded.acked_by ELSE a.acked_by END,"
+    "  rectified_at = coalesce(a.rectified_at, excluded.rectified_at),"
+    "  rectified_by = coalesce(a.rectified_by, excluded.rectified_by),"
+    "  rectify_note = coalesce(a.rectify_note, excluded.rectify_note),"
     "  closed_at = coalesce(excluded.closed_at, a.closed_at),"
     "  closed_by = coalesce(excluded.closed_by, a.closed_by),"
-    "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated') THEN a.peak_value"
+    "  count = greatest(a.count, excluded.count),"
+    "  last_seen = CASE WHEN a.last_seen IS NULL OR excluded.last_seen > a.last_seen THEN"
+    "   coalesce(excluded.last_seen, a.last_seen) ELSE a.last_seen END,"
+    "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated', 'repeated') THEN a.peak_value"
     "   WHEN a.unit IS DISTINCT FROM excluded.unit THEN excluded.peak_value"
     "   ELSE greatest(a.peak_value, excluded.peak_value) END,"
-    "  threshold = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.threshold ELSE a.threshold END,"
-    "  message = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.message ELSE a.message END,"
-    "  unit = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.unit ELSE a.unit END,"
+    "  threshold = CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN excluded.threshold ELSE a.threshold END,"
+    "  message = CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN excluded.message ELSE a.message END,"
+    "  unit = CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN excluded.unit ELSE a.unit END,"
     "  updated_at = now()";
 static const char SQL_ALERT_EVENT[] =
     "INSERT INTO alert_events (alert_id, ts, event, severity, value, detail)"
     " VALUES ($1, timestamptz 'epoch' + $8 * interval '1 millisecond', $7, $5, $9,"
-    "  jsonb_build_object('state', $6, 'threshold', $10, 'unit', $12, 'message', $11, 'by', $13,"
-    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond'))"
+    "  jsonb_strip_nulls(jsonb_build_object('state', $6, 'threshold', $10, 'unit', $12, 'message', $11,"
+    "   'by', $13, 'count', greatest($15::int, 1), 'note', $16,"
+    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond')))"
     " ON CONFLICT DO NOTHING";
 
 #define TEXTOID 25
 #define INT8OID 20
 #define INT2OID 21
 #define FLOAT8OID 701
-static const Oid alert_types[14] = {INT8OID, TEXTOID, INT2OID, TEXTOID,   TEXTOID, TEXTOID, TEXTOID,
-                                    INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+#define INT4OID 23
+static const Oid alert_types[16] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
+                                    TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID,
+                                    TEXTOID, INT8OID, INT4OID,   TEXTOID};
+
 
 static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
-  char id[24], sock[8], ts[24], val[32], thr[32], recv[24];
-  const char *v[14];
+  char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
+  const char *v[16];
   snprintf(id, sizeof(id), "%lld", (long long)ev->id);
   snprintf(sock, sizeof(sock), "%u", ev->socket);
   snprintf(ts, sizeof(ts), "%lld", (long long)ev->ts_ms);
@@ -80,8 +104,11 @@ static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t
   v[11] = ev->unit;
   v[12] = ev->by[0] ? ev->by : NULL;
   v[13] = recv;
+  snprintf(cnt, sizeof(cnt), "%u", (unsigned)ev->count);
+  v[14] = cnt;
+  v[15] = cw_alert_event_note(ev);
   for (int k = 0; k < 2; k++) {
-    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 14, alert_types, v,
+    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 16, alert_types, v,
                                NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);

@@ -136,8 +136,8 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
         "SELECT id, station, socket, kind, severity, state,"
         " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
         "   ELSE opened_at END) * 1000)::bigint,"
-        " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, '')"
-        " FROM alerts WHERE state <> 'closed' ORDER BY id");
+        " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, ''),"
+        " coalesce(count, 1) FROM alerts WHERE state <> 'closed' ORDER BY id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
       cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
@@ -155,13 +155,15 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
       }
       ev->severity = strcmp(sv, "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
       ev->state = !strcmp(sta, "cleared") ? CW_ALERT_CLEARED
-                  : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED : CW_ALERT_OPEN;
+                  : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED
+                  : !strcmp(sta, "rectified") ? CW_ALERT_RECTIFIED : CW_ALERT_OPEN;
       ev->event = CW_EV_RAISED;
       ev->ts_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
       ev->value = strtod(PQgetvalue(r, i, 7), NULL);
       ev->threshold = strtod(PQgetvalue(r, i, 8), NULL);
       snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
       snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
+      ev->count = (uint32_t)strtoul(PQgetvalue(r, i, 11), NULL, 10); /* 0 reads as 1 */
       post(port, ctl);
     }
     cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));

@@ -119,13 +119,21 @@ static void apply_ctl(cw_worker_t *w, cw_ctl_t *c) {
     rc = cw_engine_restore_last_ts(w->engine, c->station, c->socket, c->ts_ms);
     break;
   case CW_CTL_RESTORE_ALERT: rc = cw_engine_restore_alert(w->engine, &c->alert); break;
-  case CW_CTL_OPERATOR:
-    rc = cw_engine_operator(w->engine, c->alert.id, c->alert.event, c->alert.by, cw_now_ms());
+  case CW_CTL_OPERATOR: {
+    int64_t t = c->ts_ms ? c->ts_ms : cw_now_ms(); /* the SQL functions send their time */
+    if (c->alert.event != CW_EV_RECTIFIED)
+      rc = cw_engine_operator(w->engine, c->alert.id, c->alert.event, c->alert.by, t);
+    else if ((rc = cw_engine_rectify(w->engine, c->alert.id, c->alert.by, c->alert.message, t)) ==
+                 -EINVAL &&
+             /* rectified straight from open/cleared (as cw_alert_action allows): registered first */
+             cw_engine_operator(w->engine, c->alert.id, CW_EV_ACKNOWLEDGED, c->alert.by, t) == 0)
+      rc = cw_engine_rectify(w->engine, c->alert.id, c->alert.by, c->alert.message, t);
     if (rc == -ENOENT) rc = 0; /* another worker holds it (commands are broadcast) */
     else if (rc == -EINVAL)
       cw_log(CW_LOG_WARN, "worker %d: alert %lld: %s not allowed in its state", w->index,
              (long long)c->alert.id, cw_event_name(c->alert.event));
     break;
+  }
   }
   if (rc && rc != -EINVAL)
     cw_log(CW_LOG_ERROR, "worker %d: control %d: %s", w->index, (int)c->type, strerror(-rc));

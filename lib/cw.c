@@ -88,6 +88,17 @@ const char *cw_alert_state_name(cw_alert_state_t s) {
   return "unknown";
 }
 
+const char *cw_alert_event_note(const cw_alert_event_t *ev) {
+  static const char pre[] = "rectified by ";
+  const char *who = ev->by[0] ? ev->by : "operator";
+  size_t np = sizeof pre - 1, nw = strnlen(who, sizeof ev->by);
+  if (ev->event != CW_EV_RECTIFIED || strncmp(ev->message, pre, np) ||
+      strncmp(ev->message + np, who, nw) || strncmp(ev->message + np + nw, ": ", 2))
+    return NULL;
+  const char *note = ev->message + np + nw + 2;
+  return note[0] ? note : NULL;
+}
+
 /* [A-Za-z0-9_-]{1,32} (docs/ARCHITECTURE.md section 7). The set is deliberately narrow:
  * the station code goes into MQTT topics, file names of logs and SQL values,
  * and none of those then needs escaping. */

@@ -141,6 +141,11 @@ typedef struct cw_alert_event {
                       * sits in what was tail padding: the struct size is unchanged */
 } cw_alert_event_t;
 
+/* The operator's note of a rectified event, whose message is "rectified by
+ * <by>: <note>" (lib/alert.c); NULL for other events or without a note.
+ * Points into ev->message. */
+const char *cw_alert_event_note(const cw_alert_event_t *ev);
+
 /* Station name check: [A-Za-z0-9_-]{1,32}. */
 bool cw_station_valid(const char *s, size_t len);
 

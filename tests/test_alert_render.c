@@ -36,7 +36,7 @@ CW_TEST(alerts_json_exact) {
   const char *want =
       "{\"id\":1234,\"kind\":\"thermal_runaway\",\"severity\":\"critical\",\"event\":\"raised\","
       "\"state\":\"open\",\"station\":\"CX-0423\",\"socket\":7,\"ts\":1764374400123,\"value\":3.2,"
-      "\"threshold\":1.0,\"unit\":\"C/s\",\"message\":\"temperature rising 3.2 C/s for 4 s\"}";
+      "\"threshold\":1.0,\"unit\":\"C/s\",\"count\":1,\"message\":\"temperature rising 3.2 C/s for 4 s\"}";
   CHECK_STR(out, want);
   CHECK_EQ(n, (long long)strlen(want));
 }
@@ -94,9 +94,9 @@ CW_TEST(alerts_text_line) {
   char out[1024];
   int n = cw_alert_text(&ev, 480, out, sizeof out);
   const char *want =
-      "2025-11-29T08:00:00.123+08:00 CRITICAL thermal_runaway raised id=1234 station=CX-0423 "
+      "2025-11-29T00:00:00.123Z CRITICAL thermal_runaway raised id=1234 station=CX-0423 "
       "socket=7 state=open value=3.2 threshold=1.0 unit=C/s "
-      "\"temperature rising 3.2 C/s for 4 s\"";
+      "local=2025-11-29T08:00:00.123+08:00 \"temperature rising 3.2 C/s for 4 s\"";
   CHECK_STR(out, want);
   CHECK_EQ(n, (long long)strlen(want));
   /* negative offsets, escalation, operator name, escaped message */
@@ -106,9 +106,40 @@ CW_TEST(alerts_text_line) {
   snprintf(ev.by, sizeof ev.by, "night shift");
   snprintf(ev.message, sizeof ev.message, "two\nlines");
   CHECK(cw_alert_text(&ev, -150, out, sizeof out) > 0);
-  const char *head = "2025-11-28T21:30:00.123-02:30 WARNING thermal_runaway acknowledged ";
+  const char *head = "2025-11-29T00:00:00.123Z WARNING thermal_runaway acknowledged ";
   CHECK(strncmp(out, head, strlen(head)) == 0);
-  CHECK(strstr(out, " by=\"night shift\" \"two\\nlines\"") != NULL);
+  CHECK(strstr(out, " by=\"night shift\" local=2025-11-28T21:30:00.123-02:30 \"two\\nlines\"") != NULL);
   CHECK(strchr(out, '\n') == NULL);
+}
+
+/* count after a repeat, the operator's note of a rectified event, in both
+ * renderings. */
+CW_TEST(alerts_render_count_note) {
+  cw_alert_event_t ev = sample();
+  char out[1024];
+  ev.event = CW_EV_REPEATED;
+  ev.count = 3;
+  CHECK(cw_alert_text(&ev, 480, out, sizeof out) > 0);
+  CHECK(strstr(out, " raised ") == NULL);
+  CHECK(strstr(out, " repeated id=1234 ") != NULL);
+  CHECK(strstr(out, " unit=C/s count=3 local=") != NULL);
+  CHECK(cw_alert_json(&ev, out, sizeof out) > 0);
+  CHECK(strstr(out, "\"unit\":\"C/s\",\"count\":3,\"message\"") != NULL);
+  ev.count = 1;
+  CHECK(cw_alert_text(&ev, 480, out, sizeof out) > 0);
+  CHECK(strstr(out, "count=") == NULL);
+  ev.event = CW_EV_RECTIFIED;
+  ev.state = CW_ALERT_RECTIFIED;
+  snprintf(ev.by, sizeof ev.by, "anna");
+  snprintf(ev.message, sizeof ev.message, "rectified by anna: replaced \"socket\" 7");
+  CHECK(cw_alert_text(&ev, 0, out, sizeof out) > 0);
+  CHECK(strstr(out, " by=\"anna\" note=\"replaced \\\"socket\\\" 7\" local=2025-11-29T00:00:00.123+00:00 ") != NULL);
+  CHECK(cw_alert_json(&ev, out, sizeof out) > 0);
+  CHECK(strstr(out, "\"by\":\"anna\",\"note\":\"replaced \\\"socket\\\" 7\",\"message\"") != NULL);
+  /* no note: nothing after "rectified by anna" */
+  snprintf(ev.message, sizeof ev.message, "rectified by anna");
+  CHECK(cw_alert_event_note(&ev) == NULL);
+  snprintf(ev.message, sizeof ev.message, "rectified by bob: x");
+  CHECK(cw_alert_event_note(&ev) == NULL);
 }
 

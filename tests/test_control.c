@@ -86,3 +86,42 @@ CW_TEST(control_routes_and_rejects) {
   cw_control_free(c);
   cw_fx_free(&f);
 }
+
+/* rectify with a note, and what cw_alert_action (schema/003_ops.sql)
+ * NOTIFYs: extra keys ignored, ts taken as the event time. */
+CW_TEST(control_parse_rectify_notify) {
+  cw_command_t cmd;
+  const char *why = NULL;
+  const char *r = "{\"id\":42,\"action\":\"rectify\",\"by\":\"anna\",\"note\":\"new plug\"}";
+  CHECK_EQ(cw_command_parse(r, strlen(r), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.action, CW_EV_RECTIFIED);
+  CHECK_STR(cmd.note, "new plug");
+  CHECK_EQ(cmd.ts_ms, 0);
+  const char *n = "{\"id\" : 7, \"action\" : \"rectify\", \"by\" : \"postgres\", \"station\" : \"ST-1\","
+                  " \"ref\" : \"A-1129-0042\", \"socket\" : 3, \"kind\" : \"overload\","
+                  " \"ts\" : 1764374400123, \"claimed_by\" : \"night shift\", \"note\" : \"fuse\"}";
+  CHECK_EQ(cw_command_parse(n, strlen(n), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.id, 7);
+  CHECK_EQ(cmd.ts_ms, 1764374400123LL);
+  CHECK_STR(cmd.by, "postgres");
+  CHECK_STR(cmd.note, "fuse");
+  const char *nulls = "{\"id\":7,\"action\":\"ack\",\"note\":null,\"ts\":null,\"claimed_by\":null}";
+  CHECK_EQ(cw_command_parse(nulls, strlen(nulls), &cmd, &why), CW_REJ_OK);
+  CHECK_STR(cmd.note, "");
+  const char *bad[] = {"{\"id\":7,\"action\":\"rectify\",\"note\":5}",
+                       "{\"id\":7,\"action\":\"ack\",\"ts\":\"now\"}",
+                       "{\"id\":7,\"action\":\"ack\",\"ts\":-3}",
+                       "{\"id\":7,\"action\":\"ack\",\"ts\":1.5}"};
+  for (int i = 0; i < 4; i++) CHECK_EQ(cw_command_parse(bad[i], strlen(bad[i]), &cmd, &why), CW_REJ_WRONG_TYPE);
+  /* the note and time travel in the control message */
+  static cw_fx_t f;
+  cw_control_t *c = NULL;
+  CHECK_EQ(cw_fx_init(&f), 0);
+  CHECK_EQ(cw_control_create(&f.env, cw_fx_port(&f), NULL, &c), 0);
+  CHECK_EQ(cw_control_command(c, n, strlen(n), "cw_alert_cmd"), 0);
+  CHECK_EQ(f.posted_tail->alert.event, CW_EV_RECTIFIED);
+  CHECK_STR(f.posted_tail->alert.message, "fuse");
+  CHECK_EQ(f.posted_tail->ts_ms, 1764374400123LL);
+  cw_control_free(c);
+  cw_fx_free(&f);
+}

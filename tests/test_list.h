@@ -15,3 +15,4 @@
 #include "list_pipeline.h"
 #include "list_alert_ref.h"
 #include "list_schema_ops.h"
+#include "list_db_alerts.h"

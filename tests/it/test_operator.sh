@@ -59,6 +59,9 @@ it_eq "close of an unknown reference: says so" 1 "$(echo "$out" | grep -c 'no al
 out=$(cw rectify "$REF" --note "replaced the socket" 2>&1)
 it_eq "rectify: exit 0" 0 "$?"
 sleep 0.5
+it_eq "rectify: the daemon heard it (NOTIFY) and logged it with the role and note" 1 \
+  "$(grep -E ' rectified id=[0-9]+ station=THR1 socket=1 state=rectified ' "$IT_DIR/alerts.log" |
+     grep -c 'by="postgres" note="replaced the socket" local=')"
 
 # station before closing: the open alert on socket 1
 out=$(cw station THR1)

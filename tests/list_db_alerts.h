@@ -1,0 +1,2 @@
+/* tests of daemon/db_alerts.c (real PostgreSQL) */
+TEST(db_alerts_repeat_rectify)

@@ -1,0 +1,97 @@
+/* test_db_alerts.c - the alert upsert (daemon/db_alerts.c) against a real
+ * PostgreSQL: a repeat inside the cool-down bumps count and last_seen and
+ * reopens the row; rectified records who, when and the note, and a late
+ * copy of an earlier step (acknowledged) does not take it back; restore
+ * reads count and the rectified state. */
+#include <stdlib.h>
+
+#include "db.h"
+#include "fixture.h"
+#include "test.h"
+
+#define T0 1764374400000LL /* 2025-11-29T00:00:00Z */
+
+static cw_alert_event_t ev_at(cw_event_t e, cw_alert_state_t st, int64_t ts, uint32_t count,
+                              const char *by, const char *msg) {
+  cw_alert_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.id = 4242;
+  ev.kind = CW_KIND_OVERLOAD;
+  ev.severity = CW_SEV_WARNING;
+  ev.event = e;
+  ev.state = st;
+  ev.ts_ms = ts;
+  ev.value = 800;
+  ev.threshold = 700;
+  ev.socket = 3;
+  ev.count = count;
+  snprintf(ev.station, sizeof ev.station, "DBA1");
+  snprintf(ev.unit, sizeof ev.unit, "W");
+  snprintf(ev.by, sizeof ev.by, "%s", by);
+  snprintf(ev.message, sizeof ev.message, "%s", msg);
+  return ev;
+}
+
+static char *q(PGconn *c, const char *sql) {
+  static char out[512];
+  PGresult *r = PQexec(c, sql);
+  snprintf(out, sizeof out, "%s",
+           PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "<none>");
+  PQclear(r);
+  return out;
+}
+
+CW_TEST(db_alerts_repeat_rectify) {
+  static cw_fx_t f;
+  CW_FX_NEED_PG(&f, "cw_db_alerts_test");
+  cw_writer_t *w = NULL;
+  CHECK_EQ(cw_fx_writer(&f, &w), 0); /* applies the schema */
+  cw_writer_free(w);
+  PGconn *c = cw_fx_conn(&f);
+  cw_fx_exec(c, "INSERT INTO stations(code) VALUES ('DBA1')");
+  static cw_wdb_t db;
+  CHECK_EQ(cw__wdb_init(&db, &f.env), 0);
+  CHECK_EQ(cw__wdb_connect_blocking(&db), 0);
+  db.ready = 1;
+
+  cw_alert_event_t v[3] = {
+      ev_at(CW_EV_RAISED, CW_ALERT_OPEN, T0, 1, "", "power 800 W"),
+      ev_at(CW_EV_CLEARED, CW_ALERT_CLEARED, T0 + 60000, 1, "", "power 800 W"),
+      ev_at(CW_EV_REPEATED, CW_ALERT_OPEN, T0 + 120000, 2, "", "power 900 W"),
+  };
+  v[2].value = 900;
+  CHECK_EQ(cw__wdb_store_alerts(&db, v, 3), CW_WDB_OK);
+  CHECK_STR(q(c, "SELECT state || ' ' || count || ' ' || (cleared_at IS NULL) || ' ' ||"
+                 " cw_utc_text(last_seen) || ' ' || peak_value || ' ' || message FROM alerts WHERE id = 4242"),
+            "open 2 true 2025-11-29T00:02:00.000Z 900 power 900 W");
+  CHECK_STR(q(c, "SELECT string_agg(event || ':' || (detail->>'count'), ',' ORDER BY ts)"
+                 " FROM alert_events WHERE alert_id = 4242"),
+            "raised:1,cleared:1,repeated:2");
+
+  /* acknowledged, rectified with a note, then a late acknowledged copy */
+  cw_alert_event_t o[3] = {
+      ev_at(CW_EV_ACKNOWLEDGED, CW_ALERT_ACKNOWLEDGED, T0 + 180000, 2, "anna", "acknowledged by anna"),
+      ev_at(CW_EV_RECTIFIED, CW_ALERT_RECTIFIED, T0 + 240000, 2, "bob", "rectified by bob: new plug"),
+      ev_at(CW_EV_ACKNOWLEDGED, CW_ALERT_ACKNOWLEDGED, T0 + 250000, 2, "carl", "acknowledged by carl"),
+  };
+  CHECK_EQ(cw__wdb_store_alerts(&db, o, 3), CW_WDB_OK);
+  CHECK_STR(q(c, "SELECT state || ' ' || acked_by || ' ' || rectified_by || ' ' || rectify_note || ' ' ||"
+                 " cw_utc_text(rectified_at) || ' ' || count FROM alerts WHERE id = 4242"),
+            "rectified anna bob new plug 2025-11-29T00:04:00.000Z 2");
+  CHECK_STR(q(c, "SELECT detail->>'note' FROM alert_events WHERE alert_id = 4242 AND event = 'rectified'"),
+            "new plug");
+
+  /* restore: count and the rectified state come back */
+  int before = cw_fx_nposted(&f);
+  cw_ctl_port_t port = cw_fx_port(&f);
+  CHECK_EQ(cw__db_load_policies(&db, &port, &f.ids, 1, 1), 0);
+  CHECK(cw_fx_nposted(&f) > before);
+  CHECK_EQ(f.posted_tail->type, CW_CTL_RESTORE_ALERT);
+  CHECK_EQ(f.posted_tail->alert.id, 4242);
+  CHECK_EQ(f.posted_tail->alert.count, 2);
+  CHECK_EQ(f.posted_tail->alert.state, CW_ALERT_RECTIFIED);
+  cw__wdb_close(&db);
+  cw__wdb_free(&db);
+  PQfinish(c);
+  cw_fx_free(&f);
+}
