@@ -120,6 +120,11 @@ static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
   counter(b, "deadletter_written_total", "Lines written to the dead-letter file.",
           LOAD(m->deadletter_written));
   gauge(b, "sockets_tracked", "Sockets with detection state.", LOAD(m->sockets_tracked));
+  counter(b, "sensor_events_total",
+          "Temperature steps with no current and no continuation, judged sensor events (no alert).",
+          LOAD(m->sensor_events));
+  gauge(b, "sensor_suspect", "Sockets whose temperature probe produced a sensor event.",
+        LOAD(m->sensor_suspect));
   sb_printf(b, "# HELP chargewatch_ring_used_bytes Bytes queued in each ring.\n"
                "# TYPE chargewatch_ring_used_bytes gauge\n");
   cw_http_rings_t r;

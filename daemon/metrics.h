@@ -26,6 +26,8 @@ typedef struct cw_metrics {
   _Atomic int mqtt_connected;
   _Atomic int db_connected;
   _Atomic uint64_t sockets_tracked;
+  _Atomic uint64_t sensor_events;      /* temperature steps judged a sensor event (no alert) */
+  _Atomic uint64_t sensor_suspect;     /* gauge: sockets whose probe is flagged */
 } cw_metrics_t;
 
 #endif

@@ -33,6 +33,7 @@ struct cw_worker {
   _Atomic int stop;   /* set by cw_worker_request_stop: drain the ingest ring, then exit */
   _Atomic int done;   /* set by the thread as it exits */
   uint64_t sockets;   /* last value added to m.sockets_tracked */
+  uint64_t sensor_events, sensor_suspect; /* last values added to m.sensor_* */
   int64_t last_sweep;
   /* current record, for the decode callback */
   const char *topic;
@@ -155,13 +156,27 @@ static void drain_ctl(cw_worker_t *w) {
   }
 }
 
+/* Each worker adds its own delta (unsigned wrap-around subtracts): the
+ * metric is the sum over workers. */
+static void add_delta(_Atomic uint64_t *metric, uint64_t *last, uint64_t now) {
+  if (now == *last) return;
+  atomic_fetch_add_explicit(metric, now - *last, memory_order_relaxed);
+  *last = now;
+}
+
 static void update_sockets(cw_worker_t *w) {
-  uint64_t n = cw_engine_sockets(w->engine);
-  if (n != w->sockets) {
-    /* each worker adds its own delta: the gauge is the sum over workers */
-    atomic_fetch_add_explicit(&w->env->m->sockets_tracked, n - w->sockets, memory_order_relaxed);
-    w->sockets = n;
-  }
+  cw_metrics_t *m = w->env->m;
+  add_delta(&m->sockets_tracked, &w->sockets, cw_engine_sockets(w->engine));
+  add_delta(&m->sensor_events, &w->sensor_events, cw_engine_sensor_events(w->engine));
+  add_delta(&m->sensor_suspect, &w->sensor_suspect, cw_engine_sensor_suspect(w->engine));
+}
+
+static void on_sensor(void *ctx, const char *station, uint8_t socket, int64_t ts_ms, double from_c,
+                      double to_c) {
+  (void)ctx;
+  cw_log(CW_LOG_INFO,
+         "%s/%u: temperature step %.1f->%.1f C at no current, no continuation: sensor event (ts %lld)",
+         station, (unsigned)socket, from_c, to_c, (long long)ts_ms);
 }
 
 size_t cw_worker_poll(cw_worker_t *w, size_t max) {
@@ -213,6 +228,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
     free(w);
     return -ENOMEM;
   }
+  cw_engine_on_sensor(w->engine, on_sensor, w);
   pthread_mutex_init(&w->ctl_mu, NULL);
   *out = w;
   return 0;
