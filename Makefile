@@ -44,6 +44,7 @@ help:
 	@echo "make check      the whole test suite (also ASan+UBSan and TSan builds)"
 	@echo "make graph      the include and call graph of daemon/ and lib/ (fails on a cycle)"
 	@echo "make bench      quick benchmark run; bench-full, bench-peers: longer"
+	@echo "make bench-detect  detector false-alarm / detection table over real and generated traces"
 	@echo "make fuzz       libFuzzer targets (clang) for a longer time"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 	@echo "make deb        Debian package ../chargewatch_<version>_<arch>.deb into $(BUILD)/deb/"
