@@ -78,9 +78,15 @@ int cw_alert_json(const cw_alert_event_t *ev, char *out, size_t cap) {
   buf_t b = {out, cap, 0, 0};
   if (cap == 0) return -ENOSPC;
   out[0] = 0;
-  putf(&b, "{\"id\":%lld,\"kind\":\"%s\",\"severity\":\"%s\",\"event\":\"%s\",\"state\":\"%s\","
+  putf(&b, "{\"id\":%lld,", (long long)ev->id);
+  if (ev->ref[0]) {
+    puts_(&b, "\"ref\":\"");
+    put_esc(&b, ev->ref, sizeof ev->ref);
+    puts_(&b, "\",");
+  }
+  putf(&b, "\"kind\":\"%s\",\"severity\":\"%s\",\"event\":\"%s\",\"state\":\"%s\","
            "\"station\":\"",
-       (long long)ev->id, cw_kind_name(ev->kind), cw_severity_name(ev->severity),
+       cw_kind_name(ev->kind), cw_severity_name(ev->severity),
        cw_event_name(ev->event), cw_alert_state_name(ev->state));
   put_esc(&b, ev->station, sizeof ev->station);
   putf(&b, "\",\"socket\":%u,\"ts\":%lld,\"value\":", (unsigned)ev->socket, (long long)ev->ts_ms);
@@ -141,6 +147,10 @@ int cw_alert_text(const cw_alert_event_t *ev, int local_offset_min, char *out, s
   if (ev->by[0]) put_quoted(&b, " by=", ev->by, sizeof ev->by);
   const char *note = cw_alert_event_note(ev);
   if (note) put_quoted(&b, " note=", note, sizeof ev->message);
+  if (ev->ref[0]) {
+    puts_(&b, " ref=");
+    put_esc(&b, ev->ref, sizeof ev->ref);
+  }
   putf(&b, " local=%s ", local);
   put_quoted(&b, "", ev->message, sizeof ev->message);
   return b.err ? -ENOSPC : (int)b.n;

@@ -7,14 +7,14 @@
 #include "cw.h"
 
 /* The alert JSON published on MQTT and written to a JSON alert log:
- * {"id","kind","severity","event","state","station","socket","ts","value",
+ * {"id",["ref",]"kind","severity","event","state","station","socket","ts","value",
  *  "threshold","unit","count",["by",]["note",]"message"}. Returns bytes
  * written (< cap) or -ENOSPC. */
 int cw_alert_json(const cw_alert_event_t *ev, char *out, size_t cap);
 /* A text alert log line, the format `chargewatch tail` prints
  * (docs/chargewatch.1): UTC time, SEVERITY, kind, event, id= station=
  * socket= state= value= threshold= unit= [count= when > 1] [by=".."]
- * [note=".."] local=<the time at local_offset_min, with its offset>, then
+ * [note=".."] [ref=] local=<the time at local_offset_min, with its offset>, then
  * the quoted message. As above. */
 int cw_alert_text(const cw_alert_event_t *ev, int local_offset_min, char *out, size_t cap);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_ref.h"
 #include "control.h"
 
 #define OWNER_BUCKETS 1024
@@ -16,6 +17,7 @@ typedef struct owner {
   struct owner *next;
   int64_t id;
   int worker;
+  char ref[16]; /* its short reference, for commands naming it */
 } owner_t;
 
 typedef struct queued {
@@ -65,6 +67,26 @@ cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out,
   }
   int bad = 0;
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+  const cJSON *ref = optional_string(j, "ref", &bad);
+  /* an alert named by its short reference, as "ref" or as a string "id" */
+  if (cJSON_IsString(id) || (!id && ref)) {
+    const char *s = cJSON_IsString(id) ? id->valuestring : ref->valuestring;
+    char *e = NULL;
+    double d = strtod(s, &e);
+    int mmdd;
+    uint32_t seq;
+    if (s[0] >= '0' && s[0] <= '9' && e && !*e && strspn(s, "0123456789") == strlen(s)) {
+      out->id = (int64_t)d; /* digits: an id */
+      if (!(d >= 1 && d < 9.0e15)) bad = 1;
+    } else if (cw_alert_ref_parse(s, &mmdd, &seq) == 0) {
+      snprintf(out->ref, sizeof out->ref, "A-%04d-%04u", mmdd, (unsigned)seq);
+    } else {
+      bad = 1;
+    }
+    id = NULL;
+  } else if (ref && cJSON_IsNumber(id)) {
+    ref = NULL; /* a NOTIFY names both: the id decides */
+  }
   const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "action");
   const cJSON *by = optional_string(j, "by", &bad);
   const cJSON *st = optional_string(j, "station", &bad);
@@ -74,10 +96,11 @@ cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out,
       !(cJSON_IsNumber(ts) && ts->valuedouble >= 1 && ts->valuedouble < 9.0e15 &&
         ts->valuedouble == floor(ts->valuedouble)))
     bad = 1;
-  if (!cJSON_IsObject(j) || !cJSON_IsNumber(id) || !cJSON_IsString(act) || bad ||
-      !(id->valuedouble >= 1 && id->valuedouble < 9.0e15) ||
-      id->valuedouble != floor(id->valuedouble)) {
-    *why = "expected {\"id\":N,\"action\":\"ack|rectify|close\",\"by\":\"..\",\"note\":\"..\"}";
+  if (!cJSON_IsObject(j) || !cJSON_IsString(act) || bad ||
+      (id ? !cJSON_IsNumber(id) || !(id->valuedouble >= 1 && id->valuedouble < 9.0e15) ||
+                id->valuedouble != floor(id->valuedouble)
+          : !out->id && !out->ref[0])) {
+    *why = "expected {\"id\":N or \"ref\":\"A-MMDD-NNNN\",\"action\":\"ack|rectify|close\",\"by\":\"..\",\"note\":\"..\"}";
     goto out;
   }
   if (!strcmp(act->valuestring, "ack")) out->action = CW_EV_ACKNOWLEDGED;
@@ -91,7 +114,7 @@ cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out,
     *why = "station is not a valid station code";
     goto out;
   }
-  out->id = (int64_t)id->valuedouble;
+  if (id) out->id = (int64_t)id->valuedouble;
   snprintf(out->by, sizeof out->by, "%s", by ? by->valuestring : "operator");
   if (st) snprintf(out->station, sizeof out->station, "%s", st->valuestring);
   if (note) snprintf(out->note, sizeof out->note, "%s", note->valuestring);
@@ -118,15 +141,19 @@ static void owners_clear(cw_control_t *c) {
   c->nowners = 0;
 }
 
-static void owner_set(cw_control_t *c, int64_t id, int worker) {
+static void owner_set(cw_control_t *c, int64_t id, int worker, const char *ref) {
   size_t h = bucket(id);
   for (owner_t *o = c->owners[h]; o; o = o->next)
-    if (o->id == id) return (void)(o->worker = worker);
+    if (o->id == id) {
+      if (ref[0]) snprintf(o->ref, sizeof o->ref, "%.15s", ref);
+      return (void)(o->worker = worker);
+    }
   if (c->nowners >= OWNER_MAX) owners_clear(c); /* forgotten ids go to every worker */
   owner_t *o = malloc(sizeof *o);
   if (!o) return; /* only an optimisation */
   o->id = id;
   o->worker = worker;
+  snprintf(o->ref, sizeof o->ref, "%.15s", ref);
   o->next = c->owners[h];
   c->owners[h] = o;
   c->nowners++;
@@ -150,7 +177,19 @@ static int owner_get(cw_control_t *c, int64_t id, int del) {
 void cw_control_note(cw_control_t *c, const cw_alert_event_t *ev) {
   if (ev->event == CW_EV_CLOSED) owner_get(c, ev->id, 1);
   else
-    owner_set(c, ev->id, c->port.route(c->port.ctx, ev->station, strnlen(ev->station, CW_STATION_MAX)));
+    owner_set(c, ev->id, c->port.route(c->port.ctx, ev->station, strnlen(ev->station, CW_STATION_MAX)),
+              ev->ref);
+}
+
+/* The alert not closed with this reference (a rare command: a scan), or 0. */
+static int64_t owner_by_ref(const cw_control_t *c, const char *ref) {
+  int m0, m1;
+  uint32_t s0, s1;
+  if (cw_alert_ref_parse(ref, &m0, &s0)) return 0;
+  for (size_t i = 0; i < OWNER_BUCKETS; i++)
+    for (const owner_t *o = c->owners[i]; o; o = o->next)
+      if (o->ref[0] && !cw_alert_ref_parse(o->ref, &m1, &s1) && m0 == m1 && s0 == s1) return o->id;
+  return 0;
 }
 
 /* ---------------------------------------------------------------- route */
@@ -163,6 +202,12 @@ int cw_control_command(cw_control_t *c, const char *payload, size_t len, const c
     cw_log(CW_LOG_WARN, "control: command from %s rejected (%s): %s", source, cw_reject_name(rej),
            why);
     cw_env_reject(c->env, rej, -1, why, source, strlen(source), payload, len);
+    return -EINVAL;
+  }
+  if (!cmd.id && !(cmd.id = owner_by_ref(c, cmd.ref))) {
+    why = "no alert held with that reference";
+    cw_log(CW_LOG_WARN, "control: command from %s rejected: %s (%s)", source, why, cmd.ref);
+    cw_env_reject(c->env, CW_REJ_WRONG_TYPE, -1, why, source, strlen(source), payload, len);
     return -EINVAL;
   }
   cw_ctl_t *ctl = calloc(1, sizeof *ctl);

@@ -8,7 +8,11 @@
  * id an integer in [1, 9e15); by, station, note and ts optional (null =
  * absent), station a valid station code when present, ts the event time in
  * ms since the epoch (the SQL functions send the time they stored; without
- * it the worker's clock is used); other keys are ignored. A command that breaks these
+ * it the worker's clock is used); other keys are ignored. Instead of a
+ * numeric id an alert may be named by its short reference, as "ref" or as
+ * a string "id" (as typed: "a-1129-42"; digits are an id): it is resolved
+ * through the owner map (the alerts this daemon holds, not closed); one it
+ * does not hold is rejected. A command that breaks these
  * rules is rejected (counted, dead-lettered with its source) and nothing is
  * posted. A valid one becomes a CW_CTL_OPERATOR control message, sent to
  * the worker that raised the alert (an id -> worker map fed by
@@ -34,6 +38,7 @@ typedef struct cw_command {
   char station[CW_STATION_MAX + 1]; /* "" when not given */
   char note[101];                  /* rectify note, cut at 100 bytes; "" when not given */
   int64_t ts_ms;                   /* event time; 0 when not given */
+  char ref[16];                    /* "A-MMDD-NNNN" when the alert is named by reference (id 0) */
 } cw_command_t;
 
 /* Pure. 0, or the reject reason (CW_REJ_INVALID_JSON, CW_REJ_WRONG_TYPE)

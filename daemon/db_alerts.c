@@ -26,7 +26,7 @@
 static const char SQL_ALERT_UPSERT[] =
     "INSERT INTO alerts AS a (id, station, socket, kind, severity, state, opened_at, escalated_at,"
     " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit,"
-    " count, last_seen, rectified_at, rectified_by, rectify_note, updated_at)"
+    " count, last_seen, rectified_at, rectified_by, rectify_note, ref, updated_at)"
     " SELECT $1, $2, $3, $4, coalesce($5, 'warning'), $6, e.ts,"
     "  CASE WHEN $7 = 'escalated' THEN e.ts END, CASE WHEN $7 = 'cleared' THEN e.ts END,"
     "  CASE WHEN $7 IN ('acknowledged', 'rectified') THEN e.ts END,"
@@ -34,7 +34,7 @@ static const char SQL_ALERT_UPSERT[] =
     "  CASE WHEN $7 = 'closed' THEN e.ts END, CASE WHEN $7 = 'closed' THEN $13 END,"
     "  $9, $10, $11, $12, greatest($15::int, 1), CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN e.ts END,"
     "  CASE WHEN $7 = 'rectified' THEN e.ts END, CASE WHEN $7 = 'rectified' THEN $13 END,"
-    "  CASE WHEN $7 = 'rectified' THEN $16 END, now()"
+    "  CASE WHEN $7 = 'rectified' THEN $16 END, $17, now()"
     " FROM (SELECT timestamptz 'epoch' + $8 * interval '1 millisecond' AS ts) e"
     " ON CONFLICT (id) DO UPDATE SET"
     "  state = CASE WHEN a.state = 'closed' THEN 'closed'"
@@ -54,6 +54,7 @@ static const char SQL_ALERT_UPSERT[] =
     "  closed_at = coalesce(excluded.closed_at, a.closed_at),"
     "  closed_by = coalesce(excluded.closed_by, a.closed_by),"
     "  count = greatest(a.count, excluded.count),"
+    "  ref = coalesce(a.ref, excluded.ref),"
     "  last_seen = CASE WHEN a.last_seen IS NULL OR excluded.last_seen > a.last_seen THEN"
     "   coalesce(excluded.last_seen, a.last_seen) ELSE a.last_seen END,"
     "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated', 'repeated') THEN a.peak_value"
@@ -76,14 +77,15 @@ static const char SQL_ALERT_EVENT[] =
 #define INT2OID 21
 #define FLOAT8OID 701
 #define INT4OID 23
-static const Oid alert_types[16] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
+static const Oid alert_types[17] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
                                     TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID,
-                                    TEXTOID, INT8OID, INT4OID,   TEXTOID};
+                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID};
 
 
 static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
   char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
-  const char *v[16];
+  const char *v[17];
+  char ref[sizeof ev->ref + 1];
   snprintf(id, sizeof(id), "%lld", (long long)ev->id);
   snprintf(sock, sizeof(sock), "%u", ev->socket);
   snprintf(ts, sizeof(ts), "%lld", (long long)ev->ts_ms);
@@ -107,8 +109,10 @@ static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t
   snprintf(cnt, sizeof(cnt), "%u", (unsigned)ev->count);
   v[14] = cnt;
   v[15] = cw_alert_event_note(ev);
+  snprintf(ref, sizeof ref, "%.*s", (int)sizeof ev->ref, ev->ref);
+  v[16] = ref[0] ? ref : NULL; /* none: the database gives one (schema/003_ops.sql) */
   for (int k = 0; k < 2; k++) {
-    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 16, alert_types, v,
+    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 17, alert_types, v,
                                NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);

@@ -137,7 +137,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
         " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
         "   ELSE opened_at END) * 1000)::bigint,"
         " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, ''),"
-        " coalesce(count, 1) FROM alerts WHERE state <> 'closed' ORDER BY id");
+        " coalesce(count, 1), coalesce(ref, '') FROM alerts WHERE state <> 'closed' ORDER BY id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
       cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
@@ -164,6 +164,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
       snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
       snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
       ev->count = (uint32_t)strtoul(PQgetvalue(r, i, 11), NULL, 10); /* 0 reads as 1 */
+      snprintf(ev->ref, sizeof(ev->ref), "%.*s", (int)sizeof(ev->ref) - 1, PQgetvalue(r, i, 12));
       post(port, ctl);
     }
     cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));
@@ -173,6 +174,12 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
     r = PQexec(c, "SELECT coalesce(max(id), 0) + 1 FROM alerts");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
     if (ids) cw_idgen_raise(ids, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+    PQclear(r);
+    /* short references go on from the day's last one (lib/alert_ref.h) */
+    r = PQexec(c, "SELECT (now() AT TIME ZONE 'UTC')::date - date '1970-01-01',"
+                  " cw_alert_ref_last((now() AT TIME ZONE 'UTC')::date)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
+    if (ids) cw_idgen_ref_restore(ids, atoi(PQgetvalue(r, 0, 0)), (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10));
     PQclear(r);
     r = NULL;
   }

@@ -46,6 +46,9 @@ struct cw_worker {
 static const _Atomic int never = 0; /* stop flag for pushes that must not give up */
 
 static int64_t next_id(void *ctx) { return cw_idgen_next(((cw_worker_t *)ctx)->ids); }
+static int next_ref(void *ctx, int64_t now_ms, char *out, size_t cap) {
+  return cw_idgen_ref(((cw_worker_t *)ctx)->ids, now_ms, out, cap);
+}
 
 /* Engine -> alert ring. Waits while the ring is full (the alert sink drains
  * it; at shutdown main.c keeps draining while it waits for the workers). */
@@ -229,6 +232,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
     return -ENOMEM;
   }
   cw_engine_on_sensor(w->engine, on_sensor, w);
+  cw_engine_on_ref(w->engine, next_ref);
   pthread_mutex_init(&w->ctl_mu, NULL);
   *out = w;
   return 0;

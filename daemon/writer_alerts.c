@@ -17,7 +17,9 @@
 #define ALERT_QUEUE_MAX 100000
 #define ALERT_TXN_MAX 1000          /* events per alert transaction */
 /* Alert spool record: magic, sizeof(cw_alert_event_t), then the events by
- * value; a record written by a build with another layout is refused. */
+ * value; a record written by a build with another layout is refused, except
+ * the 296-byte layout of before ref was appended (read with ref ""). */
+#define ASPOOL_OLD_SIZE 296
 #define ASPOOL_MAGIC 0x31415743u    /* "CWA1" */
 #define ASPOOL_HDR 8
 
@@ -212,17 +214,17 @@ void cw__walerts_pump(cw_walerts_t *a, cw_wdb_t *db) {
     uint32_t hdr[2] = {0, 0};
     cw__spool_damage(a->spool, &a->torn_seen, "alert", a->env->cfg->spool_dir);
     if (len >= ASPOOL_HDR) memcpy(hdr, data, ASPOOL_HDR);
-    if (hdr[0] != ASPOOL_MAGIC || hdr[1] != sizeof(cw_alert_event_t) ||
-        (len - ASPOOL_HDR) % sizeof(cw_alert_event_t)) {
+    size_t esz = hdr[1] == ASPOOL_OLD_SIZE ? ASPOOL_OLD_SIZE : sizeof(cw_alert_event_t);
+    if (hdr[0] != ASPOOL_MAGIC || hdr[1] != esz || (len - ASPOOL_HDR) % esz) {
       cw_log(CW_LOG_ERROR, "writer: dropping an alert spool record of another build (%zu bytes)", len);
       cw_spool_ack(a->spool);
       continue;
     }
-    size_t n = (len - ASPOOL_HDR) / sizeof(cw_alert_event_t);
-    cw_alert_event_t *v = malloc(n ? n * sizeof(*v) : 1);
+    size_t n = (len - ASPOOL_HDR) / esz;
+    cw_alert_event_t *v = calloc(n ? n : 1, sizeof(*v));
     if (!v) return;
-    /* copied out: spool bytes carry no alignment */
-    memcpy(v, (const uint8_t *)data + ASPOOL_HDR, n * sizeof(*v));
+    /* copied out: spool bytes carry no alignment; the old layout is a prefix */
+    for (size_t i = 0; i < n; i++) memcpy(&v[i], (const uint8_t *)data + ASPOOL_HDR + i * esz, esz);
     int st = cw__wdb_store_alerts(db, v, n);
     free(v);
     if (st != CW_WDB_OK) {

@@ -6,14 +6,17 @@
 #include "alert.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if UINTPTR_MAX == 0xffffffffffffffffu
-/* count was added in the struct's tail padding: spooled events keep their size. */
-_Static_assert(sizeof(cw_alert_event_t) == 296, "cw_alert_event_t size changed");
+/* count was added in the struct's tail padding, ref appended after it: the
+ * alert spool reads records of the 296-byte layout too (daemon/writer_alerts.c). */
+_Static_assert(sizeof(cw_alert_event_t) == 312, "cw_alert_event_t size changed");
+_Static_assert(offsetof(cw_alert_event_t, ref) == 296, "ref must stay appended");
 #endif
 
 int cw_alert_pool_init(cw_alert_pool_t *p, cw_alert_fn emit, cw_alert_id_fn next_id, void *ctx) {
@@ -89,6 +92,7 @@ static void emit(cw_alert_pool_t *p, const cw_alert_t *a, const char *station, c
   e.state = (cw_alert_state_t)a->state;
   e.socket = a->socket;
   e.count = a->count;
+  memcpy(e.ref, a->ref, sizeof(e.ref));
   copy_clean(e.station, sizeof(e.station), station);
   copy_clean(e.unit, sizeof(e.unit), a->unit);
   copy_clean(e.by, sizeof(e.by), by);
@@ -159,6 +163,8 @@ int cw_alert_apply(cw_alert_pool_t *p, uint32_t *slot, const char *station, uint
     *slot = i;
     a = &p->a[i];
     a->id = p->next_id ? p->next_id(p->ctx) : (int64_t)i;
+    a->ref[0] = 0;
+    if (p->next_ref && p->next_ref(p->ctx, recv_ms, a->ref, sizeof(a->ref)) < 0) a->ref[0] = 0;
     a->station = station_idx;
     a->socket = socket;
     a->kind = (uint8_t)kind;
@@ -226,6 +232,7 @@ int cw_alert_restore(cw_alert_pool_t *p, uint32_t *slot, uint32_t station_idx,
   a->sev = (uint8_t)ev->severity;
   a->state = (uint8_t)ev->state;
   a->count = ev->count ? ev->count : 1;
+  copy_clean(a->ref, sizeof(a->ref), ev->ref);
   a->value = isfinite(ev->value) ? ev->value : 0;
   a->threshold = isfinite(ev->threshold) ? ev->threshold : 0;
   copy_clean(a->unit, sizeof(a->unit), ev->unit);

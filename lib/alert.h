@@ -52,6 +52,7 @@ typedef struct cw_alert {
   bool used;
   bool restored;        /* restored active; its hold starts at the first verdict */
   char unit[8];
+  char ref[16];         /* short reference given at the raise (next_ref), or "" */
 } cw_alert_t;
 
 typedef struct cw_alert_pool {
@@ -62,6 +63,7 @@ typedef struct cw_alert_pool {
   size_t held;          /* alerts held (active or cleared in cool-down) */
   cw_alert_fn emit;
   cw_alert_id_fn next_id;
+  cw_alert_ref_fn next_ref; /* may be NULL: no references */
   void *ctx;
 } cw_alert_pool_t;
 

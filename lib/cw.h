@@ -138,7 +138,10 @@ typedef struct cw_alert_event {
   char by[32];       /* operator for acknowledged/closed, else "" */
   char message[160]; /* human text, no control characters */
   uint32_t count;    /* times the condition was raised within this alert (1 + repeats);
-                      * sits in what was tail padding: the struct size is unchanged */
+                      * sits in what was tail padding */
+  char ref[16];      /* short reference "A-MMDD-NNNN" (lib/alert_ref.h), "" if none.
+                      * Appended: the struct grew from 296 to 312 bytes; an alert
+                      * spool record of 296-byte events is read with ref "" */
 } cw_alert_event_t;
 
 /* The operator's note of a rectified event, whose message is "rectified by

@@ -418,6 +418,8 @@ void cw_engine_on_sensor(cw_engine_t *e, cw_sensor_fn fn, void *ctx) {
   e->sensor_ctx = ctx;
 }
 
+void cw_engine_on_ref(cw_engine_t *e, cw_alert_ref_fn fn) { e->alerts.next_ref = fn; }
+
 uint64_t cw_engine_sensor_events(const cw_engine_t *e) { return e->sensor_events; }
 size_t cw_engine_sensor_suspect(const cw_engine_t *e) { return e->sensor_suspect; }
 

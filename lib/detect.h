@@ -89,6 +89,10 @@ typedef void (*cw_alert_fn)(void *ctx, const cw_alert_event_t *ev);
 /* Allocates a new alert id (unique across restarts; the daemon seeds it). */
 typedef int64_t (*cw_alert_id_fn)(void *ctx);
 
+/* Writes a new alert's short reference (lib/alert_ref.h) for a raise at
+ * now_ms into out; returns its length or a negative errno (no reference). */
+typedef int (*cw_alert_ref_fn)(void *ctx, int64_t now_ms, char *out, size_t cap);
+
 /* cfg is copied. Returns NULL on ENOMEM. */
 cw_engine_t *cw_engine_new(const cw_detect_cfg_t *cfg, cw_alert_fn on_alert,
                            cw_alert_id_fn next_id, void *ctx);
@@ -133,6 +137,9 @@ int cw_engine_rectify(cw_engine_t *e, int64_t alert_id, const char *by, const ch
 typedef void (*cw_sensor_fn)(void *ctx, const char *station, uint8_t socket, int64_t ts_ms,
                              double from_c, double to_c);
 void cw_engine_on_sensor(cw_engine_t *e, cw_sensor_fn fn, void *ctx);
+/* References for new alerts (called with the engine's ctx; NULL: none).
+ * Every event of the alert carries it; restored alerts keep theirs. */
+void cw_engine_on_ref(cw_engine_t *e, cw_alert_ref_fn fn);
 uint64_t cw_engine_sensor_events(const cw_engine_t *e); /* total since start */
 size_t cw_engine_sensor_suspect(const cw_engine_t *e);  /* sockets flagged (metric gauge) */
 /* 1 if this socket's probe produced a sensor event, 0 if not, -ENOENT. */

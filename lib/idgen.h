@@ -6,10 +6,16 @@
 #define CW_IDGEN_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "alert_ref.h"
 
 typedef struct cw_idgen {
   _Atomic int64_t next;
+  /* Short references (lib/alert_ref.h) handed out with the ids: the UTC day
+   * in the high 32 bits, the day's last sequence in the low 32. */
+  _Atomic uint64_t ref;
 } cw_idgen_t;
 
 static inline void cw_idgen_init(cw_idgen_t *g, int64_t first) { atomic_init(&g->next, first); }
@@ -24,6 +30,30 @@ static inline void cw_idgen_raise(cw_idgen_t *g, int64_t floor) {
   int64_t cur = atomic_load(&g->next);
   while (cur < floor && !atomic_compare_exchange_weak(&g->next, &cur, floor)) {
   }
+}
+
+/* Any thread: the next short reference at now_ms (a CAS loop over the
+ * packed per-day counter). Returns its length or a negative errno code. */
+static inline int cw_idgen_ref(cw_idgen_t *g, int64_t now_ms, char *out, size_t cap) {
+  uint64_t cur = atomic_load(&g->ref), nxt;
+  int n;
+  do {
+    cw_alert_ref_ctr_t c = {(int32_t)(uint32_t)(cur >> 32), (uint32_t)cur};
+    if ((n = cw_alert_ref_next(&c, now_ms, out, cap)) < 0) return n;
+    nxt = (uint64_t)(uint32_t)c.day << 32 | c.last;
+  } while (!atomic_compare_exchange_weak(&g->ref, &cur, nxt));
+  return n;
+}
+
+/* Any thread: never hand out a sequence at or below last for day again
+ * (cw_alert_ref_restore on the shared counter). */
+static inline void cw_idgen_ref_restore(cw_idgen_t *g, int32_t day, uint32_t last) {
+  uint64_t cur = atomic_load(&g->ref), nxt;
+  do {
+    cw_alert_ref_ctr_t c = {(int32_t)(uint32_t)(cur >> 32), (uint32_t)cur};
+    cw_alert_ref_restore(&c, day, last);
+    nxt = (uint64_t)(uint32_t)c.day << 32 | c.last;
+  } while (nxt != cur && !atomic_compare_exchange_weak(&g->ref, &cur, nxt));
 }
 
 #endif

@@ -2,3 +2,4 @@
 TEST(alert_ref_format)
 TEST(alert_ref_counter_per_day)
 TEST(alert_ref_parse_typed)
+TEST(alert_ref_idgen_shared)

@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "alert_ref.h"
+#include "idgen.h"
 #include "test.h"
 
 #define DAY_MS 86400000LL
@@ -71,4 +72,24 @@ CW_TEST(alert_ref_parse_typed) {
       return;
     }
   }
+}
+
+/* The shared counter beside the alert ids (lib/idgen.h): per UTC day, goes
+ * on from a restored last, never back; a new day starts at 1. */
+CW_TEST(alert_ref_idgen_shared) {
+  cw_idgen_t g;
+  char out[CW_ALERT_REF_MAX];
+  cw_idgen_init(&g, 1);
+  atomic_init(&g.ref, 0);
+  const int64_t t = 1764374400000LL + 3600000; /* 2025-11-29T01:00Z */
+  int32_t day = cw_alert_ref_day(t);
+  cw_idgen_ref_restore(&g, day, 41);
+  CHECK(cw_idgen_ref(&g, t, out, sizeof out) > 0);
+  CHECK_STR(out, "A-1129-0042");
+  cw_idgen_ref_restore(&g, day, 5); /* lower: ignored */
+  cw_idgen_ref_restore(&g, day - 1, 500); /* an older day: ignored */
+  CHECK(cw_idgen_ref(&g, t, out, sizeof out) > 0);
+  CHECK_STR(out, "A-1129-0043");
+  CHECK(cw_idgen_ref(&g, t + 86400000LL, out, sizeof out) > 0);
+  CHECK_STR(out, "A-1130-0001");
 }

@@ -136,6 +136,13 @@ CW_TEST(alerts_render_count_note) {
   CHECK(strstr(out, " by=\"anna\" note=\"replaced \\\"socket\\\" 7\" local=2025-11-29T00:00:00.123+00:00 ") != NULL);
   CHECK(cw_alert_json(&ev, out, sizeof out) > 0);
   CHECK(strstr(out, "\"by\":\"anna\",\"note\":\"replaced \\\"socket\\\" 7\",\"message\"") != NULL);
+  /* the short reference, in both */
+  snprintf(ev.ref, sizeof ev.ref, "A-1129-0042");
+  CHECK(cw_alert_json(&ev, out, sizeof out) > 0);
+  const char *head = "{\"id\":1234,\"ref\":\"A-1129-0042\",\"kind\":";
+  CHECK(strncmp(out, head, strlen(head)) == 0);
+  CHECK(cw_alert_text(&ev, 0, out, sizeof out) > 0);
+  CHECK(strstr(out, "7\" ref=A-1129-0042 local=2025-11-29T00:00:00.123+00:00 \"") != NULL);
   /* no note: nothing after "rectified by anna" */
   snprintf(ev.message, sizeof ev.message, "rectified by anna");
   CHECK(cw_alert_event_note(&ev) == NULL);

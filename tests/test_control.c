@@ -29,7 +29,7 @@ CW_TEST(control_parse_rules) {
   for (int i = 0; i < 4; i++)
     CHECK_EQ(cw_command_parse(bad_json[i], strlen(bad_json[i]), &cmd, &why), CW_REJ_INVALID_JSON);
   const char *bad_type[] = {"[1,2]",
-                            "{\"id\":\"42\",\"action\":\"ack\"}",
+                            "{\"id\":\"x42\",\"action\":\"ack\"}",
                             "{\"id\":42,\"action\":\"delete\"}",
                             "{\"id\":4.5,\"action\":\"close\"}",
                             "{\"id\":42,\"action\":\"ack\",\"by\":7}",
@@ -113,6 +113,19 @@ CW_TEST(control_parse_rectify_notify) {
                        "{\"id\":7,\"action\":\"ack\",\"ts\":-3}",
                        "{\"id\":7,\"action\":\"ack\",\"ts\":1.5}"};
   for (int i = 0; i < 4; i++) CHECK_EQ(cw_command_parse(bad[i], strlen(bad[i]), &cmd, &why), CW_REJ_WRONG_TYPE);
+  /* an alert named by id as a string, or by its reference as typed */
+  const char *sid = "{\"id\":\"42\",\"action\":\"ack\"}";
+  CHECK_EQ(cw_command_parse(sid, strlen(sid), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.id, 42);
+  const char *sref = "{\"id\":\"a-1129-42\",\"action\":\"close\"}";
+  CHECK_EQ(cw_command_parse(sref, strlen(sref), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.id, 0);
+  CHECK_STR(cmd.ref, "A-1129-0042");
+  const char *rref = "{\"ref\":\"A-1129-0042\",\"action\":\"rectify\",\"note\":\"ok\"}";
+  CHECK_EQ(cw_command_parse(rref, strlen(rref), &cmd, &why), CW_REJ_OK);
+  CHECK_STR(cmd.ref, "A-1129-0042");
+  const char *noid = "{\"action\":\"ack\"}";
+  CHECK_EQ(cw_command_parse(noid, strlen(noid), &cmd, &why), CW_REJ_WRONG_TYPE);
   /* the note and time travel in the control message */
   static cw_fx_t f;
   cw_control_t *c = NULL;
@@ -122,6 +135,20 @@ CW_TEST(control_parse_rectify_notify) {
   CHECK_EQ(f.posted_tail->alert.event, CW_EV_RECTIFIED);
   CHECK_STR(f.posted_tail->alert.message, "fuse");
   CHECK_EQ(f.posted_tail->ts_ms, 1764374400123LL);
+  /* by reference: resolved through the owner map, unknown ones rejected */
+  int np = cw_fx_nposted(&f);
+  CHECK_EQ(cw_control_command(c, rref, strlen(rref), "cw/alerts/cmd"), -EINVAL);
+  CHECK_EQ(cw_fx_nposted(&f), np);
+  cw_alert_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.id = 77;
+  ev.event = CW_EV_RAISED;
+  snprintf(ev.station, sizeof ev.station, "ST-1");
+  snprintf(ev.ref, sizeof ev.ref, "A-1129-0042");
+  cw_control_note(c, &ev);
+  CHECK_EQ(cw_control_command(c, rref, strlen(rref), "cw/alerts/cmd"), 0);
+  CHECK_EQ(f.posted_tail->alert.id, 77);
+  CHECK_EQ(f.posted_tail->alert.event, CW_EV_RECTIFIED);
   cw_control_free(c);
   cw_fx_free(&f);
 }

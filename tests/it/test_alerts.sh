@@ -124,3 +124,14 @@ it_eq "acknowledged alert: still retained, now acknowledged" "1 acknowledged" \
 it_eq "offline: silent station raises critical on socket 0" "1 critical" \
   "$(it_wait_eq $((OFFLINE_MIN_S * 3)) "1 critical" it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-')
      FROM alerts WHERE station='OFF1' AND socket=0 AND kind='offline'")"
+
+# An alert named by its short reference over MQTT (as typed: lower case, no
+# zeros): THR1/1 rectified with a note; the reference travels in the
+# published JSON.
+thr_ref=$(it_sql "SELECT ref FROM alerts WHERE id=${thr_id:-0}")
+typed=$(echo "$thr_ref" | tr 'A' 'a' | sed -E 's/-0+([0-9])/-\1/2')
+it_eq "the retained alert JSON carries the reference" "$thr_ref" \
+  "$(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5 | it_json ref)"
+it_pub cw/alerts/cmd "{\"ref\":\"$typed\",\"action\":\"rectify\",\"by\":\"it-op\",\"note\":\"new socket\"}"
+it_eq "rectify by reference over MQTT: state, by, note" "rectified it-op new socket" \
+  "$(it_wait_eq 10 "rectified it-op new socket" it_sql "SELECT state || ' ' || rectified_by || ' ' || rectify_note FROM alerts WHERE id=${thr_id:-0}")"

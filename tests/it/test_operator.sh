@@ -32,6 +32,10 @@ raised() { [ "$(it_events THR1 1 thermal_runaway raised)" = 1 ]; }
 it_wait 15 raised || it_fail "thermal alert raised by the daemon" 1 "$(it_events THR1 1 thermal_runaway raised)"
 REF=$(it_sql "SELECT ref FROM alerts WHERE station = 'THR1'")
 it_eq "the alert has a short reference A-MMDD-NNNN" 1 "$(echo "$REF" | grep -cE '^A-[0-9]{4}-[0-9]{4,}$')"
+# The daemon gave it (not the database's trigger): its own log line carries
+# it, and it is the first of the UTC day.
+it_eq "the daemon's reference: today's first, in its alert log" "A-$(date -u +%m%d)-0001 1" \
+  "$REF $(grep -E ' raised id=[0-9]+ station=THR1 ' "$IT_DIR/alerts.log" | grep -c " ref=$REF local=")"
 
 out=$(cw alerts)
 it_eq "alerts: exit 0" 0 "$?"
@@ -61,7 +65,7 @@ it_eq "rectify: exit 0" 0 "$?"
 sleep 0.5
 it_eq "rectify: the daemon heard it (NOTIFY) and logged it with the role and note" 1 \
   "$(grep -E ' rectified id=[0-9]+ station=THR1 socket=1 state=rectified ' "$IT_DIR/alerts.log" |
-     grep -c 'by="postgres" note="replaced the socket" local=')"
+     grep -c 'by="postgres" note="replaced the socket" ref=A-')"
 
 # station before closing: the open alert on socket 1
 out=$(cw station THR1)
