@@ -3,6 +3,9 @@
 #define CW_LOG_H
 
 void cw_log_set_level(int level);
+/* 1 when stderr is journald's stream (JOURNAL_STREAM matches its device and
+ * inode): lines then carry "<N>" priority prefixes instead of a UTC time. */
+int cw_log_journal_stream(void);
 void cw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define CW_LOG_ERROR 0
 #define CW_LOG_WARN 1

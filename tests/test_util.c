@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "log.h"
 #include "idgen.h"
 #include "ring.h"
 #include "test.h"
@@ -102,4 +103,26 @@ CW_TEST(util_idgen_and_ring_sizes) {
   CHECK_EQ(cw_ring_capacity_for_slots(17), 8192);
   CHECK_EQ(cw_ring_capacity_for_slots(1024), 256 * 1024);
   CHECK(cw_mono_ms() > 0 && cw_now_ms() > 1700000000000LL);
+}
+
+/* The diagnostic log picks "<N>" prefixes only when stderr is journald's
+ * stream: JOURNAL_STREAM must name stderr's own device and inode. */
+CW_TEST(util_log_journal_stream) {
+  struct stat st;
+  char v[64];
+  const char *old = getenv("JOURNAL_STREAM");
+  char saved[64] = "";
+  if (old) snprintf(saved, sizeof saved, "%s", old);
+  CHECK_EQ(fstat(STDERR_FILENO, &st), 0);
+  snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+  setenv("JOURNAL_STREAM", v, 1);
+  CHECK_EQ(cw_log_journal_stream(), 1);
+  snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino + 1);
+  setenv("JOURNAL_STREAM", v, 1); /* inherited by a child whose stderr went elsewhere */
+  CHECK_EQ(cw_log_journal_stream(), 0);
+  setenv("JOURNAL_STREAM", "junk", 1);
+  CHECK_EQ(cw_log_journal_stream(), 0);
+  unsetenv("JOURNAL_STREAM");
+  CHECK_EQ(cw_log_journal_stream(), 0);
+  if (saved[0]) setenv("JOURNAL_STREAM", saved, 1);
 }

@@ -27,3 +27,8 @@ it_eq "sensor event counted" 1 "$(it_wait_eq 5 1 it_metric 'chargewatch_sensor_e
 it_eq "sensor suspect gauge" 1 "$(it_metric 'chargewatch_sensor_suspect ')"
 it_eq "sensor event logged at info, once" 1 \
   "$(grep -c 'PRB1/1: temperature step 25.5->33.4 C at no current, no continuation: sensor event' "$IT_DIR/daemon.log")"
+
+# The diagnostic log, not on journald's stream here: every line starts with
+# an RFC 3339 UTC time with milliseconds and a level word.
+it_eq "diagnostic log: every line has an RFC 3339 UTC time" 0 \
+  "$(grep -v '^=== ' "$IT_DIR/daemon.log" | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warn|info|debug): ')"
