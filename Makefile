@@ -61,6 +61,16 @@ SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
 $(BUILD)/schema_sql.c: $(SCHEMA_SQL) Makefile
 	@mkdir -p $(BUILD)
 	@sh schema/embed.sh $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+# The source commit for chargewatch_build_info: rewritten only when it
+# changes, so a build with no new commit recompiles nothing ("unknown"
+# outside a git checkout, e.g. a source package).
+$(BUILD)/commit.h: FORCE
+	@mkdir -p $(BUILD)
+	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	  echo "#define CW_COMMIT \"$$c\"" > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/daemon/http.o: $(BUILD)/commit.h
+.PHONY: FORCE
+FORCE:
 $(BUILD)/schema_sql.o: $(BUILD)/schema_sql.c
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -3,11 +3,16 @@
  * unreachable dependency). Deliberately minimal HTTP/1.0: one bounded
  * request buffer per connection, one response, then close. Loopback by
  * default; "" in [http] listen turns it off. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "commit.h"
 
 #include "http.h"
 
@@ -77,15 +82,58 @@ static void gauge(sbuf_t *b, const char *name, const char *help, unsigned long l
             help, name, name, v);
 }
 
+/* The standard process_* metrics (Prometheus client conventions), from
+ * getrusage, getrlimit and /proc/self; a value the system does not give is
+ * left out rather than reported as 0. */
+static void process_metrics(sbuf_t *b) {
+  struct rusage ru;
+  struct rlimit rl;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    sb_printf(b, "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n"
+                 "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
+              (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long size, rss;
+  if (f && fscanf(f, "%llu %llu", &size, &rss) == 2)
+    sb_printf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                 "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n",
+              rss * (unsigned long long)sysconf(_SC_PAGESIZE));
+  if (f) fclose(f);
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    unsigned long long n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+      if (e->d_name[0] != '.') n++;
+    closedir(d);
+    sb_printf(b, "# HELP process_open_fds Number of open file descriptors.\n"
+                 "# TYPE process_open_fds gauge\nprocess_open_fds %llu\n", n ? n - 1 : 0); /* not d's own */
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    sb_printf(b, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                 "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
 /* Rendered on the main loop: counters are relaxed atomics written by other
  * threads; a scrape sees each one whole, not all of them at one instant. */
 static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
   cw_metrics_t *m = h->env->m;
-  gauge(b, "up", "1 while the daemon runs.", 1);
+  gauge(b, "up", "1 while both the database and the broker connections are up.",
+        atomic_load(&m->mqtt_connected) && atomic_load(&m->db_connected));
+  sb_printf(b, "# HELP chargewatch_build_info Version and source commit of this build.\n"
+               "# TYPE chargewatch_build_info gauge\n"
+               "chargewatch_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+            CW_VERSION, CW_COMMIT);
   sb_printf(b, "# HELP chargewatch_start_time_seconds Start time, seconds since the epoch.\n"
                "# TYPE chargewatch_start_time_seconds gauge\n"
                "chargewatch_start_time_seconds %.3f\n",
             (double)h->started_ms / 1000.0);
+  sb_printf(b, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+               "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+            (double)h->started_ms / 1000.0);
+  process_metrics(b);
+  gauge(b, "spool_limit_bytes", "[spool] max_bytes: the readings spool's bound.",
+        (unsigned long long)h->env->cfg->spool_max_bytes);
   gauge(b, "mqtt_connected", "1 while the ingest MQTT client is connected.",
         (unsigned long long)atomic_load(&m->mqtt_connected));
   gauge(b, "db_connected", "1 while the writer is connected to PostgreSQL.",

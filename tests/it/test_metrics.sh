@@ -32,3 +32,19 @@ it_eq "sensor event logged at info, once" 1 \
 # an RFC 3339 UTC time with milliseconds and a level word.
 it_eq "diagnostic log: every line has an RFC 3339 UTC time" 0 \
   "$(grep -v '^=== ' "$IT_DIR/daemon.log" | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warn|info|debug): ')"
+
+# Process and build metrics (docs/OPERATIONS.md section 5), each with a
+# plausible value.
+M=$(it_http /metrics)
+val() { echo "$M" | grep -v '^#' | grep -F -- "$1" | head -1 | awk '{print $NF}'; }
+it_eq "chargewatch_up: 1 with the database and the broker connected" 1 "$(val 'chargewatch_up ')"
+it_eq "chargewatch_build_info: version and a commit" 1 \
+  "$(echo "$M" | grep -cE '^chargewatch_build_info\{version="[0-9]+\.[0-9]+\.[0-9]+",commit="([0-9a-f]{7,}|unknown)"\} 1$')"
+it_eq "process_cpu_seconds_total above 0" 1 "$(val process_cpu_seconds_total | awk '{print ($1 > 0)}')"
+it_eq "process_resident_memory_bytes between 1 MiB and 1 GiB" 1 \
+  "$(val process_resident_memory_bytes | awk '{print ($1 > 1048576 && $1 < 1073741824)}')"
+it_eq "process_open_fds: at least stdin/out/err, below process_max_fds" 1 \
+  "$(echo "$(val process_open_fds) $(val process_max_fds)" | awk '{print ($1 >= 3 && $1 < $2)}')"
+it_eq "process_start_time_seconds: within the last hour" 1 \
+  "$(val process_start_time_seconds | awk -v now="$(date +%s)" '{print ($1 <= now && $1 > now - 3600)}')"
+it_eq "chargewatch_spool_limit_bytes: [spool] max_bytes" 1073741824 "$(val chargewatch_spool_limit_bytes)"
