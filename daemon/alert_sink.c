@@ -74,6 +74,8 @@ static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
 
   if ((unsigned)ev->kind < CW_KIND__COUNT && (unsigned)ev->severity < 3)
     atomic_fetch_add(&s->cfg.env->m->alert_events[ev->kind][ev->severity], 1);
+  if ((unsigned)ev->kind < CW_KIND__COUNT && (unsigned)ev->severity < 3 && (unsigned)ev->event <= CW_EV_RECTIFIED)
+    atomic_fetch_add(&s->cfg.env->m->alert_events_by[ev->kind][ev->severity][ev->event], 1);
   if (s->cfg.note) s->cfg.note(s->cfg.note_ctx, ev);
   if (s->log) { /* (a) */
     int json_log = c->alert_log_format == CW_LOG_JSON;

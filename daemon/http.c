@@ -155,13 +155,24 @@ static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
   counter(b, "spool_replayed_total", "Spooled batches replayed into the database.",
           LOAD(m->spool_replayed));
   counter(b, "writer_stalls_total", "Waits of a worker on a full reading ring.", LOAD(m->writer_stalls));
-  sb_printf(b, "# HELP chargewatch_alert_events_total Alert events by kind and severity.\n"
+  sb_printf(b, "# HELP chargewatch_alert_events_total Alert events by kind, severity and event.\n"
                "# TYPE chargewatch_alert_events_total counter\n");
   for (int k = 0; k < CW_KIND__COUNT; k++)
-    for (int s = CW_SEV_WARNING; s <= CW_SEV_CRITICAL; s++)
-      sb_printf(b, "chargewatch_alert_events_total{kind=\"%s\",severity=\"%s\"} %llu\n",
-                cw_kind_name((cw_kind_t)k), cw_severity_name((cw_severity_t)s),
-                LOAD(m->alert_events[k][s]));
+    for (int s = CW_SEV_NONE; s <= CW_SEV_CRITICAL; s++)
+      for (int e = 0; e <= CW_EV_RECTIFIED; e++) {
+        unsigned long long v = LOAD(m->alert_events_by[k][s][e]);
+        /* every kind x warning/critical x raised is always there (rate() needs a
+         * series from the start); other combinations once they happened */
+        if (v || (s != CW_SEV_NONE && e == CW_EV_RAISED))
+          sb_printf(b, "chargewatch_alert_events_total{kind=\"%s\",severity=\"%s\",event=\"%s\"} %llu\n",
+                    cw_kind_name((cw_kind_t)k), cw_severity_name((cw_severity_t)s),
+                    cw_event_name((cw_event_t)e), v);
+      }
+  int64_t lc = atomic_load(&m->last_commit_ms);
+  if (!lc) lc = h->started_ms; /* a quiet start is not "5 minutes without a commit" at once */
+  sb_printf(b, "# HELP chargewatch_last_commit_timestamp_seconds Wall clock of the last readings commit"
+               " (the start time before the first).\n# TYPE chargewatch_last_commit_timestamp_seconds gauge\n"
+               "chargewatch_last_commit_timestamp_seconds %.3f\n", (double)lc / 1000.0);
   counter(b, "alerts_published_total", "Alert publishes acknowledged by the broker.",
           LOAD(m->alerts_published));
   counter(b, "alerts_stored_total", "Alert event rows committed.", LOAD(m->alerts_stored));
