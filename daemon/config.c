@@ -201,6 +201,7 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     INT_KEY("batch_rows", pg_batch_rows, 1, 1000000)
     INT_KEY("batch_ms", pg_batch_ms, 1, 60000)
     INT_KEY("partitions_ahead", pg_partitions_ahead, 1, 366)
+    INT_KEY("retain_days", pg_retain_days, 0, 36500)
   } else if (!strcmp(sec, "pipeline")) {
     INT_KEY("workers", workers, 1, 64)
     /* 16 slots = the ring's 4 KiB minimum; 1 Mi slots = 256 MiB per ring */

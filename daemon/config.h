@@ -30,6 +30,7 @@ typedef struct cw_config {
   int pg_batch_rows;         /* batch_rows, default 5000 */
   int pg_batch_ms;           /* batch_ms, default 200 */
   int pg_partitions_ahead;   /* partitions_ahead (days), default 3 */
+  int pg_retain_days;        /* retain_days: readings partitions kept (days), 0 = for ever (default) */
   /* [pipeline] */
   int workers;               /* workers, default 1 */
   int ring_slots;            /* ring_slots: ring capacity in 256-byte slots, default 1024 (256 KiB) */

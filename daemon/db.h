@@ -114,6 +114,11 @@ int cw__wbuf_add(cw_wbuf_t *b, const char *s, size_t n); /* 0 or -ENOMEM */
  * refreshes the set of station codes the writer knows. 0, -EIO or -ENOMEM. */
 int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *ids, int restore,
                          int restore_alerts);
+/* db_lifecycle.c. Roll the last complete hours up into readings_hourly and,
+ * with retain_days > 0, drop the daily partitions older than that (each
+ * logged and counted in partitions_dropped). Failures are logged, not
+ * returned: the readings path does not depend on them. */
+void cw__db_lifecycle(cw_wdb_t *db, int retain_days);
 /* Daily readings partitions from yesterday to ahead days on. 0 or -EIO. */
 int cw__db_partitions(cw_wdb_t *db, int ahead);
 /* Apply schema/NNN_*.sql not yet in schema_migrations, in order, each in its

@@ -132,6 +132,8 @@ static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
             (double)h->started_ms / 1000.0);
   process_metrics(b);
+  counter(b, "partitions_dropped_total", "Readings partitions dropped by [postgres] retain_days.",
+          LOAD(m->partitions_dropped));
   gauge(b, "spool_limit_bytes", "[spool] max_bytes: the readings spool's bound.",
         (unsigned long long)h->env->cfg->spool_max_bytes);
   gauge(b, "mqtt_connected", "1 while the ingest MQTT client is connected.",

@@ -21,7 +21,8 @@ typedef struct cw_metrics {
   _Atomic uint64_t writer_stalls;      /* worker waits on a full reading ring */
   _Atomic uint64_t alert_events[CW_KIND__COUNT][3]; /* by kind, severity */
   _Atomic uint64_t alert_events_by[CW_KIND__COUNT][3][CW_EV_RECTIFIED + 1]; /* ... and event */
-  _Atomic int64_t last_commit_ms;      /* wall clock of the last readings commit, 0 = none */
+  _Atomic int64_t last_commit_ms;
+  _Atomic uint64_t partitions_dropped; /* readings partitions dropped by retain_days */      /* wall clock of the last readings commit, 0 = none */
   _Atomic uint64_t alerts_published;   /* MQTT publishes acknowledged */
   _Atomic uint64_t alerts_stored;      /* alert_events rows committed */
   _Atomic uint64_t deadletter_written;

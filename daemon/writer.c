@@ -73,6 +73,7 @@ static int spool_pending(cw_writer_t *w) {
 
 static int housekeep(cw_writer_t *w) {
   int rc = cw__db_partitions(&w->db, w->env->cfg->pg_partitions_ahead);
+  if (rc == 0) cw__db_lifecycle(&w->db, w->env->cfg->pg_retain_days);
   w->next_housekeep_ms = cw_mono_ms() + HOUSEKEEP_MS;
   w->utc_day = (int)(time(NULL) / 86400);
   return rc;
