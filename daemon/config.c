@@ -42,6 +42,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->spool_max_bytes = 1ull << 30;
   snprintf(c->alert_log, sizeof c->alert_log, "./alerts.log");
   c->alert_log_format = CW_LOG_TEXT;
+  snprintf(c->alert_default_tz, sizeof c->alert_default_tz, "Asia/Shanghai");
   snprintf(c->alert_topic_prefix, sizeof c->alert_topic_prefix, "cw/alerts");
   c->alert_retain = true;
   c->alert_actuate = false;
@@ -229,6 +230,14 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
       if (!n || strpbrk(v, "+#") || v[n - 1] == '/')
         return *why = "must be a non-empty topic without wildcards or trailing '/'", -1;
       if (copy_str(c->alert_topic_prefix, sizeof c->alert_topic_prefix, v)) goto too_long;
+      return 0;
+    }
+    if (!strcmp(key, "default_timezone")) {
+      /* an IANA name ("Europe/Berlin", "Etc/GMT-8", "UTC"); the database
+       * checks that it knows it when the first station is registered */
+      if (!*v || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+-") != strlen(v))
+        return *why = "expected an IANA time zone name such as Asia/Shanghai", -1;
+      if (copy_str(c->alert_default_tz, sizeof c->alert_default_tz, v)) goto too_long;
       return 0;
     }
     BOOL_KEY("retain", alert_retain)

@@ -46,6 +46,7 @@ typedef struct cw_config {
   /* [alerts] */
   char alert_log[256];       /* log, default ./alerts.log ("-" = stdout) */
   cw_log_format_t alert_log_format; /* log_format text|json */
+  char alert_default_tz[64]; /* default_timezone: IANA zone of auto-registered stations, Asia/Shanghai */
   char alert_topic_prefix[128]; /* topic_prefix, default cw/alerts */
   bool alert_retain;         /* retain, default true */
   bool alert_actuate;        /* actuate, default false: publish cut-power on critical */

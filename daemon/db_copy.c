@@ -75,8 +75,15 @@ static int socket_arrays(cw_wdb_t *db, const cw_wset_t *set, cw_wbuf_t *ts) {
   return 0;
 }
 
+/* New stations get [alerts] default_timezone (the schema's default when the
+ * server does not know that zone: a typo must not refuse readings) and that
+ * zone's current offset as utc_offset_min (the detectors' night window). */
 static const char SQL_REGISTER[] =
-    "INSERT INTO stations (code) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING";
+    "WITH z AS (SELECT coalesce((SELECT name FROM pg_timezone_names WHERE name = $2),"
+    "  cw_default_timezone()) AS tz)"
+    " INSERT INTO stations (code, timezone, utc_offset_min)"
+    " SELECT c, z.tz, (extract(epoch FROM (now() AT TIME ZONE z.tz) - (now() AT TIME ZONE 'UTC')) / 60)::int"
+    " FROM unnest($1::text[]) c, z ON CONFLICT DO NOTHING";
 /* Only sockets of registered stations (sockets.station is a foreign key):
  * the join keeps a deleted or unregistered station from failing the batch. */
 static const char SQL_SOCKETS_UPSERT[] =
@@ -134,8 +141,8 @@ static int attempt(cw_wdb_t *db, const uint8_t *buf, size_t len, const cw_readin
   }
   if ((rc = cw__wdb_run(db, "BEGIN", 0, NULL, msg, cap)) != CW_WDB_OK) goto out;
   if (autoreg && nreg) {
-    const char *v[1] = {db->a1.p};
-    if ((rc = cw__wdb_run(db, SQL_REGISTER, 1, v, msg, cap)) != CW_WDB_OK) goto abort;
+    const char *v[2] = {db->a1.p, db->env->cfg->alert_default_tz}; /* [alerts] default_timezone */
+    if ((rc = cw__wdb_run(db, SQL_REGISTER, 2, v, msg, cap)) != CW_WDB_OK) goto abort;
   }
   if (!idem) {
     rc = copy_data(db, "COPY readings (" CW_COPY_COLUMNS ") FROM STDIN (FORMAT binary)", buf, len,

@@ -11,8 +11,15 @@ NIGHT_MIN_S=60
 IT_EXTRA_CONF="[detectors]
 night_min_s = $NIGHT_MIN_S
 hold_s = 2
-offline_min_s = 600"
+offline_min_s = 600
+[alerts]
+default_timezone = Europe/Berlin"
 it_setup
+
+# A station registered by its first reading (PROBE) gets [alerts]
+# default_timezone and that zone's offset (CET +60 or CEST +120).
+it_eq "auto-registered station: default_timezone and its offset" "Europe/Berlin 1" \
+  "$(it_sql "SELECT timezone || ' ' || (utc_offset_min IN (60, 120))::int FROM stations WHERE code = 'PROBE'")"
 
 hup() { kill -HUP "$IT_DAEMON_PID"; sleep 2; }
 ns=$(date -u -d '-60 min' +%H:%M)
