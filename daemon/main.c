@@ -383,6 +383,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chargewatchd: topic patterns do not compile\n");
     goto out_free;
   }
+  if (a->cfg.shards > 0 && !check) {
+    fprintf(stderr, "chargewatchd: [cluster] shards: not supported by this build\n");
+    goto out_free;
+  }
   if (check) {
     printf("config OK\n");
     status = 0;
