@@ -114,6 +114,12 @@ int cw__wbuf_add(cw_wbuf_t *b, const char *s, size_t n); /* 0 or -ENOMEM */
  * refreshes the set of station codes the writer knows. 0, -EIO or -ENOMEM. */
 int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *ids, int restore,
                          int restore_alerts);
+/* Per-shard restore ([cluster] takeover): post the last stored ts of every
+ * socket and the alerts not closed of the stations keep accepts. Idempotent
+ * (a restored ts never lowers the engine's; an alert keeps its id). The
+ * number posted, or -EIO / -ENOMEM. */
+int cw__db_restore_where(PGconn *c, const cw_ctl_port_t *port,
+                         int (*keep)(void *ctx, const char *station), void *keep_ctx);
 /* Daily readings partitions from yesterday to ahead days on. 0 or -EIO. */
 int cw__db_partitions(cw_wdb_t *db, int ahead);
 /* Apply schema/NNN_*.sql not yet in schema_migrations, in order, each in its

@@ -58,7 +58,7 @@ static int client_connect(cw_mqtt_client_t *cl) {
   MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
   o.keepAliveInterval = cfg->mqtt_keepalive;
   o.cleansession = 0; /* persistent session: the broker queues while we are away */
-  o.automaticReconnect = 1;
+  o.automaticReconnect = !cl->no_reconnect;
   o.minRetryInterval = 1;
   o.maxRetryInterval = cfg->mqtt_reconnect_max_s;
   o.connectTimeout = 10;

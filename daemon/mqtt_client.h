@@ -20,6 +20,7 @@ typedef struct cw_mqtt_client {
   MQTTAsync c;
   int created;
   int quiet;             /* do not log failed connects (the publisher) */
+  int no_reconnect;      /* no automatic reconnect (a shard: only its lease holder reconnects) */
   const char *what;      /* for logs: "ingest", "alert publisher" */
   char id[80];
   char password[256];
