@@ -70,7 +70,10 @@ static int connect_control(cw_lease_t *l) {
     PQfinish(c);
     return -EIO;
   }
-  snprintf(sql, sizeof sql, "SET statement_timeout = %d", l->c->lease_check_ms / 2 + 100);
+  /* bounded, but generous: a slow probe on a loaded server is not a lost
+   * lease (the lock lives as long as the session); a dead session is found
+   * by the keepalives or the connection error */
+  snprintf(sql, sizeof sql, "SET statement_timeout = %d", 4 * l->c->lease_check_ms + 2000);
   PGresult *r = PQexec(c, sql);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   PQclear(r);
