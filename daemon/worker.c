@@ -69,6 +69,13 @@ static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int in
     return;
   }
   cw_reject_t rc = cw_engine_process(w->engine, r, w->recv_ms);
+  /* While blind (a shard taken over or reconnected), a broker may redeliver
+   * a message its previous consumer never acknowledged after newer ones:
+   * not after the last ts is then not proof of a stored reading. It goes to
+   * the writer without detection; the unique index drops a real duplicate. */
+  if (rc == CW_REJ_DUPLICATE &&
+      w->recv_ms < atomic_load_explicit(&w->blind_until_ms, memory_order_relaxed))
+    rc = CW_REJ_OK;
   if (rc == CW_REJ_DUPLICATE) {
     char detail[96];
     snprintf(detail, sizeof detail, "socket %u ts %lld not after the last stored ts",
