@@ -168,9 +168,7 @@ typedef struct {
     return 0;                                            \
   }
 
-/* [cluster]: "own" is "auto" or a comma-separated list of shard numbers;
- * "shard_conninfo.K" one key per shard. Ranges against shards are checked
- * once the whole file is read (check_whole): keys may come in any order. */
+/* [cluster] own: "auto" or a comma-separated list of shard numbers. */
 static int parse_own(const char *v, uint64_t *mask) {
   uint64_t m = 0;
   if (!strcmp(v, "auto")) return *mask = 0, 0;
@@ -187,46 +185,6 @@ static int parse_own(const char *v, uint64_t *mask) {
     if (*p++ != ',') return -EINVAL;
   }
   return *mask = m, 0;
-}
-
-static int set_cluster_key(cw_config_t *c, const char *key, const char *v, const char **why,
-                           long long *lo, long long *hi) {
-  int rc;
-  long long rlo = 0, rhi = 0;
-  INT_KEY("shards", shards, 0, CW_MAX_SHARDS)
-  INT_KEY("partitions", partitions, 1, 65536)
-  INT_KEY("max_shards", max_shards, 0, CW_MAX_SHARDS)
-  INT_KEY("lease_check_ms", lease_check_ms, 100, 60000)
-  INT_KEY("blind_s", blind_s, 0, 86400)
-  if (!strcmp(key, "partition_hash")) {
-    if (!strcmp(v, "fnv1a")) c->partition_hash = CW_PART_FNV1A;
-    else if (!strcmp(v, "md5")) c->partition_hash = CW_PART_MD5;
-    else return *why = "expected fnv1a (NATS partition()) or md5 (EMQX rule)", -1;
-    return 0;
-  }
-  if (!strcmp(key, "own")) {
-    if (parse_own(v, &c->own_mask)) return *why = "expected auto or a list of shards 0..63", -1;
-    return 0;
-  }
-  if (!strcmp(key, "client_id_prefix")) {
-    if (!*v || strpbrk(v, "+#/")) return *why = "must be non-empty, without + # /", -1;
-    if (copy_str(c->client_id_prefix, sizeof c->client_id_prefix, v)) goto too_long;
-    return 0;
-  }
-  if (!strncmp(key, "shard_conninfo.", 15)) {
-    long long k;
-    rlo = 0, rhi = CW_MAX_SHARDS - 1;
-    if ((rc = parse_i64(key + 15, rlo, rhi, &k))) goto bad_int;
-    if (copy_str(c->shard_conninfo[k], sizeof c->shard_conninfo[k], v)) goto too_long;
-    return 0;
-  }
-  return *why = "unknown key", -1;
-too_long:
-  return *why = "value too long", -1;
-bad_int:
-  *lo = rlo;
-  *hi = rhi;
-  return *why = rc == -ERANGE ? "out of range" : "not an integer", -1;
 }
 
 /* Returns 0 on success or writes *why (static text) and returns -1. lo/hi
@@ -321,7 +279,33 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
       return *why = "expected error, warn, info or debug", -1;
     }
   } else if (!strcmp(sec, "cluster")) {
-    return set_cluster_key(c, key, v, why, lo, hi);
+    INT_KEY("shards", shards, 0, CW_MAX_SHARDS)
+    INT_KEY("partitions", partitions, 1, 65536)
+    INT_KEY("max_shards", max_shards, 0, CW_MAX_SHARDS)
+    INT_KEY("lease_check_ms", lease_check_ms, 100, 60000)
+    INT_KEY("blind_s", blind_s, 0, 86400)
+    if (!strcmp(key, "partition_hash")) {
+      if (!strcmp(v, "fnv1a")) c->partition_hash = CW_PART_FNV1A;
+      else if (!strcmp(v, "md5")) c->partition_hash = CW_PART_MD5;
+      else return *why = "expected fnv1a (NATS partition()) or md5 (EMQX rule)", -1;
+      return 0;
+    }
+    if (!strcmp(key, "own")) {
+      if (parse_own(v, &c->own_mask)) return *why = "expected auto or a list of shards 0..63", -1;
+      return 0;
+    }
+    if (!strcmp(key, "client_id_prefix")) {
+      if (!*v || strpbrk(v, "+#/")) return *why = "must be non-empty, without + # /", -1;
+      if (copy_str(c->client_id_prefix, sizeof c->client_id_prefix, v)) goto too_long;
+      return 0;
+    }
+    if (!strncmp(key, "shard_conninfo.", 15)) {
+      long long k;
+      rlo = 0, rhi = CW_MAX_SHARDS - 1;
+      if ((rc = parse_i64(key + 15, rlo, rhi, &k))) goto bad_int;
+      if (copy_str(c->shard_conninfo[k], sizeof c->shard_conninfo[k], v)) goto too_long;
+      return 0;
+    }
   } else {
     return *why = "unknown section", -1;
   }

@@ -11,7 +11,9 @@
 #                         its policies applied and the daemons reloaded
 #   cl_publish NODE       replay the city at 10x through NODE, in the
 #                         background (CL_PUB); cl_sent after it ends
-#   cl_check_stored       every published reading stored once
+#   cl_check_stored [MAX_LOST]  every published reading stored once; with
+#                         MAX_LOST, at most that many missing (a SIGKILLed
+#                         daemon's window, docs/RELIABILITY.md section 3)
 #   cl_check_alerts       labelled anomalies raised once, nothing twice, no
 #                         offline alert while the publisher ran
 # shellcheck disable=SC2034 # P, S, D are set for the tests
@@ -46,7 +48,9 @@ station_topic = cwp/{partition}/cw/{station}/telemetry
 [postgres]
 conninfo = host=127.0.0.1 port=$CW_PG_PORT user=postgres dbname=chargewatch
 batch_ms = 100
+batch_rows = 2000
 [pipeline]
+ring_slots = 512
 deadletter = $d/deadletter.log
 shutdown_timeout_s = 20
 [spool]
@@ -104,26 +108,50 @@ cl_city() { # DURATION_S
 }
 
 cl_publish() { # NODE
-  (timeout 170 "$REPLAY" -f "$IT_DIR/city.cap" -u "$(nats_mqtt_url "$1")" -q 1 -P 16 -x 10 --no-shift \
-    --client-prefix cw-it-pub >"$IT_DIR/replay.log" 2>&1) &
+  # A node's death can make the others close publishers for a while (their
+  # JetStream writes time out during the re-election, docs/SCALING.md): a
+  # publisher that did not finish is run again, whole and as fast as it can
+  # (the daemons refuse or the unique index drops what was stored already).
+  (
+    for try in 1 2 3; do
+      speed=(-x 10)
+      [ "$try" -gt 1 ] && speed=(--asap)
+      timeout 110 "$REPLAY" -f "$IT_DIR/city.cap" -u "$(nats_mqtt_url "$1")" -q 1 -P 16 "${speed[@]}" \
+        --no-shift --client-prefix "cw-it-pub$try-" >"$IT_DIR/replay.$try.log" 2>&1
+      grep -aq 'msgs=' "$IT_DIR/replay.$try.log" && break
+    done
+    cat "$IT_DIR"/replay.*.log >"$IT_DIR/replay.log"
+  ) &
   CL_PUB=$!
 }
 
-cl_sent() { sed -n 's/.*readings=\([0-9]*\).*/\1/p' "$IT_DIR/replay.log" | tail -1; }
+# readings in the capture (each published at least once)
+cl_sent() { sed -n 's/.* msgs, \([0-9]*\) readings,.*/\1/p' "$IT_DIR/gen.log" | tail -1; }
 cl_count() { it_sql "SELECT count(*) FROM readings WHERE station LIKE 'CX-%'"; }
 
 cl_check_stored() {
-  local sent
+  local sent max_lost=${1:-0}
   wait "$CL_PUB"
   CL_PUB_END=$(it_now_ms)
   sent=$(cl_sent)
-  it_note "publisher: $(grep -a 'msgs=' "$IT_DIR/replay.log" | tail -1)"
-  it_ge "publisher finished (readings published)" 1 "${sent:-0}"
+  it_note "publisher: $(grep -ac 'msgs=' "$IT_DIR/replay.log") of $(ls "$IT_DIR"/replay.*.log | wc -l) runs finished: $(grep -a 'msgs=' "$IT_DIR/replay.log" | tail -1)"
+  it_ge "publisher finished (a run published the whole capture)" 1 "$(grep -ac 'msgs=' "$IT_DIR/replay.log")"
+  # until all are in, or the count has not moved for 10 s
+  local last=-1 still=0 n
   for _ in $(seq 1 120); do
-    [ "$(cl_count)" = "$sent" ] && break
+    n=$(cl_count)
+    [ "$n" = "$sent" ] && break
+    if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; fi
+    [ "$still" -ge 10 ] && break
+    last=$n
     sleep 1
   done
-  it_eq "every published reading stored" "$sent" "$(cl_count)"
+  if [ "$max_lost" = 0 ]; then
+    it_eq "every published reading stored" "$sent" "$(cl_count)"
+  else
+    it_note "readings missing: $((sent - $(cl_count))) of $sent (bound $max_lost)"
+    it_ge "readings stored: all but at most the killed daemon's window" $((sent - max_lost)) "$(cl_count)"
+  fi
   it_eq "no duplicated rows" "$(cl_count)" \
     "$(it_sql "SELECT count(DISTINCT (station, socket, ts)) FROM readings WHERE station LIKE 'CX-%'")"
 }
