@@ -16,6 +16,7 @@
 #define SHARD_KEY "hashtext('chargewatch.shard')"
 #define MEMBER_KEY "hashtext('chargewatch.member')"
 #define MEMBER_SLOTS (1 << CW_IDGEN_SLOT_BITS)
+#define SETTLE_PERIODS 4
 
 struct cw_lease {
   cw_lease_cfg_t cfg;
@@ -157,9 +158,10 @@ static void check(cw_lease_t *l) {
       cw_log(CW_LOG_INFO, "cluster: shard %d: client down; reconnecting (lease held)", k);
       l->cfg.reconnect(l->cfg.ctx, k);
     }
-  /* one period of settling after connecting, so that peers started at the
-   * same time are counted before the shards are shared out */
-  if (cw_mono_ms() - l->up_since_ms < c->lease_check_ms) return;
+  /* a few periods of settling after connecting, so that peers started at
+   * about the same time are counted before the shards are shared out (a
+   * takeover is not delayed: the survivors are long connected) */
+  if (cw_mono_ms() - l->up_since_ms < SETTLE_PERIODS * c->lease_check_ms) return;
   int target = (c->shards + nm - 1) / nm;
   int max = c->max_shards ? c->max_shards : c->shards;
   if (target > max) target = max;
