@@ -239,8 +239,14 @@ int cw__db_partitions(cw_wdb_t *db, int ahead) {
            "SELECT cw_ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1,"
            " (now() AT TIME ZONE 'UTC')::date + %d)",
            ahead > 0 ? ahead : 0);
+  /* several daemons on one database ([cluster]) start together: creating
+   * the same day's partition twice fails, so they take turns */
+  if (cw__wdb_exec(db->conn, "SELECT pg_advisory_lock(hashtext('chargewatch.partitions'))"))
+    return -EIO;
   PGresult *r = PQexec(db->conn, sql);
   int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (cw__wdb_exec(db->conn, "SELECT pg_advisory_unlock(hashtext('chargewatch.partitions'))"))
+    ok = 0;
   if (!ok)
     cw_log(CW_LOG_WARN, "writer: creating partitions: %s", PQerrorMessage(db->conn));
   else if (atoi(PQgetvalue(r, 0, 0)) > 0)
