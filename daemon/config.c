@@ -14,6 +14,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "partition.h"
 #include "ring.h"
 
 void cw_config_defaults(cw_config_t *c) {
@@ -49,6 +50,11 @@ void cw_config_defaults(cw_config_t *c) {
   cw_detect_cfg_defaults(&c->det);
   snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:9187");
   c->log_level = CW_LOG_INFO;
+  c->partitions = 64;
+  c->partition_hash = CW_PART_FNV1A;
+  snprintf(c->client_id_prefix, sizeof c->client_id_prefix, "cw-shard-");
+  c->lease_check_ms = 1000;
+  c->blind_s = 120;
 }
 
 /* ------------------------------------------------------------ value parsers */
@@ -163,6 +169,25 @@ typedef struct {
     return 0;                                            \
   }
 
+/* [cluster] own: "auto" or a comma-separated list of shard numbers. */
+static int parse_own(const char *v, uint64_t *mask) {
+  uint64_t m = 0;
+  if (!strcmp(v, "auto")) return *mask = 0, 0;
+  for (const char *p = v;;) {
+    char *end;
+    while (*p == ' ') p++;
+    if (*p < '0' || *p > '9') return -EINVAL;
+    long k = strtol(p, &end, 10);
+    if (k < 0 || k >= CW_MAX_SHARDS) return -ERANGE;
+    m |= 1ull << k;
+    p = end;
+    while (*p == ' ') p++;
+    if (!*p) break;
+    if (*p++ != ',') return -EINVAL;
+  }
+  return *mask = m, 0;
+}
+
 /* Returns 0 on success or writes *why (static text) and returns -1. lo/hi
  * for the range message are passed back through *lo,*hi. */
 static int set_key(cw_config_t *c, const char *sec, const char *key, const char *v,
@@ -263,6 +288,34 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
         if (!strcmp(v, names[i])) return c->log_level = i, 0;
       return *why = "expected error, warn, info or debug", -1;
     }
+  } else if (!strcmp(sec, "cluster")) {
+    INT_KEY("shards", shards, 0, CW_MAX_SHARDS)
+    INT_KEY("partitions", partitions, 1, 65536)
+    INT_KEY("max_shards", max_shards, 0, CW_MAX_SHARDS)
+    INT_KEY("lease_check_ms", lease_check_ms, 100, 60000)
+    INT_KEY("blind_s", blind_s, 0, 86400)
+    if (!strcmp(key, "partition_hash")) {
+      if (!strcmp(v, "fnv1a")) c->partition_hash = CW_PART_FNV1A;
+      else if (!strcmp(v, "md5")) c->partition_hash = CW_PART_MD5;
+      else return *why = "expected fnv1a (NATS partition()) or md5 (EMQX rule)", -1;
+      return 0;
+    }
+    if (!strcmp(key, "own")) {
+      if (parse_own(v, &c->own_mask)) return *why = "expected auto or a list of shards 0..63", -1;
+      return 0;
+    }
+    if (!strcmp(key, "client_id_prefix")) {
+      if (!*v || strpbrk(v, "+#/")) return *why = "must be non-empty, without + # /", -1;
+      if (copy_str(c->client_id_prefix, sizeof c->client_id_prefix, v)) goto too_long;
+      return 0;
+    }
+    if (!strncmp(key, "shard_conninfo.", 15)) {
+      long long k;
+      rlo = 0, rhi = CW_MAX_SHARDS - 1;
+      if ((rc = parse_i64(key + 15, rlo, rhi, &k))) goto bad_int;
+      if (copy_str(c->shard_conninfo[k], sizeof c->shard_conninfo[k], v)) goto too_long;
+      return 0;
+    }
   } else {
     return *why = "unknown section", -1;
   }
@@ -295,7 +348,29 @@ static int handler(void *user, const char *section, const char *name, const char
   return 0;
 }
 
+/* The [cluster] keys against each other and against the topics. */
+static int check_cluster(const cw_config_t *c, parse_ctx_t *p) {
+  const char *why = NULL;
+  cw_topic_t t[2];
+  if (c->shards == 0) return 0;
+  if (c->shards > c->partitions || c->partitions % c->shards)
+    why = "shards must divide partitions (shard k owns the partitions p with p mod shards = k)";
+  else if (c->own_mask && c->shards < 64 && (c->own_mask >> c->shards))
+    why = "own names a shard >= shards";
+  else if (c->max_shards > c->shards)
+    why = "max_shards is larger than shards";
+  else if (cw_topic_compile(&t[0], c->mqtt_topic) || cw_topic_compile(&t[1], c->mqtt_station_topic) ||
+           t[0].partition_seg < 0 || t[1].partition_seg < 0)
+    why = "[mqtt] topic and station_topic need a {partition} segment with shards set";
+  for (int k = c->shards; !why && k < CW_MAX_SHARDS; k++)
+    if (c->shard_conninfo[k][0]) why = "a shard_conninfo.K names a shard >= shards";
+  if (!why) return 0;
+  snprintf(p->err, p->errlen, "%s: [cluster]: %s", p->file, why);
+  return -EINVAL;
+}
+
 static int check_whole(const cw_config_t *c, parse_ctx_t *p) {
+  if (check_cluster(c, p)) return -EINVAL;
   /* a record (header + topic + payload) must fit the ring's max record */
   size_t cap = cw_ring_capacity_for_slots(c->ring_slots);
   size_t need = sizeof(cw_ingest_hdr_t) + CW_TOPIC_MAX_LEN + c->max_payload + 16;

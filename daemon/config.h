@@ -13,6 +13,8 @@
 
 typedef enum { CW_LOG_TEXT = 0, CW_LOG_JSON = 1 } cw_log_format_t;
 
+#define CW_MAX_SHARDS 64 /* [cluster] shards: one bit each in own_mask */
+
 typedef struct cw_config {
   /* [mqtt] */
   char mqtt_uri[256];        /* uri, default tcp://127.0.0.1:1883 */
@@ -56,6 +58,17 @@ typedef struct cw_config {
   char http_listen[64];      /* listen, default 127.0.0.1:9187 ("" = off) */
   /* [log] */
   int log_level;             /* level: error|warn|info|debug, default info */
+  /* [cluster] (docs/SCALING.md). shards == 0: no cluster mode, one ingest
+   * connection with [mqtt] client_id and topics, as without the section. */
+  int shards;                /* shards S, default 0 (off) */
+  int partitions;            /* partitions P, default 64 (the broker mapping's count) */
+  int partition_hash;        /* partition_hash fnv1a|md5 (cw_part_hash_t), default fnv1a */
+  uint64_t own_mask;         /* own: auto (0) or a list of shards (bit k = shard k) */
+  int max_shards;            /* max_shards, default 0 (= shards) */
+  char client_id_prefix[48]; /* client_id_prefix, default cw-shard- */
+  int lease_check_ms;        /* lease_check_ms, default 1000 */
+  int blind_s;               /* blind_s: no offline alerts this long after a shard connects, 120 */
+  char shard_conninfo[CW_MAX_SHARDS][512]; /* shard_conninfo.K, default "" ([postgres] conninfo) */
 } cw_config_t;
 
 void cw_config_defaults(cw_config_t *c);

@@ -119,6 +119,12 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
  * logged and counted in partitions_dropped). Failures are logged, not
  * returned: the readings path does not depend on them. */
 void cw__db_lifecycle(cw_wdb_t *db, int retain_days);
+/* Per-shard restore ([cluster] takeover): post the last stored ts of every
+ * socket and the alerts not closed of the stations keep accepts. Idempotent
+ * (a restored ts never lowers the engine's; an alert keeps its id). The
+ * number posted, or -EIO / -ENOMEM. */
+int cw__db_restore_where(PGconn *c, const cw_ctl_port_t *port,
+                         int (*keep)(void *ctx, const char *station), void *keep_ctx);
 /* Daily readings partitions from yesterday to ahead days on. 0 or -EIO. */
 int cw__db_partitions(cw_wdb_t *db, int ahead);
 /* Apply schema/NNN_*.sql not yet in schema_migrations, in order, each in its

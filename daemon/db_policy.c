@@ -77,6 +77,62 @@ static cw_site_type_t site_parse(const char *s) {
   return CW_SITE_OUTDOOR;
 }
 
+/* Post the alerts not closed (of the stations keep accepts; all when keep
+ * is NULL) as CW_CTL_RESTORE_ALERT. The count, or -EIO (logged), -ENOMEM. */
+static int restore_alerts_where(PGconn *c, const cw_ctl_port_t *port,
+                                int (*keep)(void *ctx, const char *station), void *keep_ctx) {
+  int n = 0;
+  PGresult *r;
+  /* ts: when the current state began (a cleared alert's cool-down runs
+   * from cleared_at). */
+  r = PQexec(c,
+      "SELECT id, station, socket, kind, severity, state,"
+      " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
+      "   ELSE opened_at END) * 1000)::bigint,"
+      " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, ''),"
+      " coalesce(count, 1), coalesce(ref, '') FROM alerts WHERE state <> 'closed' ORDER BY id");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    cw_log(CW_LOG_ERROR, "restoring alerts: %s", PQerrorMessage(c));
+    PQclear(r);
+    return -EIO;
+  }
+  for (int i = 0; i < PQntuples(r); i++) {
+    if (keep && !keep(keep_ctx, PQgetvalue(r, i, 1))) continue;
+    cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
+    cw_alert_event_t *ev;
+    const char *sv = PQgetvalue(r, i, 4), *sta = PQgetvalue(r, i, 5);
+    if (!ctl) {
+      PQclear(r);
+      return -ENOMEM;
+    }
+    ev = &ctl->alert;
+    ev->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    snprintf(ev->station, sizeof(ev->station), "%s", ctl->station);
+    ev->socket = (uint8_t)atoi(PQgetvalue(r, i, 2));
+    ctl->socket = ev->socket;
+    if (cw_kind_parse(PQgetvalue(r, i, 3), &ev->kind) != 0) {
+      free(ctl);
+      continue;
+    }
+    ev->severity = strcmp(sv, "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
+    ev->state = !strcmp(sta, "cleared") ? CW_ALERT_CLEARED
+                : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED
+                : !strcmp(sta, "rectified") ? CW_ALERT_RECTIFIED : CW_ALERT_OPEN;
+    ev->event = CW_EV_RAISED;
+    ev->ts_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+    ev->value = strtod(PQgetvalue(r, i, 7), NULL);
+    ev->threshold = strtod(PQgetvalue(r, i, 8), NULL);
+    snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
+    snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
+    ev->count = (uint32_t)strtoul(PQgetvalue(r, i, 11), NULL, 10); /* 0 reads as 1 */
+    snprintf(ev->ref, sizeof(ev->ref), "%.*s", (int)sizeof(ev->ref) - 1, PQgetvalue(r, i, 12));
+    post(port, ctl);
+    n++;
+  }
+  PQclear(r);
+  return n;
+}
+
 int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *ids, int restore,
                          int restore_alerts) {
   PGconn *c = db->conn;
@@ -130,45 +186,9 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
   PQclear(r);
   r = NULL;
   if (restore_alerts) {
-    /* ts: when the current state began (a cleared alert's cool-down runs
-     * from cleared_at). */
-    r = PQexec(c,
-        "SELECT id, station, socket, kind, severity, state,"
-        " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
-        "   ELSE opened_at END) * 1000)::bigint,"
-        " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, ''),"
-        " coalesce(count, 1), coalesce(ref, '') FROM alerts WHERE state <> 'closed' ORDER BY id");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-    for (int i = 0; i < PQntuples(r); i++) {
-      cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
-      cw_alert_event_t *ev;
-      const char *sv = PQgetvalue(r, i, 4), *sta = PQgetvalue(r, i, 5);
-      if (!ctl) goto nomem;
-      ev = &ctl->alert;
-      ev->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-      snprintf(ev->station, sizeof(ev->station), "%s", ctl->station);
-      ev->socket = (uint8_t)atoi(PQgetvalue(r, i, 2));
-      ctl->socket = ev->socket;
-      if (cw_kind_parse(PQgetvalue(r, i, 3), &ev->kind) != 0) {
-        free(ctl);
-        continue;
-      }
-      ev->severity = strcmp(sv, "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
-      ev->state = !strcmp(sta, "cleared") ? CW_ALERT_CLEARED
-                  : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED
-                  : !strcmp(sta, "rectified") ? CW_ALERT_RECTIFIED : CW_ALERT_OPEN;
-      ev->event = CW_EV_RAISED;
-      ev->ts_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
-      ev->value = strtod(PQgetvalue(r, i, 7), NULL);
-      ev->threshold = strtod(PQgetvalue(r, i, 8), NULL);
-      snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
-      snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
-      ev->count = (uint32_t)strtoul(PQgetvalue(r, i, 11), NULL, 10); /* 0 reads as 1 */
-      snprintf(ev->ref, sizeof(ev->ref), "%.*s", (int)sizeof(ev->ref) - 1, PQgetvalue(r, i, 12));
-      post(port, ctl);
-    }
-    cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));
-    PQclear(r);
+    if ((rc = restore_alerts_where(c, port, NULL, NULL)) < 0) goto fail_logged;
+    cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", rc);
+    rc = -EIO;
     /* ids unique across restarts without asking the database at raise
      * time: never below max(id) + 1 (lib/idgen.h) */
     r = PQexec(c, "SELECT coalesce(max(id), 0) + 1 FROM alerts");
@@ -189,8 +209,37 @@ nomem:
   rc = -ENOMEM;
 fail:
   if (rc == -EIO) cw_log(CW_LOG_ERROR, "writer: loading policies: %s", PQerrorMessage(c));
+fail_logged:
   PQclear(r);
   return rc;
+}
+
+int cw__db_restore_where(PGconn *c, const cw_ctl_port_t *port,
+                         int (*keep)(void *ctx, const char *station), void *keep_ctx) {
+  int n = 0;
+  PGresult *r = PQexec(c, "SELECT station, socket, floor(extract(epoch FROM last_ts) * 1000)::bigint"
+                          " FROM sockets WHERE last_ts IS NOT NULL");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PQclear(r);
+    return -EIO;
+  }
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *st = PQgetvalue(r, i, 0);
+    int sock = atoi(PQgetvalue(r, i, 1));
+    if (sock < 1 || sock > 255 || !keep(keep_ctx, st)) continue;
+    cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_TS, st);
+    if (!ctl) {
+      PQclear(r);
+      return -ENOMEM;
+    }
+    ctl->socket = (uint8_t)sock;
+    ctl->ts_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+    post(port, ctl);
+    n++;
+  }
+  PQclear(r);
+  int na = restore_alerts_where(c, port, keep, keep_ctx);
+  return na < 0 ? na : n + na;
 }
 
 /* ------------------------------------------------------------- partitions */
@@ -201,8 +250,14 @@ int cw__db_partitions(cw_wdb_t *db, int ahead) {
            "SELECT cw_ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1,"
            " (now() AT TIME ZONE 'UTC')::date + %d)",
            ahead > 0 ? ahead : 0);
+  /* several daemons on one database ([cluster]) start together: creating
+   * the same day's partition twice fails, so they take turns */
+  if (cw__wdb_exec(db->conn, "SELECT pg_advisory_lock(hashtext('chargewatch.partitions'))"))
+    return -EIO;
   PGresult *r = PQexec(db->conn, sql);
   int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (cw__wdb_exec(db->conn, "SELECT pg_advisory_unlock(hashtext('chargewatch.partitions'))"))
+    ok = 0;
   if (!ok)
     cw_log(CW_LOG_WARN, "writer: creating partitions: %s", PQerrorMessage(db->conn));
   else if (atoi(PQgetvalue(r, 0, 0)) > 0)

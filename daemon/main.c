@@ -22,9 +22,11 @@
 #include "deadletter.h"
 #include "env.h"
 #include "http.h"
+#include "lease.h"
 #include "idgen.h"
 #include "mqtt_in.h"
 #include "mqtt_out.h"
+#include "partition.h"
 #include "pipeline.h"
 #include "writer.h"
 
@@ -42,10 +44,13 @@ typedef struct app {
   int64_t started_ms;
   /* the parts, in creation order */
   cw_deadletter_t *deadletter;
-  cw_pipeline_t *pipeline;
+  cw_pipeline_t *pipes[CW_MAX_SHARDS]; /* one; with [cluster] one per shard */
+  int npipes;
   cw_control_t *control;
   cw_alert_sink_t *sink;
-  cw_mqtt_in_t *mqtt_in;   /* feeds the pipeline */
+  cw_mqtt_in_t *mqtt_in;   /* feeds the pipeline; with [cluster] commands only */
+  cw_mqtt_in_t *shard_in[CW_MAX_SHARDS]; /* [cluster]: shard k's client feeds pipes[k] */
+  cw_lease_t *lease;       /* [cluster]: which shards this process owns */
   cw_mqtt_out_t *mqtt_out; /* publishes alerts */
   cw_writer_t *writer;
   cw_http_t *http;
@@ -111,12 +116,82 @@ static int store_alert(void *ctx, const cw_alert_event_t *ev) {
 static void note_alert(void *ctx, const cw_alert_event_t *ev) { cw_control_note(ctx, ev); }
 
 static int ring_gauges(void *ctx, int i, cw_http_rings_t *out) {
-  cw_pipeline_t *p = ctx;
+  app_t *a = ctx;
   cw_pipeline_gauges_t g;
-  if (i >= cw_pipeline_nworkers(p)) return -1;
-  cw_pipeline_gauges(p, i, &g);
+  if (i >= a->npipes * a->cfg.workers) return -1;
+  cw_pipeline_gauges(a->pipes[i / a->cfg.workers], i % a->cfg.workers, &g);
   *out = (cw_http_rings_t){g.ingest_used, g.readings_used, g.alerts_used, g.ingest_cap};
   return 0;
+}
+
+/* ---- every pipeline behind one control port: a station goes to the
+ * pipeline of its shard ([cluster]) or to the only one; worker numbers run
+ * across the pipelines (pipeline i, worker w: i * workers + w). */
+static int station_pipe(const app_t *a, const char *st, size_t len) {
+  const cw_config_t *c = &a->cfg;
+  if (!c->shards) return 0;
+  return cw_partition_shard(cw_partition(c->partition_hash, st, len, c->partitions), c->shards);
+}
+
+static void all_post(void *ctx, int worker, cw_ctl_t *c) {
+  app_t *a = ctx;
+  int w = a->cfg.workers;
+  if (worker == CW_CTL_ALL) {
+    for (int i = 0; i < a->npipes; i++) {
+      cw_ctl_t *copy = i + 1 < a->npipes ? malloc(sizeof *copy) : c;
+      if (!copy) continue;
+      if (copy != c) *copy = *c;
+      cw_pipeline_post(a->pipes[i], CW_CTL_ALL, copy);
+    }
+  } else if (worker == CW_CTL_BY_STATION) {
+    cw_pipeline_post(a->pipes[station_pipe(a, c->station, strlen(c->station))], worker, c);
+  } else if (worker >= 0 && worker < a->npipes * w) {
+    cw_pipeline_post(a->pipes[worker / w], worker % w, c);
+  } else {
+    free(c);
+  }
+}
+
+static int all_route(void *ctx, const char *st, size_t len) {
+  app_t *a = ctx;
+  int i = station_pipe(a, st, len);
+  return i * a->cfg.workers + cw_pipeline_route(a->pipes[i], st, len);
+}
+
+/* ---- [cluster]: the lease thread's callbacks and the shard clients' connect */
+static void shard_acquired(void *ctx, int k) {
+  app_t *a = ctx;
+  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until connected, then blind_s */
+  cw_mqtt_in_connect(a->shard_in[k]);
+}
+static void shard_lost(void *ctx, int k) {
+  app_t *a = ctx;
+  cw_mqtt_in_drop(a->shard_in[k]);
+  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them now */
+}
+static int shard_up(void *ctx, int k) { return cw_mqtt_in_up(((app_t *)ctx)->shard_in[k]); }
+static void shard_reconnect(void *ctx, int k) { cw_mqtt_in_connect(((app_t *)ctx)->shard_in[k]); }
+static void shard_connected(void *ctx, int k) {
+  app_t *a = ctx;
+  int64_t until = cw_now_ms() + (int64_t)a->cfg.blind_s * 1000;
+  cw_pipeline_set_blind(a->pipes[k], until);
+  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; no offline alerts for %d s (backlog)",
+         k, (long long)(until - (int64_t)a->cfg.blind_s * 1000), a->cfg.blind_s);
+}
+
+static int create_shards(app_t *a) {
+  int rc = 0;
+  for (int k = 0; k < a->cfg.shards && !rc; k++) {
+    cw_mqtt_in_cfg_t mc = {.env = &a->env,
+                           .deliver = deliver,
+                           .deliver_ctx = a->pipes[k],
+                           .shard = k,
+                           .connected = shard_connected,
+                           .connected_ctx = a};
+    rc = cw_mqtt_in_create(&mc, &a->shard_in[k]);
+    cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* not ours until leased */
+  }
+  return rc;
 }
 
 /* Create every part, wired, in dependency order. 0 or -errno (logged). */
@@ -138,18 +213,21 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
                           .ids = &a->ids,
                           .alert_wake = wake_sink,
                           .alert_wake_ctx = a};
-  if ((rc = cw_pipeline_create(&pc, &a->pipeline))) {
-    cw_log(CW_LOG_ERROR, "workers: %s", strerror(-rc));
-    return rc;
-  }
-  if ((rc = cw_control_create(&a->env, cw_pipeline_ctl_port(a->pipeline), a->loop, &a->control))) {
+  cw_ctl_port_t port = {a, all_post, all_route};
+  for (a->npipes = 0; a->npipes < (c->shards ? c->shards : 1); a->npipes++)
+    if ((rc = cw_pipeline_create(&pc, &a->pipes[a->npipes]))) {
+      cw_log(CW_LOG_ERROR, "workers: %s", strerror(-rc));
+      return rc;
+    }
+  n = a->npipes * c->workers; /* rings of every pipeline */
+  if ((rc = cw_control_create(&a->env, port, a->loop, &a->control))) {
     cw_log(CW_LOG_ERROR, "control: %s", uv_strerror(rc));
     return rc;
   }
 
   cw_ring_t **rings = calloc((size_t)n, sizeof *rings);
   if (!rings) return -ENOMEM;
-  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_alerts(a->pipeline, i);
+  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_alerts(a->pipes[i / c->workers], i % c->workers);
   cw_alert_sink_cfg_t sc = {.env = &a->env,
                             .loop = a->loop,
                             .rings = rings,
@@ -169,18 +247,19 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
   cw_mqtt_in_cfg_t mc = {.env = &a->env,
                          .loop = a->loop,
                          .deliver = deliver,
-                         .deliver_ctx = a->pipeline,
+                         .deliver_ctx = a->pipes[0],
                          .command = mqtt_command,
-                         .command_ctx = a};
-  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) ||
+                         .command_ctx = a,
+                         .shard = -1};
+  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) || (rc = create_shards(a)) ||
       (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
     goto out;
 
-  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_readings(a->pipeline, i);
+  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_readings(a->pipes[i / c->workers], i % c->workers);
   cw_writer_cfg_t wc = {.env = &a->env,
                         .readings = rings,
                         .nrings = n,
-                        .port = cw_pipeline_ctl_port(a->pipeline),
+                        .port = port,
                         .ids = &a->ids,
                         .command = notify_command,
                         .command_ctx = a};
@@ -223,17 +302,21 @@ static void stop_parts(app_t *a) {
   pthread_cond_init(&a->cv, NULL);
   if (pthread_create(&a->deadline, NULL, deadline_main, a) == 0) a->deadline_started = 1;
 
-  cw_mqtt_in_pause(a->mqtt_in);                /* 1. no new messages; session kept */
-  if (a->pipeline) {                           /* 2. every ingest ring drained */
-    cw_pipeline_request_stop(a->pipeline);
-    while (!cw_pipeline_stopped(a->pipeline)) {
+  cw_lease_quiesce(a->lease);                  /* 1. no new messages; sessions kept */
+  cw_mqtt_in_pause(a->mqtt_in);
+  for (int k = 0; k < a->cfg.shards; k++) cw_mqtt_in_pause(a->shard_in[k]);
+  for (int i = 0; i < a->npipes; i++) cw_pipeline_request_stop(a->pipes[i]);
+  for (int i = 0; i < a->npipes; i++) {        /* 2. every ingest ring drained */
+    while (!cw_pipeline_stopped(a->pipes[i])) {
       if (a->sink) cw_alert_sink_drain(a->sink);
       cw_sleep_ms(2);
     }
-    cw_pipeline_join(a->pipeline);
+    cw_pipeline_join(a->pipes[i]);
   }
   if (a->sink) cw_alert_sink_drain(a->sink);   /* 3. last alerts: log, MQTT, writer */
   if (a->writer) cw_writer_stop(a->writer);    /* 4. readings + alerts flushed or spooled */
+  cw_lease_free(a->lease);                     /*    then the shards are free for others */
+  a->lease = NULL;
   cw_mqtt_out_stop(a->mqtt_out);               /* 5. queued alert publishes out */
   cw_log(CW_LOG_INFO, "stopped in %lld ms: %llu readings accepted, %llu rows committed, "
          "%llu batches spooled",
@@ -247,6 +330,7 @@ static void close_cb_noop(uv_handle_t *h) { (void)h; }
 /* Free every part; the loop runs once more for the handles' close callbacks. */
 static void free_parts(app_t *a) {
   cw_mqtt_in_free(a->mqtt_in);
+  for (int k = 0; k < a->cfg.shards; k++) cw_mqtt_in_free(a->shard_in[k]);
   cw_mqtt_out_free(a->mqtt_out);
   cw_alert_sink_free(a->sink);
   cw_control_free(a->control);
@@ -262,7 +346,7 @@ static void free_parts(app_t *a) {
     uv_loop_close(a->loop);
   }
   cw_writer_free(a->writer);
-  cw_pipeline_free(a->pipeline);
+  for (int i = 0; i < a->npipes; i++) cw_pipeline_free(a->pipes[i]);
   cw_deadletter_close(a->deadletter);
   if (a->deadline_started) {
     pthread_mutex_lock(&a->mu);
@@ -290,7 +374,7 @@ static void reload(app_t *a) {
     if (c) {
       c->type = CW_CTL_DETECT_CFG;
       c->det = nc->det;
-      cw_pipeline_post(a->pipeline, CW_CTL_ALL, c);
+      all_post(a, CW_CTL_ALL, c);
     }
     cw_log_set_level(nc->log_level);
   }
@@ -398,7 +482,9 @@ int main(int argc, char **argv) {
   cw_log(CW_LOG_INFO, "chargewatchd %s starting (%s, %d worker%s)", CW_VERSION,
          path ? path : "built-in defaults", a->cfg.workers, a->cfg.workers == 1 ? "" : "s");
 
-  if (create_parts(a, &dc) || cw_pipeline_start(a->pipeline)) goto out_stop;
+  if (create_parts(a, &dc)) goto out_stop;
+  for (int i = 0; i < a->npipes; i++)
+    if (cw_pipeline_start(a->pipes[i])) goto out_stop;
   if ((rc = cw_writer_start(a->writer))) {
     cw_log(CW_LOG_ERROR, "writer: cannot start: %s", strerror(-rc));
     goto out_stop;
@@ -409,11 +495,25 @@ int main(int argc, char **argv) {
   start_loop_handles(a);
   cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
   cw_mqtt_in_start(a->mqtt_in);
+  if (a->cfg.shards) { /* the shard clients connect once their lease is held */
+    cw_lease_cfg_t lc = {.env = &a->env,
+                         .ids = &a->ids,
+                         .port = {a, all_post, all_route},
+                         .acquired = shard_acquired,
+                         .lost = shard_lost,
+                         .up = shard_up,
+                         .reconnect = shard_reconnect,
+                         .ctx = a};
+    if ((rc = cw_lease_start(&lc, &a->lease))) {
+      cw_log(CW_LOG_ERROR, "cluster: lease thread: %s", strerror(-rc));
+      goto out_stop;
+    }
+  }
   cw_http_cfg_t hc = {.env = &a->env,
                       .loop = a->loop,
                       .started_ms = a->started_ms,
                       .rings = ring_gauges,
-                      .rings_ctx = a->pipeline};
+                      .rings_ctx = a};
   if ((rc = cw_http_start(&hc, &a->http))) cw_log(CW_LOG_ERROR, "http: disabled (%s)", uv_strerror(rc));
   sd_notify(0, "READY=1\nSTATUS=running");
   cw_log(CW_LOG_INFO, "running");

@@ -29,7 +29,13 @@ int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, uv_loop_t *lo
     cw_log(CW_LOG_ERROR, "mqtt: password_file %s: %s", cfg->mqtt_password_file, strerror(-rc));
     return rc;
   }
-  rc = MQTTAsync_createWithOptions(&cl->c, cfg->mqtt_uri, cl->id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+  /* "uri" may list several brokers (a cluster): tried in order at each connect */
+  snprintf(cl->uris, sizeof cl->uris, "%s", cfg->mqtt_uri);
+  for (char *save = NULL, *u = strtok_r(cl->uris, ", ", &save); u && cl->nuris < 8;
+       u = strtok_r(NULL, ", ", &save))
+    cl->uri_v[cl->nuris++] = u;
+  if (!cl->nuris) return -EINVAL;
+  rc = MQTTAsync_createWithOptions(&cl->c, cl->uri_v[0], cl->id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
                                    co);
   if (rc != MQTTASYNC_SUCCESS) {
     cw_log(CW_LOG_ERROR, "mqtt: cannot create the %s client for %s: error %d", what, cfg->mqtt_uri,
@@ -58,10 +64,14 @@ static int client_connect(cw_mqtt_client_t *cl) {
   MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
   o.keepAliveInterval = cfg->mqtt_keepalive;
   o.cleansession = 0; /* persistent session: the broker queues while we are away */
-  o.automaticReconnect = 1;
+  o.automaticReconnect = !cl->no_reconnect;
   o.minRetryInterval = 1;
   o.maxRetryInterval = cfg->mqtt_reconnect_max_s;
   o.connectTimeout = 10;
+  if (cl->nuris > 1) {
+    o.serverURIs = cl->uri_v;
+    o.serverURIcount = cl->nuris;
+  }
   if (cfg->mqtt_username[0]) {
     o.username = cfg->mqtt_username;
     o.password = cl->password[0] ? cl->password : NULL;

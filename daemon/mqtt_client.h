@@ -20,8 +20,12 @@ typedef struct cw_mqtt_client {
   MQTTAsync c;
   int created;
   int quiet;             /* do not log failed connects (the publisher) */
+  int no_reconnect;      /* no automatic reconnect (a shard: only its lease holder reconnects) */
   const char *what;      /* for logs: "ingest", "alert publisher" */
   char id[80];
+  char uris[256];        /* [mqtt] uri, split at ',' into uri_v */
+  char *uri_v[8];
+  int nuris;
   char password[256];
   _Atomic int connecting;     /* a connect is outstanding */
   _Atomic int ever_connected; /* paho reconnects by itself after the first success */

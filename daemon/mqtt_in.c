@@ -20,8 +20,11 @@ struct cw_mqtt_in {
   cw_mqtt_in_cfg_t cfg;
   const cw_env_t *env;
   cw_mqtt_client_t cl;
-  char filter[3][CW_TOPIC_MAX_LEN]; /* socket topic, station topic, cmd_topic */
-  size_t cmd_len;                   /* strlen(filter[2]), checked per message */
+  char (*filter)[CW_TOPIC_MAX_LEN]; /* subscriptions; the command topic last (not for shards) */
+  int *qos;
+  int nfilter;
+  char cmd[CW_TOPIC_MAX_LEN];       /* cmd_topic ("" for a shard) */
+  size_t cmd_len;                   /* strlen(cmd), checked per message */
   /* state shared with paho's threads */
   _Atomic int closed;          /* refuse deliveries (the pipeline is stopping) */
   _Atomic int64_t last_msg_ms; /* receive time of the latest delivery */
@@ -46,7 +49,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     atomic_fetch_sub(&m->in_cb, 1);
     return 0;
   }
-  if (tlen == m->cmd_len && !memcmp(topic, m->filter[2], tlen)) {
+  if (m->cmd_len && tlen == m->cmd_len && !memcmp(topic, m->cmd, tlen)) {
     if (m->cfg.command) m->cfg.command(m->cfg.command_ctx, payload, plen);
   } else {
     atomic_fetch_add_explicit(&m->env->m->msgs_received, 1, memory_order_relaxed);
@@ -62,26 +65,63 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 static void on_sub_ok(void *ctx, MQTTAsync_successData *r) {
   cw_mqtt_in_t *m = ctx;
   (void)r;
-  cw_log(CW_LOG_INFO, "mqtt: subscribed to %s, %s, %s", m->filter[0], m->filter[1], m->filter[2]);
+  cw_log(CW_LOG_INFO, "mqtt: %s subscribed to %s ... %s (%d filters)", m->cl.id, m->filter[0],
+         m->filter[m->nfilter - 1], m->nfilter);
 }
+
+static void subscribe(cw_mqtt_in_t *m);
+
+/* A refused SUBSCRIBE (nats-server refuses new QoS 1 subscriptions while a
+ * node is down, docs/SCALING.md) is sent again while connected. */
 static void on_sub_fail(void *ctx, MQTTAsync_failureData *r) {
-  (void)ctx;
-  cw_log(CW_LOG_ERROR, "mqtt: subscribe failed: %s (%d)", r && r->message ? r->message : "",
-         r ? r->code : 0);
+  cw_mqtt_in_t *m = ctx;
+  cw_log(CW_LOG_ERROR, "mqtt: %s subscribe failed: %s (%d)", m->cl.id,
+         r && r->message ? r->message : "", r ? r->code : 0);
+  if (m->cfg.shard >= 0 && MQTTAsync_isConnected(m->cl.c) && !atomic_load(&m->cl.paused)) {
+    cw_sleep_ms(1000);
+    subscribe(m);
+  }
 }
 
 static void subscribe(cw_mqtt_in_t *m) {
-  char *f[3] = {m->filter[0], m->filter[1], m->filter[2]};
-  int q = m->env->cfg->mqtt_qos;
-  int qos[3] = {q, q, 1};
-  int n = strcmp(m->filter[0], m->filter[1]) ? 3 : 2;
-  if (n == 2) f[1] = m->filter[2], qos[1] = 1;
+  char *f[m->nfilter];
+  for (int i = 0; i < m->nfilter; i++) f[i] = m->filter[i];
   MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
   o.onSuccess = on_sub_ok;
   o.onFailure = on_sub_fail;
   o.context = m;
-  int rc = MQTTAsync_subscribeMany(m->cl.c, n, f, qos, &o);
+  int rc = MQTTAsync_subscribeMany(m->cl.c, m->nfilter, f, m->qos, &o);
   if (rc != MQTTASYNC_SUCCESS) cw_log(CW_LOG_ERROR, "mqtt: subscribe: error %d", rc);
+}
+
+/* The filters: socket and station topic (once if equal), for a shard once
+ * per partition it owns, then the command topic (not for a shard). */
+static int make_filters(cw_mqtt_in_t *m, const cw_topic_t pat[2]) {
+  const cw_config_t *cfg = m->env->cfg;
+  int shard = m->cfg.shard, nparts = 1, n = 0;
+  if (shard >= 0) nparts = cfg->partitions / cfg->shards;
+  else if (cfg->shards) nparts = 0; /* [cluster]: telemetry comes through the shard clients */
+  int pats = strcmp(cfg->mqtt_topic, cfg->mqtt_station_topic) ? 2 : 1;
+  int cap = nparts * pats + 1;
+  m->filter = calloc((size_t)cap, sizeof *m->filter);
+  m->qos = calloc((size_t)cap, sizeof *m->qos);
+  if (!m->filter || !m->qos) return -ENOMEM;
+  for (int j = 0; j < nparts; j++) {
+    int part = shard >= 0 ? shard + j * cfg->shards : -1;
+    for (int i = 0; i < pats; i++) {
+      if (cw_topic_filter_partition(&pat[i], part, m->filter[n], sizeof m->filter[n]))
+        return -EINVAL;
+      m->qos[n++] = cfg->mqtt_qos;
+    }
+  }
+  if (shard < 0) {
+    snprintf(m->filter[n], sizeof m->filter[n], "%s", cfg->mqtt_cmd_topic);
+    snprintf(m->cmd, sizeof m->cmd, "%s", cfg->mqtt_cmd_topic);
+    m->cmd_len = strlen(m->cmd);
+    m->qos[n++] = 1;
+  }
+  m->nfilter = n;
+  return 0;
 }
 
 /* First connect and every automatic reconnect: the broker keeps a persistent
@@ -99,6 +139,7 @@ static void on_connected(void *ctx, char *cause) {
   }
   atomic_store(&m->env->m->mqtt_connected, 1);
   cw_log(CW_LOG_INFO, "mqtt: connected to %s as %s", m->env->cfg->mqtt_uri, m->cl.id);
+  if (m->cfg.connected) m->cfg.connected(m->cfg.connected_ctx, m->cfg.shard);
   subscribe(m);
 }
 
@@ -106,7 +147,8 @@ static void on_lost(void *ctx, char *cause) {
   cw_mqtt_in_t *m = ctx;
   atomic_store(&m->env->m->mqtt_connected, 0);
   if (!atomic_load(&m->cl.paused))
-    cw_log(CW_LOG_WARN, "mqtt: connection lost (%s); reconnecting", cause ? cause : "no reason");
+    cw_log(CW_LOG_WARN, "mqtt: %s connection lost (%s); %s", m->cl.id, cause ? cause : "no reason",
+           m->cfg.shard >= 0 ? "reconnecting while the lease is held" : "reconnecting");
   MQTTAsync_free(cause);
 }
 
@@ -118,28 +160,46 @@ int cw_mqtt_in_create(const cw_mqtt_in_cfg_t *mc, cw_mqtt_in_t **out) {
   if (!m) return -ENOMEM;
   m->cfg = *mc;
   m->env = mc->env;
+  char id[80];
   if ((rc = cw_topic_compile(&pat[0], cfg->mqtt_topic)) ||
-      (rc = cw_topic_compile(&pat[1], cfg->mqtt_station_topic)) ||
-      (rc = cw_topic_filter(&pat[0], m->filter[0], sizeof m->filter[0])) ||
-      (rc = cw_topic_filter(&pat[1], m->filter[1], sizeof m->filter[1]))) {
+      (rc = cw_topic_compile(&pat[1], cfg->mqtt_station_topic)) || (rc = make_filters(m, pat))) {
     cw_log(CW_LOG_ERROR, "mqtt: bad topic pattern");
     goto fail;
   }
-  snprintf(m->filter[2], sizeof m->filter[2], "%s", cfg->mqtt_cmd_topic);
-  m->cmd_len = strlen(m->filter[2]);
+  if (mc->shard >= 0) snprintf(id, sizeof id, "%s%d", cfg->client_id_prefix, mc->shard);
+  else snprintf(id, sizeof id, "%s", cfg->mqtt_client_id);
+  m->cl.no_reconnect = mc->shard >= 0;
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-  if ((rc = cw_mqtt_client_init(&m->cl, m->env, mc->loop, m, cfg->mqtt_client_id, "ingest", &co)))
+  if ((rc = cw_mqtt_client_init(&m->cl, m->env, mc->shard >= 0 ? NULL : mc->loop, m, id,
+                                "ingest", &co)))
     goto fail;
   MQTTAsync_setCallbacks(m->cl.c, m, on_lost, on_message, NULL);
   MQTTAsync_setConnected(m->cl.c, m, on_connected);
   *out = m;
   return 0;
 fail:
+  free(m->filter);
+  free(m->qos);
   free(m); /* nothing created: cw_mqtt_client_init fails before its timer */
   return rc;
 }
 
 int cw_mqtt_in_start(cw_mqtt_in_t *m) { return cw_mqtt_client_start(&m->cl); }
+
+int cw_mqtt_in_up(cw_mqtt_in_t *m) {
+  return atomic_load(&m->cl.connecting) || MQTTAsync_isConnected(m->cl.c);
+}
+
+int cw_mqtt_in_connect(cw_mqtt_in_t *m) {
+  if (atomic_load(&m->cl.paused) || cw_mqtt_in_up(m)) return 0;
+  return cw_mqtt_client_start(&m->cl); /* no retry timer for a shard: the lease retries */
+}
+
+void cw_mqtt_in_drop(cw_mqtt_in_t *m) {
+  /* without unsubscribing or cleaning: the next owner gets the session */
+  cw_mqtt_client_disconnect(&m->cl, 0, 2000);
+  cw_log(CW_LOG_INFO, "mqtt: %s disconnected", m->cl.id);
+}
 
 void cw_mqtt_in_pause(cw_mqtt_in_t *m) {
   if (!m || cw_mqtt_client_pause(&m->cl)) return;
@@ -163,5 +223,8 @@ void cw_mqtt_in_pause(cw_mqtt_in_t *m) {
 }
 
 void cw_mqtt_in_free(cw_mqtt_in_t *m) {
-  if (m && !cw_mqtt_client_release(&m->cl)) free(m);
+  if (!m) return;
+  free(m->filter);
+  free(m->qos);
+  if (!cw_mqtt_client_release(&m->cl)) free(m);
 }

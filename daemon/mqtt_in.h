@@ -27,10 +27,26 @@ typedef struct cw_mqtt_in_cfg {
   /* Paho's receive thread: a message on cmd_topic (payload not NUL-terminated). */
   void (*command)(void *ctx, const char *payload, size_t len);
   void *command_ctx;
+  /* A shard's client ([cluster]): shard >= 0 connects as
+   * <client_id_prefix><shard>, subscribes only to the partitions p with
+   * p mod shards = shard ({partition} in the topics), not to the command
+   * topic, and never reconnects by itself: cw_mqtt_in_connect does, while
+   * the shard's lease is held. shard < 0: the process's one ingest client. */
+  int shard;
+  /* Paho's thread, after each connect (may be NULL): the shard's blind
+   * window starts here. */
+  void (*connected)(void *ctx, int shard);
+  void *connected_ctx;
 } cw_mqtt_in_cfg_t;
 
 int cw_mqtt_in_create(const cw_mqtt_in_cfg_t *cfg, cw_mqtt_in_t **out);
 int cw_mqtt_in_start(cw_mqtt_in_t *m); /* connect + subscribe (async, auto-reconnect) */
+/* A shard's client, any thread: connect (async) unless connected or
+ * connecting; drop the connection at once (the broker keeps the session);
+ * 1 while connected or connecting. */
+int cw_mqtt_in_connect(cw_mqtt_in_t *m);
+void cw_mqtt_in_drop(cw_mqtt_in_t *m);
+int cw_mqtt_in_up(cw_mqtt_in_t *m);
 /* Stop consuming, keep the session (the broker queues meanwhile); returns
  * once no delivery is in progress or can start. */
 void cw_mqtt_in_pause(cw_mqtt_in_t *m);

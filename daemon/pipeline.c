@@ -126,6 +126,10 @@ void cw_pipeline_post(cw_pipeline_t *p, int worker, cw_ctl_t *c) {
   cw_worker_post(p->lanes[worker].worker, c);
 }
 
+void cw_pipeline_set_blind(cw_pipeline_t *p, int64_t until_ms) {
+  for (int i = 0; i < p->n; i++) cw_worker_set_blind(p->lanes[i].worker, until_ms);
+}
+
 static void port_post(void *ctx, int worker, cw_ctl_t *c) { cw_pipeline_post(ctx, worker, c); }
 static int port_route(void *ctx, const char *station, size_t len) {
   return cw_pipeline_route(ctx, station, len);

@@ -50,6 +50,9 @@ void cw_pipeline_post(cw_pipeline_t *p, int worker, cw_ctl_t *c);
 /* A port that posts to this pipeline, for the parts that produce controls. */
 cw_ctl_port_t cw_pipeline_ctl_port(cw_pipeline_t *p);
 
+/* Any thread: every worker blind (no offline alerts) until until_ms. */
+void cw_pipeline_set_blind(cw_pipeline_t *p, int64_t until_ms);
+
 /* Consumer ends. */
 cw_ring_t *cw_pipeline_readings(cw_pipeline_t *p, int i);
 cw_ring_t *cw_pipeline_alerts(cw_pipeline_t *p, int i);

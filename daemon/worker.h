@@ -40,6 +40,9 @@ int cw_worker_start(cw_worker_t *w);
 size_t cw_worker_poll(cw_worker_t *w, size_t max);
 /* Any thread: queue a malloc'd control message (the worker frees it). */
 void cw_worker_post(cw_worker_t *w, cw_ctl_t *ctl);
+/* Any thread: no offline detection until the wall-clock time until_ms
+ * (0: none). A shard being taken over is blind until its backlog is in. */
+void cw_worker_set_blind(cw_worker_t *w, int64_t until_ms);
 /* Any thread: drain the ingest ring, then let the thread end. */
 void cw_worker_request_stop(cw_worker_t *w);
 /* 1 once the thread has ended (or never started). */

@@ -11,12 +11,14 @@
 
 /* A compiled pattern such as "cw/{station}/{socket}/telemetry" or
  * "cw/{station}/telemetry": '/'-separated literal segments plus the
- * placeholders {station} (required) and {socket} (optional). */
+ * placeholders {station} (required), {socket} and {partition} (optional;
+ * {partition} is the broker's partition number, docs/SCALING.md). */
 typedef struct cw_topic {
   char pattern[CW_TOPIC_MAX_LEN];
   int nseg;
   int station_seg; /* index of {station} */
   int socket_seg;  /* index of {socket}, -1 if absent */
+  int partition_seg; /* index of {partition}, -1 if absent */
   char seg[CW_TOPIC_MAX_SEGMENTS][64]; /* literal segments ("" for placeholders) */
 } cw_topic_t;
 
@@ -25,6 +27,9 @@ typedef struct cw_topic {
 int cw_topic_compile(cw_topic_t *t, const char *pattern);
 /* MQTT subscription filter: placeholders become '+'. Returns 0 or -ENOSPC. */
 int cw_topic_filter(const cw_topic_t *t, char *out, size_t cap);
+/* The same with {partition} replaced by the number partition (>= 0), or by
+ * '+' when partition < 0. Returns 0 or -ENOSPC. */
+int cw_topic_filter_partition(const cw_topic_t *t, int partition, char *out, size_t cap);
 /* Match a received topic (not NUL-terminated). On match writes the station
  * (NUL-terminated) and socket (0 when the pattern has no {socket}) and
  * returns CW_REJ_OK; otherwise CW_REJ_BAD_TOPIC. */

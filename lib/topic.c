@@ -4,12 +4,14 @@
  * once per message on the ingest hot path, so it walks the topic bytes once
  * and allocates nothing. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "decode.h"
 
 #define PH_STATION "{station}"
 #define PH_SOCKET "{socket}"
+#define PH_PARTITION "{partition}"
 #define SEG_MAX ((int)sizeof(((cw_topic_t *)0)->seg[0]) - 1) /* 63 bytes + NUL */
 
 int cw_topic_compile(cw_topic_t *t, const char *pattern) {
@@ -17,6 +19,7 @@ int cw_topic_compile(cw_topic_t *t, const char *pattern) {
   memset(&c, 0, sizeof c);
   c.station_seg = -1;
   c.socket_seg = -1;
+  c.partition_seg = -1;
   if (!t || !pattern) return -EINVAL;
   size_t plen = strlen(pattern);
   if (plen == 0 || plen >= sizeof c.pattern) return -EINVAL;
@@ -35,6 +38,9 @@ int cw_topic_compile(cw_topic_t *t, const char *pattern) {
     } else if (n == sizeof PH_SOCKET - 1 && memcmp(p, PH_SOCKET, n) == 0) {
       if (c.socket_seg >= 0) return -EINVAL;
       c.socket_seg = c.nseg;
+    } else if (n == sizeof PH_PARTITION - 1 && memcmp(p, PH_PARTITION, n) == 0) {
+      if (c.partition_seg >= 0) return -EINVAL;
+      c.partition_seg = c.nseg;
     } else {
       if (n > (size_t)SEG_MAX) return -EINVAL;
       /* '+' and '#' are MQTT wildcards: a pattern names topics, not filters.
@@ -54,10 +60,17 @@ int cw_topic_compile(cw_topic_t *t, const char *pattern) {
 }
 
 int cw_topic_filter(const cw_topic_t *t, char *out, size_t cap) {
+  return cw_topic_filter_partition(t, -1, out, cap);
+}
+
+int cw_topic_filter_partition(const cw_topic_t *t, int partition, char *out, size_t cap) {
   size_t o = 0;
+  char num[16];
   if (!t || !out || t->nseg <= 0) return -EINVAL;
+  snprintf(num, sizeof num, "%d", partition);
   for (int i = 0; i < t->nseg; i++) {
     const char *s = (i == t->station_seg || i == t->socket_seg) ? "+" : t->seg[i];
+    if (i == t->partition_seg) s = partition < 0 ? "+" : num;
     size_t n = strlen(s);
     if (o + (i > 0) + n + 1 > cap) return -ENOSPC;
     if (i > 0) out[o++] = '/';
@@ -79,6 +92,16 @@ static int parse_socket(const char *s, size_t n) {
     v = v * 10 + (s[i] - '0');
   }
   return v <= 255 ? v : -1;
+}
+
+/* Partition segment: plain decimal 0..99999 without leading zeros (the
+ * broker writes the number as it computed it; the value is not checked
+ * against the station here: the broker is trusted to partition). */
+static bool partition_valid(const char *s, size_t n) {
+  if (n == 0 || n > 5 || (n > 1 && s[0] == '0')) return false;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
 }
 
 cw_reject_t cw_topic_match(const cw_topic_t *t, const char *topic, size_t len,
@@ -104,6 +127,8 @@ cw_reject_t cw_topic_match(const cw_topic_t *t, const char *topic, size_t len,
     } else if (i == t->socket_seg) {
       sock = parse_socket(seg, n);
       if (sock < 0) return CW_REJ_BAD_TOPIC;
+    } else if (i == t->partition_seg) {
+      if (!partition_valid(seg, n)) return CW_REJ_BAD_TOPIC;
     } else {
       /* Exact length first: a topic may carry NUL bytes, strncmp would stop there. */
       if (strnlen(t->seg[i], sizeof t->seg[i]) != n || memcmp(t->seg[i], seg, n) != 0)

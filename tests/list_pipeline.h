@@ -2,3 +2,4 @@
  * decode -> detect -> reading and alert rings) */
 TEST(pipeline_two_threads_exactly_once)
 TEST(pipeline_control_reaches_owner)
+TEST(pipeline_blind_stores_late_redelivery)

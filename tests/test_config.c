@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "partition.h"
 #include "test.h"
 
 static int load(cw_config_t *c, const char *text, char *err, size_t errlen) {
@@ -292,4 +293,66 @@ CW_TEST(config_long_lines) {
   snprintf(text, sizeof text, "[postgres]\nconninfo = %s\n", val);
   CHECK_EQ(load(&c, text, err, sizeof err), -EINVAL);
   CHECK_STR(err, "t.conf:2: [postgres] conninfo: value too long");
+}
+
+/* [cluster]: off by default (today's single connection), every key, and the
+ * cross-checks against shards and the topic patterns */
+CW_TEST(config_cluster) {
+  cw_config_t c;
+  char err[256] = "";
+  const char *topics = "[mqtt]\ntopic = cwp/{partition}/cw/{station}/{socket}/telemetry\n"
+                       "station_topic = cwp/{partition}/cw/{station}/telemetry\n";
+  char text[2048];
+  cw_config_defaults(&c);
+  CHECK_EQ(c.shards, 0);
+  CHECK_EQ(c.partitions, 64);
+  CHECK_EQ(c.partition_hash, CW_PART_FNV1A);
+  CHECK_STR(c.client_id_prefix, "cw-shard-");
+  CHECK_EQ(c.lease_check_ms, 1000);
+  /* the section without shards changes nothing but its own keys */
+  CHECK_EQ(load(&c, "[cluster]\npartitions = 32\n", err, sizeof err), 0);
+  CHECK_EQ(c.shards, 0);
+  snprintf(text, sizeof text,
+           "%s[cluster]\npartitions = 64\npartition_hash = md5\nshards = 8\nown = 0, 3,5\n"
+           "max_shards = 4\nclient_id_prefix = s-\nlease_check_ms = 500\nblind_s = 30\n"
+           "shard_conninfo.3 = host=db3 dbname=cw\n",
+           topics);
+  CHECK_EQ(load(&c, text, err, sizeof err), 0);
+  CHECK_EQ(c.shards, 8);
+  CHECK_EQ(c.partition_hash, CW_PART_MD5);
+  CHECK_EQ(c.own_mask, (1u << 0) | (1u << 3) | (1u << 5));
+  CHECK_EQ(c.max_shards, 4);
+  CHECK_STR(c.client_id_prefix, "s-");
+  CHECK_EQ(c.lease_check_ms, 500);
+  CHECK_EQ(c.blind_s, 30);
+  CHECK_STR(c.shard_conninfo[3], "host=db3 dbname=cw");
+  CHECK_EQ(load(&c, "[cluster]\nown = auto\n", err, sizeof err), 0);
+  CHECK_EQ(c.own_mask, 0);
+  static const struct {
+    const char *text, *err;
+  } bad[] = {
+      {"[cluster]\nshards = 8\n", "[cluster]: [mqtt] topic and station_topic need a {partition}"},
+      {"[cluster]\nshards = 7\n", "[cluster]: shards must divide partitions"},
+      {"[cluster]\nshards = 65\n", "t.conf:2: [cluster] shards: out of range (0..64)"},
+      {"[cluster]\nown = 1,x\n", "t.conf:2: [cluster] own: expected auto"},
+      {"[cluster]\nown = 64\n", "t.conf:2: [cluster] own: expected auto"},
+      {"[cluster]\npartition_hash = crc\n", "t.conf:2: [cluster] partition_hash: expected"},
+      {"[cluster]\nshard_conninfo.x = a\n", "t.conf:2: [cluster] shard_conninfo.x: not an"},
+      {"[cluster]\nshard_conninfo.64 = a\n", "t.conf:2: [cluster] shard_conninfo.64: out of"},
+      {"[cluster]\nclient_id_prefix = a/b\n", "t.conf:2: [cluster] client_id_prefix: must"},
+      {"[cluster]\nlease = 1\n", "t.conf:2: [cluster] lease: unknown key"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK_EQ(load(&c, bad[i].text, err, sizeof err), -EINVAL);
+    if (!strstr(err, bad[i].err)) {
+      cw_test_fail(__FILE__, __LINE__, "\"%s\" gave \"%s\"", bad[i].text, err);
+      return;
+    }
+  }
+  const char *cross[] = {"own = 8\n", "max_shards = 9\n", "shard_conninfo.8 = x\n"};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(text, sizeof text, "%s[cluster]\nshards = 8\n%s", topics, cross[i]);
+    CHECK_EQ(load(&c, text, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "t.conf: [cluster]: ") != NULL);
+  }
 }

@@ -98,6 +98,20 @@ CW_TEST(util_idgen_and_ring_sizes) {
   CHECK_EQ(cw_idgen_next(&g), 101);
   cw_idgen_raise(&g, 500);
   CHECK_EQ(cw_idgen_next(&g), 500);
+  /* a cluster member's slot: ids counter << 10 | slot, above all given so
+   * far and the wall clock in ms, below the 9e15 an operator command takes */
+  cw_idgen_init(&g, 1764374400123456LL); /* µs, as main.c seeds it */
+  cw_idgen_set_slot(&g, 5, 1764374400123LL);
+  int64_t id = cw_idgen_next(&g);
+  CHECK_EQ(id & 1023, 5);
+  CHECK(id > 1764374400123456LL && id < 9000000000000000LL);
+  CHECK_EQ(cw_idgen_next(&g), id + 1024);
+  cw_idgen_raise(&g, id + 100000); /* max(id) stored by another member */
+  CHECK(cw_idgen_next(&g) > id + 100000);
+  cw_idgen_set_slot(&g, 7, 0); /* a new slot after a reconnect: the counter goes on */
+  int64_t id2 = cw_idgen_next(&g);
+  CHECK_EQ(id2 & 1023, 7);
+  CHECK(id2 > id + 100000);
   CHECK_EQ(cw_ring_capacity_for_slots(1), 4096);
   CHECK_EQ(cw_ring_capacity_for_slots(16), 4096);
   CHECK_EQ(cw_ring_capacity_for_slots(17), 8192);
