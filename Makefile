@@ -34,7 +34,7 @@ DAEMON_LIBOBJ := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check check-unit run bench bench-full bench-peers soak fuzz install clean help
+.PHONY: all deps check check-unit graph run bench bench-full bench-peers bench-detect soak fuzz install clean help
 all: $(BUILD)/chargewatchd $(BUILD)/test_unit $(BENCH_BIN)
 
 help:
@@ -42,6 +42,7 @@ help:
 	@echo "make deps       install the Debian packages the project needs"
 	@echo "make run        build, start broker + database, run the daemon on a sample city"
 	@echo "make check      the whole test suite (also ASan+UBSan and TSan builds)"
+	@echo "make graph      the include and call graph of daemon/ and lib/ (fails on a cycle)"
 	@echo "make bench      quick benchmark run; bench-full, bench-peers: longer"
 	@echo "make fuzz       libFuzzer targets (clang) for a longer time"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
@@ -73,6 +74,15 @@ $(BUILD)/test_unit: $(TEST_OBJ) $(DAEMON_LIBOBJ) $(BUILD)/libcw.a
 
 $(BUILD)/bench/ring: $(BUILD)/bench/ring.o $(BUILD)/libcw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs ck 2>/dev/null || echo -lck)
+# bench/pipeline drives the daemon's own worker (daemon/worker.c)
+$(BUILD)/bench/pipeline: $(BUILD)/bench/pipeline.o $(DAEMON_LIBOBJ) $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# The detection benchmark shares its corpus loaders and scenarios with the
+# unit tests (tests/test_detect_util.c).
+$(BUILD)/bench/detect: $(BUILD)/bench/detect.o $(BUILD)/tests/test_detect_util.o $(BUILD)/libcw.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+bench-detect: $(BUILD)/bench/detect
+	@$(BUILD)/bench/detect
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libcw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -81,6 +91,9 @@ check:
 
 check-unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
+
+graph: $(DAEMON_OBJ) $(LIB_OBJ)
+	@BUILD=$(BUILD) sh tests/depgraph.sh -v
 
 run:
 	@sh bench/run-sample.sh

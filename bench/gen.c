@@ -18,7 +18,7 @@
 /* Detector thresholds the anomalies are shaped against (DESIGN.md section 4). */
 #define RATED_W 1000.0    /* sockets.rated_w default */
 #define OVERLOAD_W 1200.0 /* sustained overload: > rated for >= 10 s */
-#define TAMPER_W 450.0    /* > 400 W for >= 5 min: tampered/high-power charger */
+#define TAMPER_W 800.0    /* > 700 W (overload_tamper_w) for >= 5 min: tampered/oversized charger */
 #define TAMPER_MIN_S 300
 #define CHARGING_W 15.0
 #define NIGHT_MIN_S 300

@@ -1,8 +1,11 @@
 /* pipeline.c - the in-process pipeline benchmark (no I/O): realistic payloads
- * in memory go through a lib/ring.h ring from a producer thread to a consumer
- * that decodes, detects and COPY-encodes them, as the daemon's worker does.
- * Printed beside the ceiling measured in the same run (bare cJSON parse of the
- * same payloads) and the intermediate stages, so we see where time goes. */
+ * in memory go through the daemon's own worker (daemon/worker.c: the same
+ * cw_worker_poll its thread runs) from an ingest ring filled by a producer
+ * thread; the consumer thread runs the worker and COPY-encodes what it puts
+ * in its reading ring, as the writer does. Printed beside the ceiling
+ * measured in the same run (bare cJSON parse of the same payloads) and the
+ * intermediate stages (decode, detect: the lib/ calls alone), so we see
+ * where time goes. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -16,17 +19,21 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
+#include "config.h"
 #include "copy.h"
 #include "cw.h"
-#include "daemon.h"
 #include "decode.h"
 #include "detect.h"
+#include "env.h"
+#include "ingest.h"
 #include "ring.h"
+#include "worker.h"
 
 #define SOCKETS_PER_STATION 10
 #define COPY_RESET_ROWS 5000 /* [postgres] batch_rows default */
-#define RING_BYTES (4u << 20) /* [pipeline] ring_slots default: 16384 x 256 B */
-#define BURST 64
+#define BURST 64             /* as the worker thread */
+#define OUT_RING_BYTES (4u << 20) /* reading ring: holds a burst's readings many times over */
 
 typedef struct msg {
   size_t off;      /* topic at buf+off, payload right after */
@@ -53,7 +60,7 @@ static uint64_t rnd(void) { /* splitmix64 */
 }
 static double unif(void) { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
 
-static double clock_s(clockid_t id) {
+static double clock_s(clockid_t id) { /* seconds, for figures (lib/clock.h has ms) */
   struct timespec ts;
   clock_gettime(id, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -67,8 +74,8 @@ typedef struct tm2 {
   double wall, cpu; /* seconds; cpu = the measuring (consumer) thread */
 } tm2_t;
 
-/* One reading, ~158 bytes like the measured real payloads (DESIGN.md
- * section 6): the contract fields plus a few a controller adds (t_amb, a
+/* One reading, ~158 bytes like the measured real payloads (bench/README.md):
+ * the contract fields plus a few a controller adds (t_amb, a
  * sequence number, signal strength, firmware) that the decoder skips.
  * About 1 % are anomalous (overload, overheating, smoke). */
 static int fmt_reading(char *out, size_t cap, int socket, int64_t ts, uint64_t seq,
@@ -117,7 +124,7 @@ static int corpus_build(corpus_t *c, uint64_t n, int stations, bool batched) {
     return -ENOMEM;
   }
   /* Each socket keeps one charger for the whole corpus: idle (35 %),
-   * lead-acid 150-250 W, or lithium ~70-77 W (DESIGN.md, shared/data). */
+   * lead-acid 150-250 W, or lithium ~70-77 W (bench/README.md). */
   for (size_t i = 0; i < nsock; i++) {
     double p = unif();
     base_w[i] = p < 0.35 ? 0 : p < 0.75 ? 150 + 100 * unif() : 70 + 7 * unif();
@@ -165,10 +172,11 @@ nomem:
 }
 
 /* ------------------------------------------------------------ consumer work */
+/* The decode-only and decode + detect stages call lib/ directly (they are
+ * the parts of the worker, timed apart); the full stages run the worker. */
 typedef struct work {
   const cw_decode_cfg_t *dcfg;
   cw_engine_t *eng; /* NULL: decode only */
-  cw_copy_t *copy;  /* NULL: no COPY encoding */
   int64_t now_ms;
   uint64_t accepted, rejected, duplicates, alerts;
   int64_t next_id;
@@ -182,44 +190,94 @@ static int64_t next_id(void *ctx) { return ++((work_t *)ctx)->next_id; }
 
 static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int index) {
   work_t *w = ctx;
-  (void)index;
+  (void)index, (void)why;
   if (!r) {
     w->rejected++;
     return;
   }
-  (void)why;
   if (w->eng && cw_engine_process(w->eng, r, w->now_ms) != CW_REJ_OK) {
     w->duplicates++;
     return;
   }
   w->accepted++;
-  if (w->copy) {
-    cw_copy_add(w->copy, r);
-    if (w->copy->rows >= COPY_RESET_ROWS) {
-      cw_copy_finish(w->copy);
-      cw_copy_reset(w->copy);
-    }
-  }
 }
 
-static int work_init(work_t *w, const cw_decode_cfg_t *dcfg, const cw_detect_cfg_t *det,
-                     bool detect, bool copy, int64_t now_ms) {
-  memset(w, 0, sizeof *w);
-  w->dcfg = dcfg;
-  w->now_ms = now_ms;
-  if (detect && !(w->eng = cw_engine_new(det, on_alert, next_id, w))) return -ENOMEM;
-  if (copy) {
-    w->copy = calloc(1, sizeof *w->copy);
-    if (!w->copy || cw_copy_init(w->copy, 1 << 20)) return -ENOMEM;
+/* The daemon's worker over its three rings, and the writer's COPY batch. */
+typedef struct full {
+  cw_config_t cfg;
+  cw_metrics_t m;
+  cw_env_t env;
+  cw_idgen_t ids;
+  cw_ring_t *rings;  /* ingest, readings, alerts (cache-line aligned) */
+  cw_worker_t *worker;
+  cw_copy_t copy;
+  uint64_t alerts;
+} full_t;
+
+static int ring_slots; /* --ring-slots; 0: as the daemon ships ([pipeline] ring_slots) */
+
+static int full_init(full_t *f, const cw_decode_cfg_t *dcfg) {
+  memset(f, 0, sizeof *f);
+  cw_config_defaults(&f->cfg);
+  if (ring_slots > 0) f->cfg.ring_slots = ring_slots;
+  f->env = (cw_env_t){.cfg = &f->cfg, .m = &f->m};
+  cw_idgen_init(&f->ids, 1);
+  f->rings = aligned_alloc(CW_CACHELINE, 3 * sizeof *f->rings);
+  if (!f->rings) return -ENOMEM;
+  memset(f->rings, 0, 3 * sizeof *f->rings);
+  if (cw_ring_init(&f->rings[0], cw_ring_capacity_for_slots(f->cfg.ring_slots)) ||
+      cw_ring_init(&f->rings[1], OUT_RING_BYTES) || cw_ring_init(&f->rings[2], OUT_RING_BYTES) ||
+      cw_copy_init(&f->copy, 1 << 20))
+    return -ENOMEM;
+  cw_worker_cfg_t wc = {.env = &f->env, .dcfg = dcfg, .ingest = &f->rings[0],
+                        .readings = &f->rings[1], .alerts = &f->rings[2], .ids = &f->ids};
+  return cw_worker_create(&wc, &f->worker);
+}
+
+static void full_free(full_t *f) {
+  cw_worker_free(f->worker);
+  for (int i = 0; f->rings && i < 3; i++) cw_ring_destroy(&f->rings[i]);
+  free(f->rings);
+  cw_copy_free(&f->copy);
+}
+
+/* The writer's drain_one: a reading record into the COPY batch. */
+static int copy_one(void *ctx, const void *rec, size_t len) {
+  full_t *f = ctx;
+  cw_reading_t r;
+  if (len != sizeof r) return 0;
+  memcpy(&r, rec, sizeof r); /* records are byte-aligned in the ring */
+  cw_copy_add(&f->copy, &r);
+  if (f->copy.rows >= COPY_RESET_ROWS) {
+    cw_copy_finish(&f->copy);
+    cw_copy_reset(&f->copy);
   }
   return 0;
 }
-static void work_free(work_t *w) {
-  if (w->eng) cw_engine_free(w->eng);
-  if (w->copy) {
-    cw_copy_free(w->copy);
-    free(w->copy);
+
+static int count_alert(void *ctx, const void *rec, size_t len) {
+  (void)rec, (void)len;
+  ((full_t *)ctx)->alerts++;
+  return 0;
+}
+
+/* One worker step, then everything it produced consumed. */
+static size_t full_step(full_t *f) {
+  size_t n = cw_worker_poll(f->worker, BURST);
+  while (cw_ring_pop_burst(&f->rings[1], 4096, copy_one, f)) {
   }
+  while (cw_ring_pop_burst(&f->rings[2], 256, count_alert, f)) {
+  }
+  return n;
+}
+
+static void full_counts(full_t *f, uint64_t *acc, uint64_t *rej, uint64_t *dup, uint64_t *alerts) {
+  *acc = atomic_load(&f->m.readings_accepted);
+  *dup = atomic_load(&f->m.rejects[CW_REJ_DUPLICATE]);
+  *rej = 0;
+  for (int i = 0; i < CW_REJ__COUNT; i++) *rej += atomic_load(&f->m.rejects[i]);
+  *rej -= *dup;
+  *alerts = f->alerts;
 }
 
 /* ------------------------------------------------------------ stages */
@@ -247,12 +305,36 @@ static tm2_t stage_direct(const corpus_t *c, work_t *w) {
   return (tm2_t){now_s() - t0, cpu_s() - c0};
 }
 
+static int push_msg(cw_ring_t *r, const corpus_t *c, const msg_t *m, const _Atomic int *stop) {
+  cw_ingest_hdr_t h = {.recv_ms = c->now_ms, .topic_len = m->tlen, .payload_len = m->plen};
+  cw_ring_part_t parts[3] = {{&h, sizeof h}, {c->buf + m->off, m->tlen},
+                             {c->buf + m->off + m->tlen, m->plen}};
+  return stop ? cw_ring_pushv_wait(r, parts, 3, stop) : cw_ring_pushv(r, parts, 3);
+}
+
+/* The worker on one thread: fill the ingest ring, run the worker until it
+ * is empty, repeat. */
+static tm2_t stage_full1(const corpus_t *c, full_t *f) {
+  double t0 = now_s(), c0 = cpu_s();
+  for (size_t i = 0; i < c->nmsgs;) {
+    int rc = push_msg(&f->rings[0], c, &c->msgs[i], NULL);
+    if (rc >= 0 || rc == -EMSGSIZE) { /* -EMSGSIZE: never fits (not in this corpus) */
+      i++;
+      continue;
+    }
+    while (full_step(f)) {
+    }
+  }
+  while (full_step(f)) {
+  }
+  return (tm2_t){now_s() - t0, cpu_s() - c0};
+}
+
 typedef struct ringrun {
   const corpus_t *c;
-  cw_ring_t ring;
+  cw_ring_t *ring; /* the worker's ingest ring */
   _Atomic int done;
   _Atomic int stop;
-  work_t *w;
   double producer_cpu;
 } ringrun_t;
 
@@ -260,51 +342,30 @@ static void *producer(void *arg) {
   ringrun_t *rr = arg;
   const corpus_t *c = rr->c;
   double c0 = cpu_s();
-  for (size_t i = 0; i < c->nmsgs; i++) {
-    const msg_t *m = &c->msgs[i];
-    cw_ingest_hdr_t h = {.recv_ms = c->now_ms, .topic_len = m->tlen, .payload_len = m->plen};
-    cw_ring_part_t parts[3] = {{&h, sizeof h}, {c->buf + m->off, m->tlen},
-                               {c->buf + m->off + m->tlen, m->plen}};
-    if (cw_ring_pushv_wait(&rr->ring, parts, 3, &rr->stop) < 0) break;
-  }
+  for (size_t i = 0; i < c->nmsgs; i++)
+    if (push_msg(rr->ring, c, &c->msgs[i], &rr->stop) < 0) break;
   rr->producer_cpu = cpu_s() - c0; /* read by main after pthread_join */
   atomic_store_explicit(&rr->done, 1, memory_order_release);
-  cw_ring_kick(&rr->ring);
+  cw_ring_kick(rr->ring);
   return NULL;
 }
 
-static int visit(void *ctx, const void *rec, size_t len) {
-  work_t *w = ctx;
-  cw_ingest_hdr_t h;
-  if (len < sizeof h) return 0;
-  memcpy(&h, rec, sizeof h); /* records are byte-aligned in the ring */
-  const char *topic = (const char *)rec + sizeof h;
-  cw_decode(w->dcfg, topic, h.topic_len, topic + h.topic_len, h.payload_len, h.recv_ms,
-            on_reading, w);
-  return 0;
-}
-
-static tm2_t stage_ring(const corpus_t *c, work_t *w, uint64_t *stalls, double *prod_cpu) {
-  ringrun_t rr = {.c = c, .w = w};
+/* Producer thread -> ingest ring -> the worker on this thread. */
+static tm2_t stage_ring(const corpus_t *c, full_t *f, uint64_t *stalls, double *prod_cpu) {
+  ringrun_t rr = {.c = c, .ring = &f->rings[0]};
   pthread_t th;
   tm2_t fail = {-1, -1};
-  if (cw_ring_init(&rr.ring, RING_BYTES)) return fail;
   double t0 = now_s(), c0 = cpu_s();
-  if (pthread_create(&th, NULL, producer, &rr)) {
-    cw_ring_destroy(&rr.ring);
-    return fail;
-  }
+  if (pthread_create(&th, NULL, producer, &rr)) return fail;
   for (;;) {
-    size_t got = cw_ring_pop_burst(&rr.ring, BURST, visit, w);
-    if (got) continue;
-    if (atomic_load_explicit(&rr.done, memory_order_acquire) && cw_ring_empty(&rr.ring)) break;
-    cw_ring_wait(&rr.ring, 10);
+    if (full_step(f)) continue;
+    if (atomic_load_explicit(&rr.done, memory_order_acquire) && cw_ring_empty(rr.ring)) break;
+    cw_ring_wait(rr.ring, 10);
   }
   tm2_t dt = {now_s() - t0, cpu_s() - c0};
   pthread_join(th, NULL);
-  *stalls = rr.ring.stalls;
+  *stalls = rr.ring->stalls;
   *prod_cpu = rr.producer_cpu;
-  cw_ring_destroy(&rr.ring);
   return dt;
 }
 
@@ -320,11 +381,13 @@ static double median(double *v, int n) {
 enum { ST_CJSON, ST_DECODE, ST_DETECT, ST_FULL1, ST_RING, ST__N };
 static const char *const st_name[ST__N] = {
     "bare cJSON parse+delete (ceiling)", "cw_decode only", "decode + detect",
-    "decode + detect + COPY, 1 thread", "pipeline: ring -> decode+detect+COPY"};
+    "worker + COPY, 1 thread", "pipeline: ring -> worker -> COPY"};
 
 static void usage(FILE *f) {
   fprintf(f, "usage: pipeline [-n readings] [-r runs] [--batched] [--stations S] [--seed N]\n"
-             "Defaults: -n 1000000 -r 5 --stations 2000 (10 sockets each).\n");
+             "                [--ring-slots N]\n"
+             "Defaults: -n 1000000 -r 5 --stations 2000 (10 sockets each), the ingest ring\n"
+             "as the daemon's default [pipeline] ring_slots.\n");
 }
 
 int main(int argc, char **argv) {
@@ -335,6 +398,7 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {{"batched", no_argument, 0, 'B'},
                                        {"stations", required_argument, 0, 'S'},
                                        {"seed", required_argument, 0, 'E'},
+                                       {"ring-slots", required_argument, 0, 'R'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   while ((c = getopt_long(argc, argv, "n:r:h", opts, NULL)) != -1) {
@@ -344,11 +408,13 @@ int main(int argc, char **argv) {
     case 'B': batched = true; break;
     case 'S': stations = atoi(optarg); break;
     case 'E': rng_state = strtoull(optarg, NULL, 0); break;
+    case 'R': ring_slots = atoi(optarg); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (n < 1 || runs < 1 || runs > 100 || stations < 1 || stations > 9999 || optind != argc) {
+  if (n < 1 || runs < 1 || runs > 100 || stations < 1 || stations > 9999 || ring_slots < 0 ||
+      ring_slots > (1 << 20) || optind != argc) {
     usage(stderr);
     return 2;
   }
@@ -368,32 +434,32 @@ int main(int argc, char **argv) {
   double wall[ST__N][100], cpu[ST__N][100], pcpu[100];
   uint64_t acc = 0, rej = 0, dup = 0, alerts = 0, stalls = 0;
   for (int r = 0; r < runs; r++) {
-    work_t w;
     tm2_t tm = stage_cjson(&cp);
     wall[ST_CJSON][r] = tm.wall;
     cpu[ST_CJSON][r] = tm.cpu;
-    static const bool det_on[ST__N] = {0, 0, 1, 1, 1}, copy_on[ST__N] = {0, 0, 0, 1, 1};
-    for (int s = ST_DECODE; s < ST__N; s++) {
-      if (work_init(&w, &dcfg, &det, det_on[s], copy_on[s], cp.now_ms)) {
-        fprintf(stderr, "pipeline: out of memory\n");
-        work_free(&w);
-        goto out;
+    for (int s = ST_DECODE; s <= ST_DETECT; s++) {
+      work_t w = {.dcfg = &dcfg, .now_ms = cp.now_ms};
+      if (s == ST_DETECT && !(w.eng = cw_engine_new(&det, on_alert, next_id, &w))) goto nomem;
+      tm = stage_direct(&cp, &w);
+      if (w.eng) cw_engine_free(w.eng);
+      wall[s][r] = tm.wall;
+      cpu[s][r] = tm.cpu;
+    }
+    for (int s = ST_FULL1; s <= ST_RING; s++) {
+      full_t f;
+      if (full_init(&f, &dcfg)) {
+        full_free(&f);
+        goto nomem;
       }
-      tm = s == ST_RING ? stage_ring(&cp, &w, &stalls, &pcpu[r]) : stage_direct(&cp, &w);
+      tm = s == ST_RING ? stage_ring(&cp, &f, &stalls, &pcpu[r]) : stage_full1(&cp, &f);
+      if (s == ST_RING) full_counts(&f, &acc, &rej, &dup, &alerts);
+      full_free(&f);
       if (tm.wall < 0) {
-        fprintf(stderr, "pipeline: ring setup failed\n");
-        work_free(&w);
+        fprintf(stderr, "pipeline: thread setup failed\n");
         goto out;
       }
       wall[s][r] = tm.wall;
       cpu[s][r] = tm.cpu;
-      if (s == ST_RING) {
-        acc = w.accepted;
-        rej = w.rejected;
-        dup = w.duplicates;
-        alerts = w.alerts;
-      }
-      work_free(&w);
     }
   }
   double mw[ST__N], mc[ST__N], rd = (double)cp.readings;
@@ -421,6 +487,9 @@ int main(int argc, char **argv) {
          mc[ST_RING] * 1e9 / rd, mc[ST_CJSON] * 1e9 / rd, mc[ST_RING] / mc[ST_CJSON]);
   rc = acc + rej + dup == cp.readings ? 0 : 1;
   if (rc) fprintf(stderr, "pipeline: readings lost in the pipeline run\n");
+  goto out;
+nomem:
+  fprintf(stderr, "pipeline: out of memory\n");
 out:
   free(cp.msgs);
   free(cp.buf);

@@ -9,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
-#include "daemon.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "ring.h"
 
 void cw_config_defaults(cw_config_t *c) {
   memset(c, 0, sizeof *c);
@@ -283,8 +287,7 @@ static int handler(void *user, const char *section, const char *name, const char
 
 static int check_whole(const cw_config_t *c, parse_ctx_t *p) {
   /* a record (header + topic + payload) must fit the ring's max record */
-  size_t cap = 4096;
-  while (cap < (size_t)c->ring_slots * 256) cap <<= 1;
+  size_t cap = cw_ring_capacity_for_slots(c->ring_slots);
   size_t need = sizeof(cw_ingest_hdr_t) + CW_TOPIC_MAX_LEN + c->max_payload + 16;
   if (need > cap / 4) {
     snprintf(p->err, p->errlen,

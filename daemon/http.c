@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "http.h"
 
 #define REQ_MAX 2048     /* request line + headers; more is a 431-ish 400 */
 #define MAX_CONNS 64     /* concurrent scrapes; more are closed at once */
 #define IDLE_MS 5000     /* a client that does not finish its request in time */
 
 struct cw_http {
-  cw_daemon_t *d;
+  cw_http_cfg_t cfg;
   uv_tcp_t server;
   int nconns;
   int closing;
@@ -79,13 +79,13 @@ static void gauge(sbuf_t *b, const char *name, const char *help, unsigned long l
 
 /* Rendered on the main loop: counters are relaxed atomics written by other
  * threads; a scrape sees each one whole, not all of them at one instant. */
-static void render_metrics(cw_daemon_t *d, sbuf_t *b) {
-  cw_metrics_t *m = &d->m;
+static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
+  cw_metrics_t *m = h->env->m;
   gauge(b, "up", "1 while the daemon runs.", 1);
   sb_printf(b, "# HELP chargewatch_start_time_seconds Start time, seconds since the epoch.\n"
                "# TYPE chargewatch_start_time_seconds gauge\n"
                "chargewatch_start_time_seconds %.3f\n",
-            (double)d->started_ms / 1000.0);
+            (double)h->started_ms / 1000.0);
   gauge(b, "mqtt_connected", "1 while the ingest MQTT client is connected.",
         (unsigned long long)atomic_load(&m->mqtt_connected));
   gauge(b, "db_connected", "1 while the writer is connected to PostgreSQL.",
@@ -122,22 +122,18 @@ static void render_metrics(cw_daemon_t *d, sbuf_t *b) {
   gauge(b, "sockets_tracked", "Sockets with detection state.", LOAD(m->sockets_tracked));
   sb_printf(b, "# HELP chargewatch_ring_used_bytes Bytes queued in each ring.\n"
                "# TYPE chargewatch_ring_used_bytes gauge\n");
-  for (int i = 0; i < d->nworkers && d->workers; i++) {
-    if (!d->workers[i]) continue;
-    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"ingest\",worker=\"%d\"} %zu\n", i,
-              cw_ring_used(cw_worker_ingest(d->workers[i])));
+  cw_http_rings_t r;
+  for (int i = 0; h->rings && h->rings(h->rings_ctx, i, &r) == 0; i++) {
+    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"ingest\",worker=\"%d\"} %zu\n", i, r.ingest_used);
     sb_printf(b, "chargewatch_ring_used_bytes{ring=\"readings\",worker=\"%d\"} %zu\n", i,
-              cw_ring_used(cw_worker_readings(d->workers[i])));
-    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"alerts\",worker=\"%d\"} %zu\n", i,
-              cw_ring_used(cw_worker_alert_ring(d->workers[i])));
+              r.readings_used);
+    sb_printf(b, "chargewatch_ring_used_bytes{ring=\"alerts\",worker=\"%d\"} %zu\n", i, r.alerts_used);
   }
   sb_printf(b, "# HELP chargewatch_ring_capacity_bytes Capacity of each ring.\n"
                "# TYPE chargewatch_ring_capacity_bytes gauge\n");
-  for (int i = 0; i < d->nworkers && d->workers; i++) {
-    if (!d->workers[i]) continue;
+  for (int i = 0; h->rings && h->rings(h->rings_ctx, i, &r) == 0; i++)
     sb_printf(b, "chargewatch_ring_capacity_bytes{ring=\"ingest\",worker=\"%d\"} %llu\n", i,
-              (unsigned long long)cw_worker_ingest(d->workers[i])->mask + 1);
-  }
+              (unsigned long long)r.ingest_cap);
 }
 
 /* ---------------------------------------------------------------- conns */
@@ -194,7 +190,7 @@ static void text(conn_t *c, int code, const char *body, int head_only) {
 }
 
 static void handle(conn_t *c) {
-  cw_daemon_t *d = c->h->d;
+  const cw_http_cfg_t *hc = &c->h->cfg;
   char *eol = memchr(c->req, '\n', c->n);
   char method[8], path[128], version[16];
   *eol = 0;
@@ -209,7 +205,7 @@ static void handle(conn_t *c) {
   if (!strcmp(path, "/metrics")) {
     sbuf_t b = {malloc(16384), 0, 16384, 0};
     if (!b.p) return conn_close(c);
-    render_metrics(d, &b);
+    render_metrics(hc, &b);
     if (b.oom) {
       free(b.p);
       return conn_close(c);
@@ -219,7 +215,7 @@ static void handle(conn_t *c) {
     return;
   }
   if (!strcmp(path, "/healthz")) {
-    int db = atomic_load(&d->m.db_connected), mq = atomic_load(&d->m.mqtt_connected);
+    int db = atomic_load(&hc->env->m->db_connected), mq = atomic_load(&hc->env->m->mqtt_connected);
     if (db && mq) return text(c, 200, "ok\n", head);
     char body[96];
     snprintf(body, sizeof body, "unavailable:%s%s\n", db ? "" : " database", mq ? "" : " broker");
@@ -267,7 +263,8 @@ static void on_conn(uv_stream_t *server, int status) {
 
 static void server_closed(uv_handle_t *hd) { free(hd->data); }
 
-int cw_http_start(cw_daemon_t *d, cw_http_t **out) {
+int cw_http_start(const cw_http_cfg_t *cfg, cw_http_t **out) {
+  const cw_config_t *conf = cfg->env->cfg;
   char host[64];
   int port, rc;
   union {
@@ -276,21 +273,21 @@ int cw_http_start(cw_daemon_t *d, cw_http_t **out) {
     struct sockaddr_in6 in6;
   } addr;
   *out = NULL;
-  if (!d->cfg.http_listen[0]) return 0; /* disabled */
-  if (cw_config_split_listen(d->cfg.http_listen, host, sizeof host, &port)) return -EINVAL;
+  if (!conf->http_listen[0]) return 0; /* disabled */
+  if (cw_config_split_listen(conf->http_listen, host, sizeof host, &port)) return -EINVAL;
   if (uv_ip4_addr(host, port, &addr.in4) && uv_ip6_addr(host, port, &addr.in6)) return -EINVAL;
   cw_http_t *h = calloc(1, sizeof *h);
   if (!h) return -ENOMEM;
-  h->d = d;
-  uv_tcp_init(d->loop, &h->server);
+  h->cfg = *cfg;
+  uv_tcp_init(cfg->loop, &h->server);
   h->server.data = h;
   if ((rc = uv_tcp_bind(&h->server, &addr.sa, 0)) || (rc = uv_listen((uv_stream_t *)&h->server, 64, on_conn))) {
-    cw_log(CW_LOG_ERROR, "http: cannot listen on %s: %s", d->cfg.http_listen, uv_strerror(rc));
+    cw_log(CW_LOG_ERROR, "http: cannot listen on %s: %s", conf->http_listen, uv_strerror(rc));
     /* the handle lives inside h: libuv frees it through the close callback */
     uv_close((uv_handle_t *)&h->server, server_closed);
     return rc;
   }
-  cw_log(CW_LOG_INFO, "http: listening on %s (/metrics, /healthz)", d->cfg.http_listen);
+  cw_log(CW_LOG_INFO, "http: listening on %s (/metrics, /healthz)", conf->http_listen);
   *out = h;
   return 0;
 }

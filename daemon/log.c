@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "log.h"
 
 static _Atomic int log_level = CW_LOG_INFO;
 static _Atomic int tty_mode = -1; /* -1 unknown, decided on first use */

@@ -1,9 +1,12 @@
-/* main.c - chargewatchd: command line, start-up in dependency order, the
- * libuv main loop (signals, systemd notify/watchdog, alert sinks, HTTP) and
- * the graceful shutdown of DESIGN.md section 5: stop consuming, drain the
- * rings, flush or spool, exit 0 within shutdown_timeout_s.
- * (cw_now_ms, cw_daemon_route and cw_daemon_alert_id are in worker.c, which
- * the unit tests link.) */
+/* main.c - chargewatchd: the command line, and the wiring of the parts.
+ * Every part of daemon/ knows only lib/, the base headers (config, log,
+ * metrics, env, ctl) and its own children; main.c creates the parts in
+ * dependency order and connects them with callbacks and ring ends
+ * (docs/ARCHITECTURE.md draws the graph). Then the libuv main loop runs
+ * (signals, systemd notify/watchdog, alert sink, operator commands, HTTP)
+ * until SIGTERM/SIGINT stops it; the graceful shutdown runs after the loop
+ * has returned: stop consuming, drain the rings, flush or spool, exit 0
+ * within shutdown_timeout_s (docs/RELIABILITY.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,17 +16,46 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "alert_sink.h"
+#include "clock.h"
+#include "control.h"
+#include "deadletter.h"
+#include "env.h"
+#include "http.h"
+#include "idgen.h"
+#include "mqtt_in.h"
+#include "mqtt_out.h"
+#include "pipeline.h"
+#include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
+#define NOTIFY_SOURCE "cw_alert_cmd" /* the NOTIFY channel, named in dead-letter lines */
 
-typedef struct {
-  cw_daemon_t *d;
+typedef struct app {
+  cw_config_t cfg;
+  char config_path[256];
+  cw_metrics_t m;
+  _Atomic int stopping; /* set once the shutdown begins */
+  cw_env_t env;
+  cw_idgen_t ids;
+  uv_loop_t *loop;
+  int64_t started_ms;
+  /* the parts, in creation order */
+  cw_deadletter_t *deadletter;
+  cw_pipeline_t *pipeline;
+  cw_control_t *control;
+  cw_alert_sink_t *sink;
+  cw_mqtt_in_t *mqtt_in;   /* feeds the pipeline */
+  cw_mqtt_out_t *mqtt_out; /* publishes alerts */
+  cw_writer_t *writer;
+  cw_http_t *http;
+  /* main loop */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
-  int watchdog_on;
-  /* shutdown deadline, enforced by a thread because the stop sequence below
-   * blocks the loop (joins, flushes) and a loop timer could not fire */
+  int signals_on, watchdog_on;
+  int stop_signal;
+  /* shutdown deadline, enforced by a thread because the stop sequence
+   * blocks (joins, flushes) */
   pthread_t deadline;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -43,16 +75,134 @@ static void usage(FILE *f) {
           DEFAULT_CONFIG);
 }
 
+/* ------------------------------------------------------------- wiring */
+
+static void on_reject(void *ctx, cw_reject_t why, int index, const char *detail, const char *topic,
+                      size_t topic_len, const void *payload, size_t len) {
+  cw_deadletter_write(ctx, why, index, detail, topic, topic_len, payload, len);
+}
+
+static void wake_sink(void *ctx) { cw_alert_sink_wake(((app_t *)ctx)->sink); }
+
+static int deliver(void *ctx, const char *topic, size_t tlen, const void *payload, size_t len,
+                   int64_t recv_ms) {
+  return cw_pipeline_ingest(ctx, topic, tlen, payload, len, recv_ms);
+}
+
+static void mqtt_command(void *ctx, const char *payload, size_t len) {
+  app_t *a = ctx;
+  cw_control_submit(a->control, payload, len, a->cfg.mqtt_cmd_topic);
+}
+
+static void notify_command(void *ctx, const char *payload, size_t len) {
+  cw_control_submit(((app_t *)ctx)->control, payload, len, NOTIFY_SOURCE);
+}
+
+static int publish(void *ctx, const char *topic, const void *payload, size_t len, int retain) {
+  app_t *a = ctx;
+  return a->mqtt_out ? cw_mqtt_out_publish(a->mqtt_out, topic, payload, len, retain) : 0;
+}
+
+static int store_alert(void *ctx, const cw_alert_event_t *ev) {
+  app_t *a = ctx;
+  return a->writer ? cw_writer_store_alert(a->writer, ev) : 0;
+}
+
+static void note_alert(void *ctx, const cw_alert_event_t *ev) { cw_control_note(ctx, ev); }
+
+static int ring_gauges(void *ctx, int i, cw_http_rings_t *out) {
+  cw_pipeline_t *p = ctx;
+  cw_pipeline_gauges_t g;
+  if (i >= cw_pipeline_nworkers(p)) return -1;
+  cw_pipeline_gauges(p, i, &g);
+  *out = (cw_http_rings_t){g.ingest_used, g.readings_used, g.alerts_used, g.ingest_cap};
+  return 0;
+}
+
+/* Create every part, wired, in dependency order. 0 or -errno (logged). */
+static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
+  const cw_config_t *c = &a->cfg;
+  int rc, n = c->workers;
+  if ((rc = cw_deadletter_open(&a->deadletter, c->deadletter, c->deadletter_max_bytes,
+                               &a->m.deadletter_written))) {
+    cw_log(CW_LOG_ERROR, "dead-letter file %s: %s", c->deadletter, strerror(-rc));
+    return rc;
+  }
+  a->env.reject = on_reject;
+  a->env.reject_ctx = a->deadletter;
+
+  cw_pipeline_cfg_t pc = {.env = &a->env,
+                          .nworkers = n,
+                          .ring_bytes = cw_ring_capacity_for_slots(c->ring_slots),
+                          .dcfg = dc,
+                          .ids = &a->ids,
+                          .alert_wake = wake_sink,
+                          .alert_wake_ctx = a};
+  if ((rc = cw_pipeline_create(&pc, &a->pipeline))) {
+    cw_log(CW_LOG_ERROR, "workers: %s", strerror(-rc));
+    return rc;
+  }
+  if ((rc = cw_control_create(&a->env, cw_pipeline_ctl_port(a->pipeline), a->loop, &a->control))) {
+    cw_log(CW_LOG_ERROR, "control: %s", uv_strerror(rc));
+    return rc;
+  }
+
+  cw_ring_t **rings = calloc((size_t)n, sizeof *rings);
+  if (!rings) return -ENOMEM;
+  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_alerts(a->pipeline, i);
+  cw_alert_sink_cfg_t sc = {.env = &a->env,
+                            .loop = a->loop,
+                            .rings = rings,
+                            .nrings = n,
+                            .publish = publish,
+                            .publish_ctx = a,
+                            .store = store_alert,
+                            .store_ctx = a,
+                            .note = note_alert,
+                            .note_ctx = a->control};
+  rc = cw_alert_sink_create(&sc, &a->sink);
+  if (rc) {
+    cw_log(CW_LOG_ERROR, "alert sinks: %s", strerror(rc < 0 ? -rc : rc));
+    goto out;
+  }
+
+  cw_mqtt_in_cfg_t mc = {.env = &a->env,
+                         .loop = a->loop,
+                         .deliver = deliver,
+                         .deliver_ctx = a->pipeline,
+                         .command = mqtt_command,
+                         .command_ctx = a};
+  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) ||
+      (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
+    goto out;
+
+  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_readings(a->pipeline, i);
+  cw_writer_cfg_t wc = {.env = &a->env,
+                        .readings = rings,
+                        .nrings = n,
+                        .port = cw_pipeline_ctl_port(a->pipeline),
+                        .ids = &a->ids,
+                        .command = notify_command,
+                        .command_ctx = a};
+  if ((rc = cw_writer_create(&wc, &a->writer)))
+    cw_log(CW_LOG_ERROR, "writer: %s", strerror(-rc));
+out:
+  free(rings);
+  return rc;
+}
+
+/* ------------------------------------------------------------- shutdown */
+
 static void *deadline_main(void *arg) {
   app_t *a = arg;
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += a->d->cfg.shutdown_timeout_s;
+  until.tv_sec += a->cfg.shutdown_timeout_s;
   pthread_mutex_lock(&a->mu);
   while (!a->finished) {
     if (pthread_cond_timedwait(&a->cv, &a->mu, &until) == ETIMEDOUT && !a->finished) {
       cw_log(CW_LOG_ERROR, "shutdown took longer than shutdown_timeout_s=%d: exiting now",
-             a->d->cfg.shutdown_timeout_s);
+             a->cfg.shutdown_timeout_s);
       _exit(1);
     }
   }
@@ -60,80 +210,125 @@ static void *deadline_main(void *arg) {
   return NULL;
 }
 
-static void close_cb_noop(uv_handle_t *h) { (void)h; }
-
-static void shutdown_daemon(app_t *a) {
-  cw_daemon_t *d = a->d;
-  if (atomic_exchange(&d->stopping, 1)) return;
-  int64_t t0 = cw_now_ms();
+/* Stop in dependency order, after the loop has returned (or after a failed
+ * start-up). The main thread is the alert rings' consumer, so it drains them
+ * while it waits for the workers: a worker may be waiting on a full one. */
+static void stop_parts(app_t *a) {
+  if (atomic_exchange(&a->stopping, 1)) return;
+  int64_t t0 = cw_mono_ms();
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   cw_log(CW_LOG_INFO, "shutting down: stop consuming, drain, flush (limit %d s)",
-         d->cfg.shutdown_timeout_s);
+         a->cfg.shutdown_timeout_s);
   pthread_mutex_init(&a->mu, NULL);
   pthread_cond_init(&a->cv, NULL);
   if (pthread_create(&a->deadline, NULL, deadline_main, a) == 0) a->deadline_started = 1;
 
-  if (d->mqtt) cw_mqtt_pause(d->mqtt);            /* 1. no new messages; session kept */
-  for (int i = 0; i < d->nworkers; i++)           /* 2. every ingest ring drained */
-    cw_worker_stop(d->workers[i]);
-  if (d->alerts) cw_alerts_drain(d->alerts);      /* 3. last alerts: log, MQTT, writer */
-  if (d->writer) cw_writer_stop(d->writer);       /* 4. readings + alerts flushed or spooled */
-  if (d->mqtt) cw_mqtt_stop(d->mqtt);             /* 5. queued alert publishes out */
+  cw_mqtt_in_pause(a->mqtt_in);                /* 1. no new messages; session kept */
+  if (a->pipeline) {                           /* 2. every ingest ring drained */
+    cw_pipeline_request_stop(a->pipeline);
+    while (!cw_pipeline_stopped(a->pipeline)) {
+      if (a->sink) cw_alert_sink_drain(a->sink);
+      cw_sleep_ms(2);
+    }
+    cw_pipeline_join(a->pipeline);
+  }
+  if (a->sink) cw_alert_sink_drain(a->sink);   /* 3. last alerts: log, MQTT, writer */
+  if (a->writer) cw_writer_stop(a->writer);    /* 4. readings + alerts flushed or spooled */
+  cw_mqtt_out_stop(a->mqtt_out);               /* 5. queued alert publishes out */
   cw_log(CW_LOG_INFO, "stopped in %lld ms: %llu readings accepted, %llu rows committed, "
          "%llu batches spooled",
-         (long long)(cw_now_ms() - t0), (unsigned long long)atomic_load(&d->m.readings_accepted),
-         (unsigned long long)atomic_load(&d->m.rows_committed),
-         (unsigned long long)atomic_load(&d->m.batches_spooled));
-
-  /* close the loop's handles; uv_run returns once they are gone */
-  cw_mqtt_free(d->mqtt);
-  d->mqtt = NULL;
-  cw_alerts_free(d->alerts);
-  d->alerts = NULL;
-  uv_close((uv_handle_t *)&a->sigterm, close_cb_noop);
-  uv_close((uv_handle_t *)&a->sigint, close_cb_noop);
-  uv_close((uv_handle_t *)&a->sighup, close_cb_noop);
-  if (a->watchdog_on) uv_close((uv_handle_t *)&a->watchdog, close_cb_noop);
-  cw_http_stop(d->http);
-  d->http = NULL;
+         (long long)(cw_mono_ms() - t0), (unsigned long long)atomic_load(&a->m.readings_accepted),
+         (unsigned long long)atomic_load(&a->m.rows_committed),
+         (unsigned long long)atomic_load(&a->m.batches_spooled));
 }
 
+static void close_cb_noop(uv_handle_t *h) { (void)h; }
+
+/* Free every part; the loop runs once more for the handles' close callbacks. */
+static void free_parts(app_t *a) {
+  cw_mqtt_in_free(a->mqtt_in);
+  cw_mqtt_out_free(a->mqtt_out);
+  cw_alert_sink_free(a->sink);
+  cw_control_free(a->control);
+  cw_http_stop(a->http);
+  if (a->signals_on) {
+    uv_close((uv_handle_t *)&a->sigterm, close_cb_noop);
+    uv_close((uv_handle_t *)&a->sigint, close_cb_noop);
+    uv_close((uv_handle_t *)&a->sighup, close_cb_noop);
+  }
+  if (a->watchdog_on) uv_close((uv_handle_t *)&a->watchdog, close_cb_noop);
+  if (a->loop) {
+    uv_run(a->loop, UV_RUN_NOWAIT); /* run the close callbacks */
+    uv_loop_close(a->loop);
+  }
+  cw_writer_free(a->writer);
+  cw_pipeline_free(a->pipeline);
+  cw_deadletter_close(a->deadletter);
+  if (a->deadline_started) {
+    pthread_mutex_lock(&a->mu);
+    a->finished = 1;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->deadline, NULL);
+  }
+}
+
+/* ------------------------------------------------------------- main loop */
+
 static void reload(app_t *a) {
-  cw_daemon_t *d = a->d;
   cw_config_t *nc = malloc(sizeof *nc);
   char err[512];
   if (!nc) return;
   cw_log(CW_LOG_INFO, "SIGHUP: reloading thresholds, station policies; reopening logs");
   cw_config_defaults(nc);
-  if (d->config_path[0] && cw_config_load(nc, d->config_path, err, sizeof err) != 0) {
+  if (a->config_path[0] && cw_config_load(nc, a->config_path, err, sizeof err) != 0) {
     cw_log(CW_LOG_ERROR, "reload: %s (keeping the running configuration)", err);
   } else {
     /* thresholds go to each worker's engine through its control queue; the
      * other sections need a restart (connections, rings, paths) */
-    for (int i = 0; i < d->nworkers; i++) {
-      cw_ctl_t *c = calloc(1, sizeof *c);
-      if (!c) break;
+    cw_ctl_t *c = calloc(1, sizeof *c);
+    if (c) {
       c->type = CW_CTL_DETECT_CFG;
       c->det = nc->det;
-      cw_worker_post(d->workers[i], c);
+      cw_pipeline_post(a->pipeline, CW_CTL_ALL, c);
     }
     cw_log_set_level(nc->log_level);
   }
   free(nc);
-  if (d->writer) cw_writer_reload(d->writer);
-  if (d->alerts) cw_alerts_reopen(d->alerts);
-  if (d->deadletter) cw_deadletter_reopen(d->deadletter);
+  if (a->writer) cw_writer_reload(a->writer);
+  if (a->sink) cw_alert_sink_reopen(a->sink);
+  if (a->deadletter) cw_deadletter_reopen(a->deadletter);
 }
 
+/* A signal only sets state: the stop sequence runs once uv_run returns. */
 static void on_signal(uv_signal_t *s, int signum) {
   app_t *a = s->data;
-  if (signum == SIGHUP) reload(a);
-  else shutdown_daemon(a);
+  if (signum == SIGHUP) return reload(a);
+  a->stop_signal = signum;
+  uv_stop(a->loop);
 }
 
 static void on_watchdog(uv_timer_t *t) {
   (void)t;
   sd_notify(0, "WATCHDOG=1");
+}
+
+static void start_loop_handles(app_t *a) {
+  uv_signal_init(a->loop, &a->sigterm);
+  uv_signal_init(a->loop, &a->sigint);
+  uv_signal_init(a->loop, &a->sighup);
+  a->sigterm.data = a->sigint.data = a->sighup.data = a;
+  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  uv_signal_start(&a->sighup, on_signal, SIGHUP);
+  a->signals_on = 1;
+  uint64_t wd_usec = 0;
+  if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+    uint64_t every_ms = wd_usec / 2000; /* twice per period, as sd_watchdog_enabled(3) advises */
+    uv_timer_init(a->loop, &a->watchdog);
+    uv_timer_start(&a->watchdog, on_watchdog, every_ms ? every_ms : 1, every_ms ? every_ms : 1);
+    a->watchdog_on = 1;
+  }
 }
 
 static int parse_args(int argc, char **argv, const char **path, int *check) {
@@ -170,23 +365,21 @@ int main(int argc, char **argv) {
   const char *path = NULL;
   int check = 0, rc, status = 1;
   char err[512];
-  app_t a = {0};
 
   if ((rc = parse_args(argc, argv, &path, &check)) >= 0) return rc;
-  cw_daemon_t *d = calloc(1, sizeof *d);
-  if (!d) return 1;
-  a.d = d;
-  cw_config_defaults(&d->cfg);
+  app_t *a = calloc(1, sizeof *a);
+  if (!a) return 1;
+  cw_config_defaults(&a->cfg);
   if (!path && access(DEFAULT_CONFIG, F_OK) == 0) path = DEFAULT_CONFIG;
   if (path) {
-    snprintf(d->config_path, sizeof d->config_path, "%s", path);
-    if (cw_config_load(&d->cfg, path, err, sizeof err) != 0) {
+    snprintf(a->config_path, sizeof a->config_path, "%s", path);
+    if (cw_config_load(&a->cfg, path, err, sizeof err) != 0) {
       fprintf(stderr, "chargewatchd: %s\n", err);
       goto out_free;
     }
   }
   cw_decode_cfg_t dc;
-  if (cw_config_decode_cfg(&d->cfg, &dc) != 0) {
+  if (cw_config_decode_cfg(&a->cfg, &dc) != 0) {
     fprintf(stderr, "chargewatchd: topic patterns do not compile\n");
     goto out_free;
   }
@@ -196,106 +389,42 @@ int main(int argc, char **argv) {
     goto out_free;
   }
 
-  cw_log_set_level(d->cfg.log_level);
+  cw_log_set_level(a->cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
-  d->loop = uv_default_loop();
-  d->started_ms = cw_now_ms();
-  /* ids stay unique across restarts even without a database: the clock in
-   * ms only moves forward past the last run's ids at < 1 alert per ms;
-   * the writer raises it past the largest stored id */
-  atomic_store(&d->next_alert_id, d->started_ms);
-  d->nworkers = d->cfg.workers;
+  a->loop = uv_default_loop();
+  a->started_ms = cw_now_ms();
+  a->env = (cw_env_t){.cfg = &a->cfg, .m = &a->m, .stopping = &a->stopping};
+  cw_idgen_init(&a->ids, cw_now_us()); /* the writer raises it past the largest stored id */
   cw_log(CW_LOG_INFO, "chargewatchd %s starting (%s, %d worker%s)", CW_VERSION,
-         path ? path : "built-in defaults", d->nworkers, d->nworkers == 1 ? "" : "s");
+         path ? path : "built-in defaults", a->cfg.workers, a->cfg.workers == 1 ? "" : "s");
 
-  if ((rc = cw_deadletter_open(&d->deadletter, d->cfg.deadletter, d->cfg.deadletter_max_bytes))) {
-    cw_log(CW_LOG_ERROR, "dead-letter file %s: %s", d->cfg.deadletter, strerror(-rc));
-    goto out_free;
-  }
-  cw_deadletter_bind(d->deadletter, d);
-  d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
-  if (!d->workers) goto out_stop;
-  for (int i = 0; i < d->nworkers; i++)
-    if ((rc = cw_worker_create(d, i, &d->workers[i]))) {
-      cw_log(CW_LOG_ERROR, "worker %d: %s", i, strerror(-rc));
-      goto out_stop;
-    }
-  if ((rc = cw_alerts_create(d, &d->alerts))) {
-    cw_log(CW_LOG_ERROR, "alert sinks: %s", strerror(-rc));
-    goto out_stop;
-  }
-  if ((rc = cw_mqtt_create(d, &d->mqtt))) goto out_stop;
-  rc = cw_writer_create(d, &d->writer);
-  if (!d->writer) {
-    cw_log(CW_LOG_ERROR, "writer: %s", strerror(rc < 0 ? -rc : EIO));
-    goto out_stop;
-  }
-  if (rc) cw_log(CW_LOG_WARN, "writer: database not ready (%s): spooling until it is", strerror(-rc));
-
-  for (int i = 0; i < d->nworkers; i++)
-    if ((rc = cw_worker_start(d->workers[i]))) {
-      cw_log(CW_LOG_ERROR, "worker %d: cannot start: %s", i, strerror(-rc));
-      goto out_stop;
-    }
-  if ((rc = cw_writer_start(d->writer))) {
+  if (create_parts(a, &dc) || cw_pipeline_start(a->pipeline)) goto out_stop;
+  if ((rc = cw_writer_start(a->writer))) {
     cw_log(CW_LOG_ERROR, "writer: cannot start: %s", strerror(-rc));
     goto out_stop;
   }
   /* Signals are ours from here on. A SIGTERM during the start-up above (the
-   * writer may spend seconds retrying the database) takes its default
+   * writer may spend seconds waiting for the database) takes its default
    * action, which loses nothing: no message has been consumed yet. */
-  uv_signal_init(d->loop, &a.sigterm);
-  uv_signal_init(d->loop, &a.sigint);
-  uv_signal_init(d->loop, &a.sighup);
-  a.sigterm.data = a.sigint.data = a.sighup.data = &a;
-  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&a.sigint, on_signal, SIGINT);
-  uv_signal_start(&a.sighup, on_signal, SIGHUP);
-
-  cw_mqtt_start(d->mqtt); /* failures are retried by its timer */
-  if ((rc = cw_http_start(d, &d->http)))
-    cw_log(CW_LOG_ERROR, "http: disabled (%s)", uv_strerror(rc));
-
-  uint64_t wd_usec = 0;
-  if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-    uint64_t every_ms = wd_usec / 2000; /* twice per period, as sd_watchdog_enabled(3) advises */
-    uv_timer_init(d->loop, &a.watchdog);
-    uv_timer_start(&a.watchdog, on_watchdog, every_ms ? every_ms : 1, every_ms ? every_ms : 1);
-    a.watchdog_on = 1;
-  }
+  start_loop_handles(a);
+  cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
+  cw_mqtt_in_start(a->mqtt_in);
+  cw_http_cfg_t hc = {.env = &a->env,
+                      .loop = a->loop,
+                      .started_ms = a->started_ms,
+                      .rings = ring_gauges,
+                      .rings_ctx = a->pipeline};
+  if ((rc = cw_http_start(&hc, &a->http))) cw_log(CW_LOG_ERROR, "http: disabled (%s)", uv_strerror(rc));
   sd_notify(0, "READY=1\nSTATUS=running");
   cw_log(CW_LOG_INFO, "running");
 
-  uv_run(d->loop, UV_RUN_DEFAULT);
+  uv_run(a->loop, UV_RUN_DEFAULT); /* until SIGTERM/SIGINT (uv_stop) */
   status = 0;
-  goto out_free_all;
-
 out_stop:
-  /* start-up failed after threads may have started: stop them the same way */
-  if (d->mqtt) cw_mqtt_pause(d->mqtt);
-  for (int i = 0; d->workers && i < d->nworkers; i++)
-    if (d->workers[i]) cw_worker_stop(d->workers[i]);
-  if (d->writer) cw_writer_stop(d->writer);
-out_free_all:
-  cw_mqtt_free(d->mqtt);
-  cw_alerts_free(d->alerts);
-  if (d->loop) {
-    uv_run(d->loop, UV_RUN_NOWAIT); /* run the close callbacks */
-    uv_loop_close(d->loop);
-  }
-  cw_writer_free(d->writer);
-  for (int i = 0; d->workers && i < d->nworkers; i++) cw_worker_free(d->workers[i]);
-  free(d->workers);
-  cw_deadletter_close(d->deadletter);
-  if (a.deadline_started) {
-    pthread_mutex_lock(&a.mu);
-    a.finished = 1;
-    pthread_cond_signal(&a.cv);
-    pthread_mutex_unlock(&a.mu);
-    pthread_join(a.deadline, NULL);
-  }
+  stop_parts(a);
+  free_parts(a);
   if (status == 0) cw_log(CW_LOG_INFO, "exit");
 out_free:
-  free(d);
+  free(a);
   return status;
 }

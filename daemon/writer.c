@@ -3,48 +3,42 @@
  * stores alert events, keeps daily partitions ahead and forwards operator
  * NOTIFYs. While the database is unreachable finished batches go to the disk
  * spool (lib/spool.h) and are replayed in order when it returns, so a worker
- * never waits on the database for longer than one disk append (DESIGN.md 2, 5). */
-#include <cjson/cJSON.h>
+ * never waits on the database for longer than one disk append
+ * (docs/ARCHITECTURE.md, docs/RELIABILITY.md). */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "copy.h"
-#include "daemon.h"
+#include "fsutil.h"
 #include "spool.h"
+#include "text.h"
+#include "writer.h"
 #include "writer_int.h"
 
-/* Bounds. The alert queue is only a hand-off: while the database is down the
- * writer moves it to spool_dir/alerts, so the bound is hit only if the writer
- * thread itself is stuck. */
-#define ALERT_QUEUE_MAX 100000
-#define ALERT_TXN_MAX 1000          /* events per alert transaction */
 #define START_CONNECT_MS 10000      /* cw_writer_create waits this long for the database */
 #define HOUSEKEEP_MS (3600 * 1000)  /* partitions ahead: hourly and at each UTC day change */
 #define NOTIFY_POLL_MS 50
 #define LAST_TS_FLUSH_MS 2000       /* sockets.last_ts lags commits by at most this */
 #define SPOOL_SEGMENT_BYTES (64u << 20)
 #define REPLAY_SLICE_MS 200         /* spool replay yields to alerts and rings this often */
-/* Alert spool record: magic, sizeof(cw_alert_event_t), then the events by
- * value; a record written by a build with another layout is refused. */
-#define ASPOOL_MAGIC 0x31415743u    /* "CWA1" */
-#define ASPOOL_HDR 8
 
 struct cw_writer {
-  cw_daemon_t *d;
+  cw_writer_cfg_t cfg;     /* readings points at our own copy */
+  const cw_env_t *env;
   pthread_t thread;
   int started;
   _Atomic int stop;
   _Atomic int reload;
-  cw_alertq_t aq;           /* alert hand-off: main loop -> writer (alertq.c) */
+  cw_walerts_t alerts;      /* alert hand-off, alert spool (writer_alerts.c) */
   /* writer-thread state below */
   cw_wdb_t db;
   cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
-  cw_spool_t *aspool;      /* spool_dir/alerts: ASPOOL_MAGIC records of events */
   cw_copy_t batch;
   int64_t batch_first_ms;  /* monotonic time of the first pending row */
   int held;                /* batch finished but neither stored nor spooled (spool full) */
@@ -56,41 +50,15 @@ struct cw_writer {
   int64_t next_spool_log_ms;
   int utc_day;
   int wait_next;           /* ring to sleep on next when there are several */
-  uint64_t torn_seen[2];   /* stats.torn of spool, aspool already logged */
+  uint64_t torn_seen;      /* stats.torn of the readings spool already logged */
   pthread_t guard;         /* shutdown guard (cw__wdb_guard) */
   int guard_started;
 };
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static void update_spool_metrics(cw_writer_t *w) {
-  cw_spool_stats_t a = {0}, b = {0};
+  cw_spool_stats_t a = {0};
   if (w->spool) cw_spool_stats(w->spool, &a);
-  if (w->aspool) cw_spool_stats(w->aspool, &b);
-  atomic_store(&w->d->m.spool_bytes, a.bytes + b.bytes);
-}
-
-/* The spool skips damaged records by itself (CRC, framing); say so once per
- * damaged spot, since each one is lost data an operator must hear about. */
-static void spool_damage(cw_writer_t *w, int which) {
-  cw_spool_stats_t st;
-  cw_spool_stats(which ? w->aspool : w->spool, &st);
-  if (st.torn == w->torn_seen[which]) return;
-  cw_log(CW_LOG_ERROR,
-         "writer: %s spool in %s: %llu damaged record(s) or torn tail(s) detected (CRC or framing) "
-         "and skipped; the intact records replay",
-         which ? "alert" : "readings", w->d->cfg.spool_dir,
-         (unsigned long long)(st.torn - w->torn_seen[which]));
-  w->torn_seen[which] = st.torn;
+  atomic_store(&w->env->m->spool_bytes, a.bytes + cw__walerts_spool_bytes(&w->alerts));
 }
 
 static int spool_pending(cw_writer_t *w) {
@@ -101,160 +69,19 @@ static int spool_pending(cw_writer_t *w) {
   return st.records > 0 || st.bytes > 0;
 }
 
-/* ------------------------------------------------------------- policies */
+/* ------------------------------------------------------------- session */
 
-static void post(cw_writer_t *w, cw_ctl_t *c) {
-  cw_daemon_t *d = w->d;
-  int i = cw_daemon_route(d, c->station, strlen(c->station));
-  if (!d->workers || i < 0 || i >= d->nworkers || !d->workers[i]) {
-    free(c);
-    return;
-  }
-  cw_worker_post(d->workers[i], c);
-}
-
-static cw_ctl_t *ctl_new(cw_ctl_type_t type, const char *station) {
-  cw_ctl_t *c = calloc(1, sizeof(*c));
-  if (!c) return NULL;
-  c->type = type;
-  snprintf(c->station, sizeof(c->station), "%s", station);
-  return c;
-}
-
-static cw_site_type_t site_parse(const char *s) {
-  if (!strcmp(s, "indoor")) return CW_SITE_INDOOR;
-  if (!strcmp(s, "ground_floor")) return CW_SITE_GROUND_FLOOR;
-  if (!strcmp(s, "basement")) return CW_SITE_BASEMENT;
-  return CW_SITE_OUTDOOR;
-}
-
-/* Post every station's and socket's policy to its worker; with restore, also
- * each socket's last stored ts and (restore_alerts) the alerts not closed.
- * Also refreshes the set of station codes the writer knows. 0 or -EIO. */
-static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
-  PGconn *c = w->db.conn;
-  int rc = -EIO, n = 0;
-  PGresult *r;
-  cw__wdb_known_clear(&w->db);
-  r = PQexec(c,
-      "SELECT code, utc_offset_min, (extract(epoch FROM night_start) / 60)::int,"
-      " (extract(epoch FROM night_end) / 60)::int, overnight_allowed,"
-      " coalesce(breaker_w, 0), site_type FROM stations");
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-  for (int i = 0; i < PQntuples(r); i++) {
-    const char *code = PQgetvalue(r, i, 0);
-    cw_ctl_t *ctl = ctl_new(CW_CTL_STATION, code);
-    if (!ctl) goto nomem;
-    ctl->station_policy.utc_offset_min = atoi(PQgetvalue(r, i, 1));
-    ctl->station_policy.night_start_min = atoi(PQgetvalue(r, i, 2));
-    ctl->station_policy.night_end_min = atoi(PQgetvalue(r, i, 3));
-    ctl->station_policy.overnight_allowed = PQgetvalue(r, i, 4)[0] == 't';
-    ctl->station_policy.breaker_w = strtod(PQgetvalue(r, i, 5), NULL);
-    ctl->station_policy.site_type = site_parse(PQgetvalue(r, i, 6));
-    post(w, ctl);
-    cw__wdb_known_add(&w->db, code);
-    n++;
-  }
-  PQclear(r);
-  r = PQexec(c,
-      "SELECT station, socket, rated_w, forbidden,"
-      " floor(extract(epoch FROM last_ts) * 1000)::bigint FROM sockets");
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-  for (int i = 0; i < PQntuples(r); i++) {
-    const char *st = PQgetvalue(r, i, 0);
-    int sock = atoi(PQgetvalue(r, i, 1));
-    if (sock < 1 || sock > 255) continue;
-    cw_ctl_t *ctl = ctl_new(CW_CTL_SOCKET, st);
-    if (!ctl) goto nomem;
-    ctl->socket = (uint8_t)sock;
-    ctl->socket_policy.rated_w = strtod(PQgetvalue(r, i, 2), NULL);
-    ctl->socket_policy.forbidden = PQgetvalue(r, i, 3)[0] == 't';
-    post(w, ctl);
-    if (restore && !PQgetisnull(r, i, 4)) {
-      ctl = ctl_new(CW_CTL_RESTORE_TS, st);
-      if (!ctl) goto nomem;
-      ctl->socket = (uint8_t)sock;
-      ctl->ts_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
-      post(w, ctl);
-    }
-  }
-  PQclear(r);
-  r = NULL;
-  if (restore_alerts) {
-    /* ts: when the current state began (a cleared alert's cool-down runs
-     * from cleared_at). */
-    r = PQexec(c,
-        "SELECT id, station, socket, kind, severity, state,"
-        " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
-        "   ELSE opened_at END) * 1000)::bigint,"
-        " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, '')"
-        " FROM alerts WHERE state <> 'closed' ORDER BY id");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-    for (int i = 0; i < PQntuples(r); i++) {
-      cw_ctl_t *ctl = ctl_new(CW_CTL_RESTORE_ALERT, PQgetvalue(r, i, 1));
-      cw_alert_event_t *ev;
-      const char *sv = PQgetvalue(r, i, 4), *sta = PQgetvalue(r, i, 5);
-      if (!ctl) goto nomem;
-      ev = &ctl->alert;
-      ev->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-      snprintf(ev->station, sizeof(ev->station), "%s", ctl->station);
-      ev->socket = (uint8_t)atoi(PQgetvalue(r, i, 2));
-      ctl->socket = ev->socket;
-      if (cw_kind_parse(PQgetvalue(r, i, 3), &ev->kind) != 0) {
-        free(ctl);
-        continue;
-      }
-      ev->severity = strcmp(sv, "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
-      ev->state = !strcmp(sta, "cleared") ? CW_ALERT_CLEARED
-                  : !strcmp(sta, "acknowledged") ? CW_ALERT_ACKNOWLEDGED : CW_ALERT_OPEN;
-      ev->event = CW_EV_RAISED;
-      ev->ts_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
-      ev->value = strtod(PQgetvalue(r, i, 7), NULL);
-      ev->threshold = strtod(PQgetvalue(r, i, 8), NULL);
-      snprintf(ev->unit, sizeof(ev->unit), "%s", PQgetvalue(r, i, 9));
-      snprintf(ev->message, sizeof(ev->message), "%s", PQgetvalue(r, i, 10));
-      post(w, ctl);
-    }
-    cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", PQntuples(r));
-    PQclear(r);
-    /* ids unique across restarts without asking the database at raise time:
-     * never below max(id) + 1 nor the clock in microseconds. */
-    r = PQexec(c, "SELECT coalesce(max(id), 0) + 1 FROM alerts");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
-    int64_t next = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    int64_t cur = atomic_load(&w->d->next_alert_id);
-    while (cur < next && !atomic_compare_exchange_weak(&w->d->next_alert_id, &cur, next)) {
-    }
-    PQclear(r);
-    r = NULL;
-  }
-  cw_log(CW_LOG_INFO, "writer: loaded %d station policies", n);
-  w->policies_loaded = 1;
-  return 0;
-nomem:
-  rc = -ENOMEM;
-fail:
-  if (rc == -EIO) cw_log(CW_LOG_ERROR, "writer: loading policies: %s", PQerrorMessage(c));
-  PQclear(r);
+static int housekeep(cw_writer_t *w) {
+  int rc = cw__db_partitions(&w->db, w->env->cfg->pg_partitions_ahead);
+  w->next_housekeep_ms = cw_mono_ms() + HOUSEKEEP_MS;
+  w->utc_day = (int)(time(NULL) / 86400);
   return rc;
 }
 
-static int housekeep(cw_writer_t *w) {
-  char sql[256];
-  snprintf(sql, sizeof(sql),
-           "SELECT cw_ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1,"
-           " (now() AT TIME ZONE 'UTC')::date + %d)",
-           w->d->cfg.pg_partitions_ahead > 0 ? w->d->cfg.pg_partitions_ahead : 0);
-  PGresult *r = PQexec(w->db.conn, sql);
-  int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok)
-    cw_log(CW_LOG_WARN, "writer: creating partitions: %s", PQerrorMessage(w->db.conn));
-  else if (atoi(PQgetvalue(r, 0, 0)) > 0)
-    cw_log(CW_LOG_INFO, "writer: created %s readings partitions", PQgetvalue(r, 0, 0));
-  PQclear(r);
-  w->next_housekeep_ms = mono_ms() + HOUSEKEEP_MS;
-  w->utc_day = (int)(time(NULL) / 86400);
-  return ok ? 0 : -EIO;
+static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
+  int rc = cw__db_load_policies(&w->db, &w->cfg.port, w->cfg.ids, restore, restore_alerts);
+  if (rc == 0) w->policies_loaded = 1;
+  return rc;
 }
 
 /* After every (re)connection: schema, partitions, LISTEN; policies the first
@@ -271,95 +98,24 @@ static int session_setup(cw_writer_t *w, int first) {
   return 0;
 }
 
-/* ----------------------------------------------------------- alert queue */
+/* ----------------------------------------------------------- alerts */
+
+/* The writer sleeps on its reading rings (cw_ring_wait): a kick on each
+ * wakes it wherever it sleeps. */
+static void kick(cw_writer_t *w) {
+  for (int i = 0; i < w->cfg.nrings; i++) cw_ring_kick(w->cfg.readings[i]);
+}
 
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
-  uint64_t over = 0;
-  int rc = cw__alertq_push(&w->aq, ev, &over);
-  if (rc == -ENOBUFS && over % 1000 == 1)
-    /* Only when the writer thread is stuck: the event is still in the alert
-     * log and on MQTT. Said once per 1000. */
-    cw_log(CW_LOG_ERROR, "writer: alert queue full (%d): %llu events not stored in the database",
-           ALERT_QUEUE_MAX, (unsigned long long)over);
+  int rc = cw__walerts_push(&w->alerts, ev);
   if (rc) return rc;
-  for (int i = 0; i < w->d->nworkers; i++) /* wake the writer if it sleeps */
-    if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
+  kick(w); /* wake the writer if it sleeps */
   return 0;
 }
 
-/* Store events; on a temporary error put them in the alert spool (they are
- * then replayed before anything newer). Returns CW_WDB_OK, CW_WDB_TEMP
- * (spooled) or -1 (requeued in memory). */
-static int alerts_store_or_spool(cw_writer_t *w, const cw_alert_event_t *v, size_t n) {
-  int tried = cw__wdb_usable(&w->db, mono_ms());
-  int st = tried ? cw__wdb_store_alerts(&w->db, v, n) : CW_WDB_TEMP;
-  if (st == CW_WDB_OK) {
-    atomic_fetch_add(&w->d->m.alerts_stored, n);
-    return st;
-  }
-  if (tried) cw__wdb_down(&w->db, "alerts");
-  int rc = -ENOMEM;
-  uint8_t *rec = malloc(ASPOOL_HDR + n * sizeof(*v));
-  if (rec) {
-    uint32_t hdr[2] = {ASPOOL_MAGIC, (uint32_t)sizeof(*v)};
-    memcpy(rec, hdr, ASPOOL_HDR);
-    memcpy(rec + ASPOOL_HDR, v, n * sizeof(*v));
-    rc = cw_spool_append(w->aspool, rec, ASPOOL_HDR + n * sizeof(*v));
-    free(rec);
-  }
-  if (rc) {
-    int64_t now = mono_ms();
-    if (now >= w->next_spool_log_ms) {
-      cw_log(CW_LOG_ERROR, "writer: cannot spool %zu alert events (%s); keeping them in memory", n,
-             strerror(-rc));
-      w->next_spool_log_ms = now + 10000;
-    }
-    cw__alertq_requeue(&w->aq, v, n);
-    return -1;
-  }
-  update_spool_metrics(w);
-  return CW_WDB_TEMP;
-}
-
-/* Alert spool first (older), then the in-memory queue. While the database is
- * unusable the queue is moved to the spool so it survives a restart. */
 static void alerts_pump(cw_writer_t *w) {
-  const void *data;
-  size_t len;
-  while (cw__wdb_usable(&w->db, mono_ms()) && cw_spool_peek(w->aspool, &data, &len) == 1) {
-    uint32_t hdr[2] = {0, 0};
-    spool_damage(w, 1);
-    if (len >= ASPOOL_HDR) memcpy(hdr, data, ASPOOL_HDR);
-    if (hdr[0] != ASPOOL_MAGIC || hdr[1] != sizeof(cw_alert_event_t) ||
-        (len - ASPOOL_HDR) % sizeof(cw_alert_event_t)) {
-      cw_log(CW_LOG_ERROR, "writer: dropping an alert spool record of another build (%zu bytes)", len);
-      cw_spool_ack(w->aspool);
-      continue;
-    }
-    size_t n = (len - ASPOOL_HDR) / sizeof(cw_alert_event_t);
-    cw_alert_event_t *v = malloc(n ? n * sizeof(*v) : 1);
-    if (!v) return;
-    /* copied out: spool bytes carry no alignment */
-    memcpy(v, (const uint8_t *)data + ASPOOL_HDR, n * sizeof(*v));
-    int st = cw__wdb_store_alerts(&w->db, v, n);
-    free(v);
-    if (st != CW_WDB_OK) {
-      cw__wdb_down(&w->db, "alert replay");
-      break;
-    }
-    atomic_fetch_add(&w->d->m.alerts_stored, n);
-    cw_spool_ack(w->aspool);
-    update_spool_metrics(w);
-  }
-  spool_damage(w, 1); /* also a damaged tail with no intact record left */
-  while (!cw__alertq_empty(&w->aq)) {
-    cw_alert_event_t *v;
-    size_t n = cw__alertq_take(&w->aq, &v, ALERT_TXN_MAX);
-    if (!n) break;
-    int st = alerts_store_or_spool(w, v, n);
-    free(v);
-    if (st < 0) break; /* neither stored nor spooled: try again on a later pass */
-  }
+  cw__walerts_pump(&w->alerts, &w->db);
+  update_spool_metrics(w);
 }
 
 /* ------------------------------------------------------------- readings */
@@ -369,8 +125,8 @@ static void alerts_pump(cw_writer_t *w) {
 static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows) {
   int st = cw__wdb_store_buf(&w->db, buf, len, rows);
   if (st == CW_WDB_OK) {
-    atomic_fetch_add(&w->d->m.rows_committed, *rows);
-    atomic_fetch_add(&w->d->m.batches_committed, 1);
+    atomic_fetch_add(&w->env->m->rows_committed, *rows);
+    atomic_fetch_add(&w->env->m->batches_committed, 1);
   }
   return st;
 }
@@ -385,7 +141,7 @@ static void batch_done(cw_writer_t *w) {
  * refuses (full disk), the batch is held and the rings are not drained: the
  * workers then wait, never drop (STYLE.md: bound every queue). */
 static void flush(cw_writer_t *w) {
-  int64_t now = mono_ms();
+  int64_t now = cw_mono_ms();
   if (!w->held) {
     if (w->batch.rows == 0) return;
     if (cw_copy_finish(&w->batch)) {
@@ -406,7 +162,7 @@ static void flush(cw_writer_t *w) {
   }
   int rc = cw_spool_append(w->spool, w->batch.buf, w->batch.len);
   if (rc == 0) {
-    atomic_fetch_add(&w->d->m.batches_spooled, 1);
+    atomic_fetch_add(&w->env->m->batches_spooled, 1);
     update_spool_metrics(w);
     batch_done(w);
     return;
@@ -422,12 +178,12 @@ static void flush(cw_writer_t *w) {
 /* Replay spooled batches in order while the database takes them, for at most
  * REPLAY_SLICE_MS so alerts and the rings get their turn. */
 static void replay(cw_writer_t *w) {
-  int64_t until = mono_ms() + REPLAY_SLICE_MS;
+  int64_t until = cw_mono_ms() + REPLAY_SLICE_MS;
   const void *data;
   size_t len;
-  while (cw__wdb_usable(&w->db, mono_ms()) && mono_ms() < until) {
+  while (cw__wdb_usable(&w->db, cw_mono_ms()) && cw_mono_ms() < until) {
     int rc = cw_spool_peek(w->spool, &data, &len);
-    spool_damage(w, 0);
+    cw__spool_damage(w->spool, &w->torn_seen, "readings", w->env->cfg->spool_dir);
     if (rc <= 0) {
       if (rc < 0) cw_log(CW_LOG_ERROR, "writer: reading the spool: %s", strerror(-rc));
       break;
@@ -438,7 +194,7 @@ static void replay(cw_writer_t *w) {
       break;
     }
     cw_spool_ack(w->spool);
-    atomic_fetch_add(&w->d->m.spool_replayed, 1);
+    atomic_fetch_add(&w->env->m->spool_replayed, 1);
     update_spool_metrics(w);
   }
 }
@@ -463,16 +219,16 @@ static int drain_one(void *ctx, const void *rec, size_t len) {
 /* Move rows from every reading ring into the batch, flushing whenever it
  * reaches batch_rows. Returns the rows taken. */
 static size_t drain(cw_writer_t *w) {
-  cw_daemon_t *d = w->d;
+  const cw_config_t *cfg = w->env->cfg;
   size_t total = 0;
-  uint32_t max = d->cfg.pg_batch_rows > 0 ? (uint32_t)d->cfg.pg_batch_rows : 5000;
-  for (int i = 0; i < d->nworkers; i++) {
-    cw_ring_t *ring = cw_worker_readings(d->workers[i]);
+  uint32_t max = cfg->pg_batch_rows > 0 ? (uint32_t)cfg->pg_batch_rows : 5000;
+  for (int i = 0; i < w->cfg.nrings; i++) {
+    cw_ring_t *ring = w->cfg.readings[i];
     while (!w->held) {
       drain_ctx_t c = {w, 0};
       size_t room = max > w->batch.rows ? max - w->batch.rows : 0;
       size_t n = room ? cw_ring_pop_burst(ring, room, drain_one, &c) : 0;
-      if (n && w->batch.rows == n) w->batch_first_ms = mono_ms();
+      if (n && w->batch.rows == n) w->batch_first_ms = cw_mono_ms();
       total += n;
       if (w->batch.rows >= max) flush(w);
       if (c.err) {
@@ -495,28 +251,8 @@ static void notifications(cw_writer_t *w) {
     return;
   }
   while ((nt = PQnotifies(c)) != NULL) {
-    cJSON *j = cJSON_Parse(nt->extra);
-    cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "action");
-    cJSON *by = cJSON_GetObjectItemCaseSensitive(j, "by");
-    cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "station");
-    cw_ctl_t *ctl;
-    if (cJSON_IsNumber(id) && cJSON_IsString(act) && cJSON_IsString(st) &&
-        cw_station_valid(st->valuestring, strlen(st->valuestring)) &&
-        (!strcmp(act->valuestring, "ack") || !strcmp(act->valuestring, "close")) &&
-        (ctl = ctl_new(CW_CTL_OPERATOR, st->valuestring)) != NULL) {
-      ctl->alert.id = (int64_t)id->valuedouble;
-      ctl->alert.event = strcmp(act->valuestring, "ack") ? CW_EV_CLOSED : CW_EV_ACKNOWLEDGED;
-      snprintf(ctl->alert.station, sizeof(ctl->alert.station), "%s", st->valuestring);
-      if (cJSON_IsString(by)) snprintf(ctl->alert.by, sizeof(ctl->alert.by), "%s", by->valuestring);
-      ctl->ts_ms = cw_now_ms();
-      cw_log(CW_LOG_DEBUG, "writer: operator %s of alert %lld (%s) forwarded", act->valuestring,
-             (long long)ctl->alert.id, ctl->station);
-      post(w, ctl);
-    } else {
-      cw_log(CW_LOG_WARN, "writer: ignoring cw_alert_cmd payload %.200s", nt->extra);
-    }
-    cJSON_Delete(j);
+    /* cw_ack / cw_close in SQL: the same command as on MQTT (control.h) */
+    if (w->cfg.command) w->cfg.command(w->cfg.command_ctx, nt->extra, strlen(nt->extra));
     PQfreemem(nt);
   }
 }
@@ -534,7 +270,7 @@ static void tick(cw_writer_t *w, int64_t now) {
       cw_log(CW_LOG_INFO, "writer: database connection restored");
     }
   }
-  atomic_store(&w->d->m.db_connected, w->db.ready);
+  atomic_store(&w->env->m->db_connected, w->db.ready);
   if (!w->db.ready) return;
   if (now >= w->next_housekeep_ms || (int)(time(NULL) / 86400) != w->utc_day) housekeep(w);
   if (atomic_exchange(&w->reload, 0)) load_policies(w, 0, 0);
@@ -549,62 +285,62 @@ static void tick(cw_writer_t *w, int64_t now) {
 }
 
 static void wait_rings(cw_writer_t *w, int timeout_ms) {
-  cw_daemon_t *d = w->d;
+  int n = w->cfg.nrings;
   if (timeout_ms <= 0) return;
-  if (d->nworkers == 1) {
-    cw_ring_wait(cw_worker_readings(d->workers[0]), timeout_ms);
-  } else if (d->nworkers > 1) {
+  if (n == 1) {
+    cw_ring_wait(w->cfg.readings[0], timeout_ms);
+  } else if (n > 1) {
     /* One waiter per ring is all the ring offers: visit them in turn with a
      * short sleep each (rows wait at most ~2 ms longer than with one ring). */
-    w->wait_next = (w->wait_next + 1) % d->nworkers;
-    cw_ring_wait(cw_worker_readings(d->workers[w->wait_next]), timeout_ms < 2 ? timeout_ms : 2);
+    w->wait_next = (w->wait_next + 1) % n;
+    cw_ring_wait(w->cfg.readings[w->wait_next], timeout_ms < 2 ? timeout_ms : 2);
   } else {
-    sleep_ms(timeout_ms);
+    cw_sleep_ms(timeout_ms);
   }
 }
 
 static void final_drain(cw_writer_t *w) {
-  int64_t budget = 1000LL * (w->d->cfg.shutdown_timeout_s > 0 ? w->d->cfg.shutdown_timeout_s : 10);
-  int64_t deadline = mono_ms() + budget, replay_until = mono_ms() + budget / 2;
+  int64_t budget = 1000LL * (w->env->cfg->shutdown_timeout_s > 0 ? w->env->cfg->shutdown_timeout_s : 10);
+  int64_t deadline = cw_mono_ms() + budget, replay_until = cw_mono_ms() + budget / 2;
   /* Older spooled batches first while there is time (half the budget); what
    * remains stays on disk for the next start. */
-  while (cw__wdb_usable(&w->db, mono_ms()) && spool_pending(w) && mono_ms() < replay_until) replay(w);
+  while (cw__wdb_usable(&w->db, cw_mono_ms()) && spool_pending(w) && cw_mono_ms() < replay_until) replay(w);
   while (drain(w) > 0 || w->held) {
     if (w->held) {
       flush(w);
       if (w->held) {
-        if (mono_ms() >= deadline) break;
-        sleep_ms(100);
+        if (cw_mono_ms() >= deadline) break;
+        cw_sleep_ms(100);
       }
     }
   }
   flush(w);
-  while (w->held && mono_ms() < deadline) {
-    sleep_ms(100);
+  while (w->held && cw_mono_ms() < deadline) {
+    cw_sleep_ms(100);
     flush(w);
   }
   if (w->held)
     cw_log(CW_LOG_ERROR, "writer: shutdown: %u rows could be neither stored nor spooled", w->batch.rows);
   alerts_pump(w);
-  if (cw__wdb_usable(&w->db, mono_ms()) && cw__wdb_flush_sockets(&w->db) != CW_WDB_OK)
+  if (cw__wdb_usable(&w->db, cw_mono_ms()) && cw__wdb_flush_sockets(&w->db) != CW_WDB_OK)
     cw_log(CW_LOG_WARN, "writer: shutdown: sockets.last_ts not updated (replays stay idempotent)");
 }
 
 static void *run(void *arg) {
   cw_writer_t *w = arg;
-  int batch_ms = w->d->cfg.pg_batch_ms > 0 ? w->d->cfg.pg_batch_ms : 200;
+  int batch_ms = w->env->cfg->pg_batch_ms > 0 ? w->env->cfg->pg_batch_ms : 200;
   while (!atomic_load(&w->stop)) {
-    int64_t now = mono_ms();
+    int64_t now = cw_mono_ms();
     tick(w, now);
     alerts_pump(w); /* alerts never wait behind a readings batch */
     if (cw__wdb_usable(&w->db, now) && spool_pending(w)) replay(w);
     size_t got = w->held ? 0 : drain(w);
-    now = mono_ms();
+    now = cw_mono_ms();
     if (w->held || (w->batch.rows && now - w->batch_first_ms >= batch_ms)) flush(w);
     if (got) continue;
     int timeout = w->batch.rows ? (int)(w->batch_first_ms + batch_ms - now) : batch_ms;
     if (w->held || (cw__wdb_usable(&w->db, now) && spool_pending(w))) timeout = timeout < 10 ? timeout : 10;
-    if (!cw__alertq_empty(&w->aq)) timeout = 0;
+    if (cw__walerts_pending(&w->alerts)) timeout = 0;
     wait_rings(w, timeout > NOTIFY_POLL_MS ? NOTIFY_POLL_MS : timeout);
   }
   final_drain(w);
@@ -613,59 +349,45 @@ static void *run(void *arg) {
 
 /* ------------------------------------------------------------- lifecycle */
 
-static int mkdir_p(const char *dir) {
-  char tmp[512];
-  snprintf(tmp, sizeof(tmp), "%s", dir);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
-  return 0;
-}
-
-int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
+int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   cw_writer_t *w = calloc(1, sizeof(*w));
-  char path[512];
+  const cw_config_t *cfg = wc->env->cfg;
+  char path[PATH_MAX];
   int rc;
   *out = NULL;
   if (!w) return -ENOMEM;
-  w->d = d;
-  cw__alertq_init(&w->aq, ALERT_QUEUE_MAX);
-  rc = cw_copy_init(&w->batch, (size_t)(d->cfg.pg_batch_rows > 0 ? d->cfg.pg_batch_rows : 5000) * 96);
+  w->cfg = *wc;
+  w->env = wc->env;
+  w->cfg.readings = calloc(wc->nrings > 0 ? (size_t)wc->nrings : 1, sizeof *w->cfg.readings);
+  if (!w->cfg.readings) {
+    free(w);
+    return -ENOMEM;
+  }
+  for (int i = 0; i < wc->nrings; i++) w->cfg.readings[i] = wc->readings[i];
+  rc = cw_copy_init(&w->batch, (size_t)(cfg->pg_batch_rows > 0 ? cfg->pg_batch_rows : 5000) * 96);
   if (rc) goto fail;
-  rc = cw__wdb_init(&w->db, d);
+  rc = cw__wdb_init(&w->db, w->env);
   if (rc) goto fail;
-  if ((rc = mkdir_p(d->cfg.spool_dir)) != 0) {
-    cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", d->cfg.spool_dir, strerror(-rc));
+  if ((rc = cw_mkdir_p(cfg->spool_dir)) != 0) {
+    cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", cfg->spool_dir, strerror(-rc));
     goto fail;
   }
-  snprintf(path, sizeof(path), "%s/readings", d->cfg.spool_dir);
-  rc = cw_spool_open(&w->spool, path, d->cfg.spool_max_bytes, SPOOL_SEGMENT_BYTES);
+  snprintf(path, sizeof(path), "%s/readings", cfg->spool_dir);
+  rc = cw_spool_open(&w->spool, path, cfg->spool_max_bytes, SPOOL_SEGMENT_BYTES);
   if (rc == 0) {
-    snprintf(path, sizeof(path), "%s/alerts", d->cfg.spool_dir);
-    rc = cw_spool_open(&w->aspool, path, d->cfg.spool_max_bytes, SPOOL_SEGMENT_BYTES);
+    snprintf(path, sizeof(path), "%s/alerts", cfg->spool_dir);
+    rc = cw__walerts_open(&w->alerts, w->env, path, SPOOL_SEGMENT_BYTES);
   }
   if (rc) {
     cw_log(CW_LOG_ERROR, "writer: opening spool %s: %s", path, strerror(-rc));
     goto fail;
   }
   update_spool_metrics(w);
-  {
-    /* Seed alert ids from the clock; the database may raise it (max id + 1). */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-    int64_t cur = atomic_load(&d->next_alert_id);
-    if (cur < us) atomic_store(&d->next_alert_id, us);
-  }
   /* Bounded wait for the database at start, then carry on without it. */
-  int64_t until = mono_ms() + START_CONNECT_MS;
+  int64_t until = cw_mono_ms() + START_CONNECT_MS;
   int backoff = CW_WDB_BACKOFF_MIN_MS;
-  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && mono_ms() + backoff < until) {
-    sleep_ms(backoff);
+  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && cw_mono_ms() + backoff < until) {
+    cw_sleep_ms(backoff);
     backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
   }
   if (rc == 0) {
@@ -678,10 +400,13 @@ int cw_writer_create(cw_daemon_t *d, cw_writer_t **out) {
       w->db.ready = 1;
     }
   }
-  if (!w->db.ready)
-    cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns",
-           d->cfg.pg_conninfo, d->cfg.spool_dir);
-  atomic_store(&d->m.db_connected, w->db.ready);
+  if (!w->db.ready) {
+    char ci[sizeof cfg->pg_conninfo];
+    cw_conninfo_redact(ci, sizeof ci, cfg->pg_conninfo); /* a password stays out of the log */
+    cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns", ci,
+           cfg->spool_dir);
+  }
+  atomic_store(&w->env->m->db_connected, w->db.ready);
   *out = w;
   return 0;
 fail:
@@ -704,8 +429,7 @@ void cw_writer_reload(cw_writer_t *w) { atomic_store(&w->reload, 1); }
 void cw_writer_stop(cw_writer_t *w) {
   if (!w) return;
   atomic_store(&w->stop, 1);
-  for (int i = 0; i < w->d->nworkers; i++)
-    if (w->d->workers && w->d->workers[i]) cw_ring_kick(cw_worker_readings(w->d->workers[i]));
+  kick(w);
   if (w->started) {
     pthread_join(w->thread, NULL);
     w->started = 0;
@@ -718,7 +442,7 @@ void cw_writer_stop(cw_writer_t *w) {
     w->guard_started = 0;
   }
   cw__wdb_close(&w->db);
-  atomic_store(&w->d->m.db_connected, 0);
+  atomic_store(&w->env->m->db_connected, 0);
 }
 
 void cw_writer_free(cw_writer_t *w) {
@@ -727,9 +451,8 @@ void cw_writer_free(cw_writer_t *w) {
   cw__wdb_close(&w->db);
   cw__wdb_free(&w->db);
   if (w->spool) cw_spool_close(w->spool);
-  if (w->aspool) cw_spool_close(w->aspool);
+  cw__walerts_close(&w->alerts);
   cw_copy_free(&w->batch);
-  size_t left = cw__alertq_free(&w->aq);
-  if (left) cw_log(CW_LOG_ERROR, "writer: %zu alert events queued after stop were not stored", left);
+  free(w->cfg.readings);
   free(w);
 }

@@ -1,112 +1,16 @@
 /* writer_int.h - internals shared by the files of the writer: writer.c
- * (thread, spool, lifecycle), alertq.c (alert hand-off queue) and writer_db.c (libpq: connection,
- * COPY with its idempotent and bisecting fallbacks, alert rows). Only the
- * writer thread touches a cw_wdb_t (cw_writer_create runs before it starts). */
+ * (thread, reading batches, readings spool, lifecycle) and writer_alerts.c
+ * (the alert hand-off queue, the alert spool and its pump); both use the
+ * database side of db.h. */
 #ifndef CW_WRITER_INT_H
 #define CW_WRITER_INT_H
 
-#include <libpq-fe.h>
+#include <pthread.h>
 
-#include "copy.h"
-#include "daemon.h"
+#include "db.h"
+#include "spool.h"
 
-/* Outcome of a database operation. TEMP: retry later (the caller spools);
- * PERM: the data itself was refused (22xxx/23xxx); DUP: unique violation. */
-/* Reconnect and retry back-off, capped (DESIGN.md section 5). */
-#define CW_WDB_BACKOFF_MIN_MS 100
-#define CW_WDB_BACKOFF_MAX_MS 5000
-
-enum { CW_WDB_OK = 0, CW_WDB_TEMP = 1, CW_WDB_PERM = 2, CW_WDB_DUP = 3 };
-
-typedef struct cw_wkey {
-  char station[CW_STATION_MAX + 1];
-  uint8_t socket;
-  uint8_t used;
-  int64_t ts_ms;
-} cw_wkey_t;
-
-/* Open-addressing set keyed by (station, socket); grows at half load. */
-typedef struct cw_wset {
-  cw_wkey_t *e;
-  size_t cap, len;
-} cw_wset_t;
-
-typedef struct cw_wbuf {
-  char *p;
-  size_t len, cap;
-} cw_wbuf_t;
-
-typedef struct cw_wdb {
-  cw_daemon_t *d;
-  PGconn *conn;
-  int ready;              /* connected and session set up (schema, LISTEN) */
-  int connecting;         /* non-blocking connect in progress */
-  int poll_state;         /* last PostgresPollingStatusType */
-  int64_t connect_started_ms;
-  int64_t retry_at_ms;    /* monotonic: no database use before this */
-  int backoff_ms;         /* capped exponential, BACKOFF_MIN..MAX */
-  int temp_table;         /* cw_readings_in exists on this connection */
-  cw_wset_t known;        /* station codes known to exist in stations */
-  cw_wset_t bsock;        /* per batch: (station, socket) -> max ts */
-  cw_wset_t bst;          /* per batch: stations to register */
-  cw_wset_t dirty;        /* committed since the last sockets flush: max ts */
-  cw_wbuf_t a1, a2, a3;   /* array literals for the per-batch statements */
-  cw_reading_t *rows;     /* rows parsed back from a COPY buffer */
-  size_t nrows, rows_cap;
-  cw_copy_t scratch;      /* re-encoding for bisection */
-  /* Shutdown under a stuck database: another thread may cancel the running
-   * statement (PQcancel is thread-safe on its own PGcancel object) and make
-   * the writer spool everything else instead of waiting on the server. */
-  pthread_mutex_t cancel_mu;
-  PGcancel *cancel;       /* for the current connection, or NULL */
-  _Atomic int abandon;    /* set once: no more database use in this process */
-  _Atomic int guard_stop; /* ends cw__wdb_guard */
-} cw_wdb_t;
-
-static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
-  return db->ready && db->conn && now_ms >= db->retry_at_ms && !atomic_load(&db->abandon);
-}
-
-int cw__wdb_init(cw_wdb_t *db, cw_daemon_t *d);
-void cw__wdb_free(cw_wdb_t *db);
-/* Blocking connect (start-up). 0 or -EIO. */
-int cw__wdb_connect_blocking(cw_wdb_t *db);
-/* Drive a non-blocking reconnect; returns 1 once when a new connection is
- * established (the caller then sets the session up and sets ready). */
-int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
-/* A temporary failure: drop a broken connection and back off. */
-void cw__wdb_down(cw_wdb_t *db, const char *what);
-void cw__wdb_close(cw_wdb_t *db);
-/* Any thread: stop using the database for good and cancel the statement in
- * progress, if any (it then fails as a temporary error: the batch spools). */
-void cw__wdb_abandon(cw_wdb_t *db);
-/* Thread body (arg: the cw_wdb_t) that abandons the database when a shutdown
- * runs long; returns once guard_stop is set. See writer_db.c. */
-void *cw__wdb_guard(void *arg);
-int cw__wdb_exec(PGconn *c, const char *sql); /* command or query; 0 or -EIO */
-/* Apply schema/NNN_*.sql not yet in schema_migrations, in order, each in its
- * own transaction under an advisory lock (two daemons do not race).
- * 0, -EIO (database gone) or -EPROTO (a migration fails). */
-int cw__wdb_migrate(PGconn *c);
-void cw__wdb_known_add(cw_wdb_t *db, const char *station);
-void cw__wdb_known_clear(cw_wdb_t *db);
-/* Store one finished COPY buffer: COPY, then the idempotent path on a unique
- * violation, then bisection with dead-lettering on data errors. Returns
- * CW_WDB_OK (rows = rows inserted) or CW_WDB_TEMP. */
-int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *rows);
-/* Store alert events (alerts upsert + alert_events) in one transaction; an
- * event the database refuses is logged and skipped. CW_WDB_OK or CW_WDB_TEMP. */
-/* Write sockets.last_ts (and register new sockets when auto_register) for
- * every socket committed since the last call, in one transaction. Deferred
- * from the batches because it costs as much as the COPY itself when every
- * row of a batch is a different socket; a restart after a crash may then
- * restore a last ts up to one flush interval old, which the unique index
- * absorbs (the replayed rows take the ON CONFLICT DO NOTHING path).
- * CW_WDB_OK or CW_WDB_TEMP. */
-int cw__wdb_flush_sockets(cw_wdb_t *db);
-int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n);
-
-/* alertq.c: the bounded FIFO of alert events from the main loop (producer,
+/* The bounded FIFO of alert events from the main loop (producer,
  * cw_writer_store_alert) to the writer thread (consumer). Thread-safe. */
 typedef struct cw_alertq {
   pthread_mutex_t mu;
@@ -114,16 +18,26 @@ typedef struct cw_alertq {
   size_t len, max;
   uint64_t overflow; /* events refused at the bound or lost to ENOMEM on requeue */
 } cw_alertq_t;
-void cw__alertq_init(cw_alertq_t *q, size_t max);
-/* Frees what is still queued; returns how many events that was. */
-size_t cw__alertq_free(cw_alertq_t *q);
-/* Append a copy of ev. 0, -ENOMEM, or -ENOBUFS at the bound (*overflow = the
- * running count of refused events). */
-int cw__alertq_push(cw_alertq_t *q, const cw_alert_event_t *ev, uint64_t *overflow);
-/* Put n events back at the head, oldest first (beyond memory: counted). */
-void cw__alertq_requeue(cw_alertq_t *q, const cw_alert_event_t *v, size_t n);
-/* Detach up to max events, oldest first, into a malloc'd array (caller frees). */
-size_t cw__alertq_take(cw_alertq_t *q, cw_alert_event_t **out, size_t max);
-int cw__alertq_empty(cw_alertq_t *q);
+
+typedef struct cw_walerts {
+  const cw_env_t *env; /* NULL until cw__walerts_open */
+  cw_alertq_t q;
+  cw_spool_t *spool;   /* spool_dir/alerts */
+  uint64_t torn_seen;  /* spool damage already logged */
+  int64_t next_log_ms;
+} cw_walerts_t;
+
+/* Queue and spool (path). 0 or -errno from the spool. */
+int cw__walerts_open(cw_walerts_t *a, const cw_env_t *env, const char *path, uint64_t segment);
+void cw__walerts_close(cw_walerts_t *a); /* logs events still queued */
+/* Any thread: queue a copy. 0, -ENOMEM or -ENOBUFS (full: logged once per 1000). */
+int cw__walerts_push(cw_walerts_t *a, const cw_alert_event_t *ev);
+int cw__walerts_pending(cw_walerts_t *a); /* events queued in memory */
+/* Writer thread: spooled events first (older), then the queue; while the
+ * database is unusable the queue moves to the spool. */
+void cw__walerts_pump(cw_walerts_t *a, cw_wdb_t *db);
+uint64_t cw__walerts_spool_bytes(cw_walerts_t *a);
+/* Log once per damaged spot the records a spool skipped (CRC, framing). */
+void cw__spool_damage(cw_spool_t *s, uint64_t *seen, const char *what, const char *dir);
 
 #endif

@@ -1,4 +1,4 @@
-/* fuzz-sources: daemon/config.c lib/detect.c lib/detect_thermal.c lib/detect_overload.c lib/detect_overnight.c lib/detect_offline.c lib/alert.c lib/socket_table.c lib/cw.c lib/topic.c lib/decode.c */
+/* fuzz-sources: daemon/config.c lib/detect.c lib/detect_thermal.c lib/detect_overload.c lib/detect_overnight.c lib/detect_offline.c lib/alert.c lib/socket_table.c lib/cw.c lib/topic.c lib/decode.c lib/text.c lib/ring.c */
 /* fuzz-libs: -linih -lcjson -lm */
 /* fuzz-pkgs: libuv */
 /* fuzz_config.c - libFuzzer target for the configuration parser: the input
@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "config.h"
+#include "log.h"
 
 /* config.c logs nothing, but its objects may reference cw_log via headers */
 void cw_log(int level, const char *fmt, ...) {

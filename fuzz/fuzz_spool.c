@@ -1,4 +1,4 @@
-/* fuzz-sources: lib/spool.c */
+/* fuzz-sources: lib/spool.c lib/fsutil.c */
 /* fuzz_spool.c - libFuzzer target for the spool reader: the input becomes
  * the first segment file of an empty spool directory, which is then opened
  * and drained with peek/ack. Whatever the bytes, the reader must not crash,

@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if UINTPTR_MAX == 0xffffffffffffffffu
+/* count was added in the struct's tail padding: spooled events keep their size. */
+_Static_assert(sizeof(cw_alert_event_t) == 296, "cw_alert_event_t size changed");
+#endif
+
 int cw_alert_pool_init(cw_alert_pool_t *p, cw_alert_fn emit, cw_alert_id_fn next_id, void *ctx) {
   memset(p, 0, sizeof(*p));
   p->cap = 16;
@@ -83,6 +88,7 @@ static void emit(cw_alert_pool_t *p, const cw_alert_t *a, const char *station, c
   e.event = ev;
   e.state = (cw_alert_state_t)a->state;
   e.socket = a->socket;
+  e.count = a->count;
   copy_clean(e.station, sizeof(e.station), station);
   copy_clean(e.unit, sizeof(e.unit), a->unit);
   copy_clean(e.by, sizeof(e.by), by);
@@ -140,7 +146,8 @@ int cw_alert_apply(cw_alert_pool_t *p, uint32_t *slot, const char *station, uint
       p->active--;
       a->cleared_ts = ts_ms;
       a->cleared_recv = recv_ms;
-      if (a->state != CW_ALERT_ACKNOWLEDGED) a->state = CW_ALERT_CLEARED;
+      if (a->state != CW_ALERT_ACKNOWLEDGED && a->state != CW_ALERT_RECTIFIED)
+        a->state = CW_ALERT_CLEARED;
       emit(p, a, station, CW_EV_CLEARED, ts_ms, recv_ms, "", msg);
     }
     return 0;
@@ -158,6 +165,7 @@ int cw_alert_apply(cw_alert_pool_t *p, uint32_t *slot, const char *station, uint
     a->state = CW_ALERT_OPEN;
     a->active = true;
     a->last_seen = ts_ms;
+    a->count = 1;
     p->active++;
     set_reading(a, v);
     char msg[120];
@@ -166,15 +174,22 @@ int cw_alert_apply(cw_alert_pool_t *p, uint32_t *slot, const char *station, uint
     return 0;
   }
 
-  if (!a->active) { /* back within the cool-down: reopen the same id */
+  if (!a->active) {
+    /* Back within the cool-down: the same incident (a thermostat cycling an
+     * iron, a plug that keeps dropping out). Reopen the same id and count the
+     * repeat; operators were told once ("raised"), a repeat is "repeated". A
+     * worse severity than before is still an escalation. */
+    bool worse = v->sev > a->sev;
     a->active = true;
     p->active++;
-    a->state = CW_ALERT_OPEN;
+    if (a->count < UINT32_MAX) a->count++;
+    if (worse || (a->state != CW_ALERT_ACKNOWLEDGED && a->state != CW_ALERT_RECTIFIED))
+      a->state = CW_ALERT_OPEN;
     a->last_seen = ts_ms;
-    set_reading(a, v);
+    if (worse || v->sev == a->sev) set_reading(a, v);
     char msg[120];
     verdict_text(v, msg, sizeof(msg));
-    emit(p, a, station, CW_EV_RAISED, ts_ms, recv_ms, "", msg);
+    emit(p, a, station, worse ? CW_EV_ESCALATED : CW_EV_REPEATED, ts_ms, recv_ms, "", msg);
     return 0;
   }
 
@@ -210,6 +225,7 @@ int cw_alert_restore(cw_alert_pool_t *p, uint32_t *slot, uint32_t station_idx,
   a->kind = (uint8_t)ev->kind;
   a->sev = (uint8_t)ev->severity;
   a->state = (uint8_t)ev->state;
+  a->count = ev->count ? ev->count : 1;
   a->value = isfinite(ev->value) ? ev->value : 0;
   a->threshold = isfinite(ev->threshold) ? ev->threshold : 0;
   copy_clean(a->unit, sizeof(a->unit), ev->unit);
@@ -230,14 +246,22 @@ uint32_t cw_alert_find(const cw_alert_pool_t *p, int64_t id) {
 }
 
 int cw_alert_operator(cw_alert_pool_t *p, uint32_t i, const char *station, cw_event_t action,
-                      const char *by, int64_t now_ms, bool *closed) {
+                      const char *by, const char *note, int64_t now_ms, bool *closed) {
   cw_alert_t *a = &p->a[i];
-  char msg[120];
+  char msg[160];
   char who[32];
   *closed = false;
   copy_clean(who, sizeof(who), by ? by : "");
+  if (action == CW_EV_RECTIFIED) {
+    if (a->state != CW_ALERT_ACKNOWLEDGED) return -EINVAL; /* registered first */
+    a->state = CW_ALERT_RECTIFIED;
+    snprintf(msg, sizeof(msg), "rectified by %s%s%.100s", who[0] ? who : "operator",
+             note && note[0] ? ": " : "", note ? note : "");
+    emit(p, a, station, CW_EV_RECTIFIED, now_ms, now_ms, who, msg);
+    return 0;
+  }
   if (action == CW_EV_ACKNOWLEDGED) {
-    if (a->state == CW_ALERT_ACKNOWLEDGED) return -EINVAL;
+    if (a->state == CW_ALERT_ACKNOWLEDGED || a->state == CW_ALERT_RECTIFIED) return -EINVAL;
     a->state = CW_ALERT_ACKNOWLEDGED;
     snprintf(msg, sizeof(msg), "acknowledged by %s", who[0] ? who : "operator");
     emit(p, a, station, CW_EV_ACKNOWLEDGED, now_ms, now_ms, who, msg);

@@ -1,8 +1,10 @@
 /* alert.h - the alert state machine of one detection engine: one alert per
  * (station, socket, kind), raised -> escalated -> cleared (after a hold time)
- * -> acknowledged / closed by an operator, with re-raises inside a cool-down
- * merged into the same id. Detectors hand it a verdict per reading; it turns
- * verdicts into cw_alert_event_t events. Single-threaded. */
+ * -> acknowledged -> rectified -> closed by an operator, with re-raises
+ * inside a cool-down merged into the same id: one "raised" event per
+ * incident, each repeat a "repeated" event that only bumps count.
+ * Detectors hand it a verdict per reading; it turns verdicts into
+ * cw_alert_event_t events. Single-threaded. */
 #ifndef CW_ALERT_H
 #define CW_ALERT_H
 
@@ -41,6 +43,7 @@ typedef struct cw_alert {
   double value, threshold;
   uint32_t station;     /* owner: station index, socket (0 = station), kind */
   uint32_t next_free;   /* free list (index + 1) */
+  uint32_t count;       /* raises within this alert: 1 + repeats inside the cool-down */
   uint8_t socket;
   uint8_t kind;
   uint8_t sev;
@@ -79,11 +82,13 @@ int cw_alert_restore(cw_alert_pool_t *p, uint32_t *slot, uint32_t station_idx,
 /* Index of the held alert with this id, or 0. */
 uint32_t cw_alert_find(const cw_alert_pool_t *p, int64_t id);
 
-/* Operator action (ACKNOWLEDGED / CLOSED) on the alert at index i. On close
- * the entry is freed and *closed is set: the caller zeroes the owner's slot.
- * 0 or -EINVAL. */
+/* Operator action (ACKNOWLEDGED / RECTIFIED / CLOSED) on the alert at index
+ * i; note (may be NULL) goes into the event message. RECTIFIED needs the
+ * alert acknowledged first (found -> registered -> rectified -> closed). On
+ * close the entry is freed and *closed is set: the caller zeroes the owner's
+ * slot. 0 or -EINVAL. */
 int cw_alert_operator(cw_alert_pool_t *p, uint32_t i, const char *station, cw_event_t action,
-                      const char *by, int64_t now_ms, bool *closed);
+                      const char *by, const char *note, int64_t now_ms, bool *closed);
 
 /* Drop alerts cleared longer than cooldown_s ago (receive time). For each
  * dropped one, drop(ctx, alert) is called first so the owner zeroes its slot. */

@@ -71,6 +71,8 @@ const char *cw_event_name(cw_event_t e) {
   case CW_EV_CLEARED: return "cleared";
   case CW_EV_ACKNOWLEDGED: return "acknowledged";
   case CW_EV_CLOSED: return "closed";
+  case CW_EV_REPEATED: return "repeated";
+  case CW_EV_RECTIFIED: return "rectified";
   }
   return "unknown";
 }
@@ -81,11 +83,12 @@ const char *cw_alert_state_name(cw_alert_state_t s) {
   case CW_ALERT_CLEARED: return "cleared";
   case CW_ALERT_ACKNOWLEDGED: return "acknowledged";
   case CW_ALERT_CLOSED: return "closed";
+  case CW_ALERT_RECTIFIED: return "rectified";
   }
   return "unknown";
 }
 
-/* [A-Za-z0-9_-]{1,32} (DESIGN.md section 3). The set is deliberately narrow:
+/* [A-Za-z0-9_-]{1,32} (docs/ARCHITECTURE.md section 7). The set is deliberately narrow:
  * the station code goes into MQTT topics, file names of logs and SQL values,
  * and none of those then needs escaping. */
 bool cw_station_valid(const char *s, size_t len) {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define CW_VERSION "0.1.0"
-#define CW_STATION_MAX 32 /* [A-Za-z0-9_-]{1,32} (DESIGN.md section 3) */
+#define CW_STATION_MAX 32 /* [A-Za-z0-9_-]{1,32} (docs/ARCHITECTURE.md section 7) */
 
 /* Which optional fields a reading carries (cw_reading_t.have). */
 enum {
@@ -103,6 +103,11 @@ typedef enum {
   CW_EV_CLEARED,
   CW_EV_ACKNOWLEDGED,
   CW_EV_CLOSED,
+  /* Appended (the names are stored): the condition came back within the
+   * cool-down of the same alert (count + 1, not re-announced as raised), and
+   * an operator's "rectified" between acknowledged and closed. */
+  CW_EV_REPEATED,
+  CW_EV_RECTIFIED,
 } cw_event_t;
 const char *cw_event_name(cw_event_t e); /* "raised", "escalated", ... */
 
@@ -111,6 +116,7 @@ typedef enum {
   CW_ALERT_CLEARED,
   CW_ALERT_ACKNOWLEDGED,
   CW_ALERT_CLOSED,
+  CW_ALERT_RECTIFIED, /* appended: acknowledged, then rectified on site */
 } cw_alert_state_t;
 const char *cw_alert_state_name(cw_alert_state_t s); /* "open", "cleared", ... */
 
@@ -131,6 +137,8 @@ typedef struct cw_alert_event {
   char unit[8];      /* "C", "C/s", "C/min", "W", "s", "h" */
   char by[32];       /* operator for acknowledged/closed, else "" */
   char message[160]; /* human text, no control characters */
+  uint32_t count;    /* times the condition was raised within this alert (1 + repeats);
+                      * sits in what was tail padding: the struct size is unchanged */
 } cw_alert_event_t;
 
 /* Station name check: [A-Za-z0-9_-]{1,32}. */

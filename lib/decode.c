@@ -1,6 +1,6 @@
 /* decode.c - one MQTT message (topic + JSON payload) into validated readings.
  * cJSON does the parsing; this file adds what cJSON does not check (strict
- * RFC 8259, see strict_scan) and the field rules of DESIGN.md section 3.
+ * RFC 8259, see strict_scan) and the field rules of docs/ARCHITECTURE.md section 7.
  * Hot path: one pass over the bytes, one cJSON parse without copying the
  * payload, one walk over each object's members, no allocation of its own. */
 #include <errno.h>
@@ -10,8 +10,9 @@
 #include <cjson/cJSON.h>
 
 #include "decode.h"
+#include "text.h"
 
-/* Physical ranges (DESIGN.md section 3 for v, a, w, t). wh: a cumulative
+/* Physical ranges (docs/ARCHITECTURE.md section 7 for v, a, w, t). wh: a cumulative
  * meter reading is never negative; 1e9 Wh would take a socket at the 30 kW
  * cap almost four years, so anything above is a corrupt counter. t_amb uses
  * the socket range rather than a weather range on purpose: an ambient sensor
@@ -50,29 +51,6 @@ static const unsigned char char_class[256] = {
 static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static bool is_hex(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 table 3: no
- * overlongs, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  unsigned char lo = 0x80, hi = 0xBF;
-  size_t need;
-  if (c >= 0xC2 && c <= 0xDF) need = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    need = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else
-    return 0;
-  if (n < need || s[1] < lo || s[1] > hi) return 0;
-  for (size_t k = 2; k < need; k++)
-    if (s[k] < 0x80 || s[k] > 0xBF) return 0;
-  return need;
 }
 
 /* RFC 8259 section 6 number grammar from s[0] ('-' or a digit). Returns the
@@ -138,7 +116,7 @@ static int strict_scan(const char *text, size_t len, bool *nul_escape) {
         } else if (k == C_CTRL) {
           return -EINVAL; /* raw control character (or NUL) inside a string */
         } else {
-          size_t u = utf8_len(p + i, len - i);
+          size_t u = cw_utf8_len(p + i, len - i); /* p[i] >= 0x80 here */
           if (u == 0) return -EINVAL;
           i += u;
         }
@@ -174,9 +152,9 @@ int cw_decode_cfg_defaults(cw_decode_cfg_t *cfg) {
   /* Both literals are valid patterns: compile cannot fail. */
   cw_topic_compile(&cfg->socket_topic, "cw/{station}/{socket}/telemetry");
   cw_topic_compile(&cfg->station_topic, "cw/{station}/telemetry");
-  cfg->max_payload = 16384;                     /* DESIGN.md section 3 */
-  cfg->max_age_ms = 7LL * 24 * 3600 * 1000;     /* 7 days, DESIGN.md section 3 */
-  cfg->max_future_ms = 5LL * 60 * 1000;         /* 5 minutes, DESIGN.md section 3 */
+  cfg->max_payload = 16384;                     /* docs/ARCHITECTURE.md section 7 */
+  cfg->max_age_ms = 7LL * 24 * 3600 * 1000;     /* 7 days, docs/ARCHITECTURE.md section 7 */
+  cfg->max_future_ms = 5LL * 60 * 1000;         /* 5 minutes, docs/ARCHITECTURE.md section 7 */
   return 0;
 }
 
@@ -246,7 +224,7 @@ static cw_reject_t decode_object(const cw_decode_cfg_t *cfg, const cJSON *obj,
 
   for (const cJSON *it = obj->child; it; it = it->next) {
     enum field f = field_of(it->string);
-    if (f == F_UNKNOWN) continue; /* unknown members are ignored (DESIGN.md 3) */
+    if (f == F_UNKNOWN) continue; /* unknown members are ignored (docs/ARCHITECTURE.md section 7) */
     /* Duplicate known member: RFC 8259 section 4 leaves the meaning to the
      * parser and parsers disagree (first wins, last wins), so a producer
      * sending {"t":30,"t":95} cannot know what we read. Reject it. */

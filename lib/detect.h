@@ -21,7 +21,7 @@ typedef struct cw_detect_cfg {
   double thermal_rate_crit_c_s;   /* 1.0 C/s ... */
   double thermal_rate_crit_s;     /* ... for >= 3 s -> critical (GB 38031 C.5.3.7) */
   /* overload */
-  double overload_tamper_w;   /* 400 W ... */
+  double overload_tamper_w;   /* 700 W (when neither socket nor station sets charge_max_w) ... */
   double overload_tamper_s;   /* ... for >= 300 s -> warning */
   double overload_rated_s;    /* w > rated_w for >= 10 s -> critical */
   double overload_station_frac; /* 0.8: station sum > frac * breaker_w -> warning */
@@ -38,6 +38,15 @@ typedef struct cw_detect_cfg {
   /* alert lifecycle */
   double hold_s;              /* 60: condition absent this long -> cleared */
   double cooldown_s;          /* 300: re-raise within this merges into the cleared alert */
+  /* Added after the first release (appended: existing keys unchanged). */
+  double night_stuck_wh;      /* 2000: "still drawing" at night_stuck_s needs this much energy */
+  double offline_max_s;       /* 1800: ceiling of any socket's silence threshold */
+  double offline_quiet_s;     /* 900: silence allowed to a metering socket of unlearned or
+                               * irregular cadence (report-on-change plugs) */
+  double thermal_confirm_s;   /* 120: a rise with no current and no corroboration must go on
+                               * this long before it is a warning (else a sensor event) */
+  double thermal_fusion_rise_c_min; /* 1.0: own rise that a neighbour alert escalates */
+  double thermal_ambient_c;   /* 54: ambient this hot corroborates a rise (EN 54-5 class A1) */
 } cw_detect_cfg_t;
 
 void cw_detect_cfg_defaults(cw_detect_cfg_t *cfg);
@@ -61,13 +70,16 @@ typedef struct cw_station_policy {
   bool overnight_allowed;
   double breaker_w;
   cw_site_type_t site_type;
+  double charge_max_w; /* added: highest legitimate charger draw at this station; 0 = cfg */
 } cw_station_policy_t;
 void cw_station_policy_defaults(cw_station_policy_t *p);
 
-/* Per-socket policy (table sockets). Defaults: rated_w 0 (= cfg default_rated_w), not forbidden. */
+/* Per-socket policy (table sockets). Defaults: rated_w 0 (= cfg default_rated_w),
+ * not forbidden, charge_max_w 0 (= the station's, else cfg overload_tamper_w). */
 typedef struct cw_socket_policy {
   double rated_w;
   bool forbidden;
+  double charge_max_w; /* added: above this for overload_tamper_s -> overload warning */
 } cw_socket_policy_t;
 
 typedef struct cw_engine cw_engine_t;
@@ -96,18 +108,35 @@ int cw_engine_restore_alert(cw_engine_t *e, const cw_alert_event_t *ev);
 /* Run one validated reading through socket state and the detector chain.
  * recv_ms is the receive time (for offline). Returns CW_REJ_OK, or
  * CW_REJ_DUPLICATE when ts_ms is not after the socket's last accepted ts
- * (state unchanged, no alert). -ENOMEM is reported as CW_REJ__COUNT. */
+ * (state unchanged, no alert), or CW_REJ__COUNT when there is no memory for
+ * a new socket's state (not a reject: the reading is valid, detection skipped). */
 cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t recv_ms);
 
 /* Periodic (e.g. every 1 s) on receive time: offline detection and clearing of
  * offline alerts' hold timers. */
 void cw_engine_sweep(cw_engine_t *e, int64_t now_ms);
 
-/* Operator action on an alert by id: CW_EV_ACKNOWLEDGED or CW_EV_CLOSED.
- * Emits the event through on_alert. Returns 0, -ENOENT (id not held by this
- * engine) or -EINVAL (bad transition). */
+/* Operator action on an alert by id: CW_EV_ACKNOWLEDGED, CW_EV_RECTIFIED
+ * (only after acknowledged; no note) or CW_EV_CLOSED. Emits the event
+ * through on_alert. Returns 0, -ENOENT (id not held by this engine) or
+ * -EINVAL (bad transition). */
 int cw_engine_operator(cw_engine_t *e, int64_t alert_id, cw_event_t action, const char *by,
                        int64_t now_ms);
+/* "rectified" with the operator's note (the event message is
+ * "rectified by <by>: <note>", note cut at 100 bytes). Same returns. */
+int cw_engine_rectify(cw_engine_t *e, int64_t alert_id, const char *by, const char *note,
+                      int64_t now_ms);
+
+/* Sensor events: a temperature step with no continuation, no current and no
+ * corroborating signal (not an alert). The callback (may be NULL) is called
+ * synchronously from cw_engine_process; from..to is the step in deg C. */
+typedef void (*cw_sensor_fn)(void *ctx, const char *station, uint8_t socket, int64_t ts_ms,
+                             double from_c, double to_c);
+void cw_engine_on_sensor(cw_engine_t *e, cw_sensor_fn fn, void *ctx);
+uint64_t cw_engine_sensor_events(const cw_engine_t *e); /* total since start */
+size_t cw_engine_sensor_suspect(const cw_engine_t *e);  /* sockets flagged (metric gauge) */
+/* 1 if this socket's probe produced a sensor event, 0 if not, -ENOENT. */
+int cw_engine_socket_sensor_flag(const cw_engine_t *e, const char *station, uint8_t socket);
 
 /* Introspection for metrics and bench: sockets tracked, bytes of state per
  * socket (table slot + detector state), alerts currently open. */

@@ -13,19 +13,44 @@ struct cw_engine {
   cw_detect_cfg_t cfg;
   cw_sock_table_t tab;
   cw_alert_pool_t alerts;
+  cw_sensor_fn on_sensor;
+  void *sensor_ctx;
+  uint64_t sensor_events;
+  size_t sensor_suspect;
 };
+
+/* What the thermal detector needs to know beyond the socket's own reading.
+ * The neighbours are looked at only when the socket's own temperature rises
+ * (cw__therm_neighbours), so a quiet reading costs no walk of its station. */
+typedef struct cw_therm_ctx {
+  const struct cw_engine *e;
+  const cw_station_t *st;
+  const cw_sock_t *self;
+  bool looked;      /* neighbour fields filled */
+  bool no_current;  /* the reading shows the socket is not charging (w or a ~ 0) */
+  bool corroborated;/* a neighbour's thermal alert, hot ambient, or a power cut */
+  bool neighbour;   /* a neighbour socket holds a thermal alert */
+  bool neighbour_crit;
+  bool sensor_event;/* out: an unconfirmed rise ended: a sensor event */
+  float step_from;  /* out: its temperatures */
+  float step_to;
+} cw_therm_ctx_t;
+
+/* Fill cx's neighbour fields (once per reading). */
+void cw__therm_neighbours(cw_therm_ctx_t *cx);
 
 /* Event-time detectors, run in this order by cw_engine_process. */
 void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
-                      cw_verdict_t *out);
+                      cw_therm_ctx_t *cx, cw_verdict_t *out);
 void cw__thermal_reset(cw_thermal_state_t *th);
-void cw__overload_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
-                       cw_verdict_t *out);
+void cw__overload_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
+                       const cw_reading_t *r, cw_verdict_t *out);
 /* Station sum of the latest w of its sockets against breaker_w (socket 0). */
 void cw__overload_station_eval(const cw_detect_cfg_t *cfg, const cw_station_t *st,
                                cw_verdict_t *out);
+/* prev_ts: the socket's previous reading ts (0 = none), for the session energy. */
 void cw__overnight_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
-                        const cw_reading_t *r, cw_verdict_t *out);
+                        const cw_reading_t *r, int64_t prev_ts, cw_verdict_t *out);
 
 /* Receive-time bookkeeping for offline, called for each accepted reading. */
 void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s,

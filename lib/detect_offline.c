@@ -18,17 +18,51 @@
  * alert every interval forever. This many such gaps in a row, with no normal
  * gap between them, are the new interval rather than outages. */
 #define LONG_GAPS_ADOPT 3
+/* Learned cadence. Besides the mean gap (EWMA) each socket keeps the
+ * longest gap it came back from on its own (gap_max_ms, decaying by 1/16
+ * per normal gap): a report-on-change plug (Zigbee, some NB-IoT firmware)
+ * says nothing for 3-13 min while the draw is steady, so its mean gap says
+ * little about how long it may legitimately be quiet. */
+#define GAP_MAX_MARGIN 1.5  /* silence up to 1.5 x the longest gap seen is not news */
+#define IRREGULAR_RATIO 2   /* gap_max > 2 x mean gap: not a clocked socket */
 
 int64_t cw__offline_threshold_ms(const cw_detect_cfg_t *cfg, const cw_sock_t *s) {
   double gap = s->gap_ms ? (double)s->gap_ms : DEFAULT_INTERVAL_MS;
   double thr = cfg->offline_factor * gap, min = cfg->offline_min_s * 1000.0;
-  return (int64_t)(thr < min ? min : thr);
+  double envelope = GAP_MAX_MARGIN * (double)s->gap_max_ms;
+  if (envelope > thr) thr = envelope;
+  /* A metering socket (last reading carried power, no fault) whose cadence
+   * is not learned yet or is irregular may be a report-on-change device in
+   * a steady state: charging at constant power or idle. */
+  bool unlearned = s->ngaps == 0;
+  bool irregular = s->gap_ms && s->gap_max_ms > (uint64_t)IRREGULAR_RATIO * s->gap_ms;
+  if ((s->flags & CW_SOCK_METERED) && (unlearned || irregular) &&
+      thr < cfg->offline_quiet_s * 1000.0)
+    thr = cfg->offline_quiet_s * 1000.0;
+  if (thr < min) thr = min;
+  double ceil = cfg->offline_max_s * 1000.0;
+  if (thr > ceil) thr = ceil > min ? ceil : min;
+  return (int64_t)thr;
+}
+
+/* A gap that ended in a reading, at most the ceiling: the socket was not
+ * gone, only quiet. It widens the learned envelope, so the same quiet
+ * spell does not raise again (no raise-clear-raise loop). */
+static void learn_max(const cw_detect_cfg_t *cfg, cw_sock_t *s, int64_t gap) {
+  if ((double)gap > cfg->offline_max_s * 1000.0) return;
+  if (gap > (int64_t)s->gap_max_ms)
+    s->gap_max_ms = (uint32_t)gap;
+  else
+    s->gap_max_ms -= s->gap_max_ms >> 4;
+  if (s->ngaps < UINT8_MAX) s->ngaps++;
 }
 
 void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s, int64_t recv_ms) {
-  if (s->last_recv && !(s->flags & CW_SOCK_ARMED)) { /* arming time is not a reading */
+  /* arming time is not a reading */
+  if (s->last_recv && !(s->flags & CW_SOCK_ARMED) && recv_ms > s->last_recv) {
     int64_t gap = recv_ms - s->last_recv;
-    /* Gaps that were outages (overdue) would teach the detector to tolerate them. */
+    if (gap >= GAP_MIN_MS) learn_max(cfg, s, gap);
+    /* Gaps that were outages (overdue) would teach the mean to tolerate them. */
     if (gap < GAP_MIN_MS) {
       /* a burst: says nothing about the interval */
     } else if (gap <= cw__offline_threshold_ms(cfg, s) && !(s->flags & CW_SOCK_OVERDUE)) {

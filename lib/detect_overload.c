@@ -18,8 +18,17 @@ static double run_s(int64_t *since, bool above, int64_t ts) {
   return (double)(ts - *since) / 1000.0;
 }
 
-void cw__overload_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
-                       cw_verdict_t *out) {
+/* The highest draw a legitimate charger at this socket may have: the
+ * socket's own charge_max_w, else its station's, else overload_tamper_w. */
+static double charge_max(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol,
+                         const cw_sock_t *s) {
+  if (s->charge_max_w > 0) return s->charge_max_w;
+  if (pol->charge_max_w > 0) return pol->charge_max_w;
+  return cfg->overload_tamper_w;
+}
+
+void cw__overload_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
+                       const cw_reading_t *r, cw_verdict_t *out) {
   bool have_w = r->have & CW_HAVE_W;
   bool stop = (r->have & CW_HAVE_STOP) && r->stop == CW_STOP_OVER_POWER;
   memset(out, 0, sizeof(*out));
@@ -28,10 +37,11 @@ void cw__overload_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_readin
   if (!out->known) return;
 
   double rated = s->rated_w > 0 ? s->rated_w : cfg->default_rated_w;
+  double limit = charge_max(cfg, pol, s);
   double over_rated = -1, over_tamper = -1;
   if (have_w) {
     over_rated = run_s(&s->ov.rated_since, r->w > rated, r->ts_ms);
-    over_tamper = run_s(&s->ov.tamper_since, r->w > cfg->overload_tamper_w, r->ts_ms);
+    over_tamper = run_s(&s->ov.tamper_since, r->w > limit, r->ts_ms);
   }
   if (stop) {
     out->sev = CW_SEV_CRITICAL;
@@ -46,8 +56,8 @@ void cw__overload_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_readin
   } else if (over_tamper >= cfg->overload_tamper_s) {
     out->sev = CW_SEV_WARNING;
     out->value = r->w;
-    out->threshold = cfg->overload_tamper_w;
-    cw_verdict_msg(out, "power %.0f W above %.0f W for %.0f min", r->w, cfg->overload_tamper_w,
+    out->threshold = limit;
+    cw_verdict_msg(out, "power %.0f W above the %.0f W charger limit for %.0f min", r->w, limit,
                    over_tamper / 60.0);
   }
 }

@@ -21,7 +21,7 @@ static int64_t bucket_ms(const cw_detect_cfg_t *cfg) {
 
 static void bucket_add(cw_thermal_state_t *th, int64_t bms, int64_t ts, float t) {
   int64_t q = ts / bms;
-  uint32_t idx = (uint32_t)q;
+  uint16_t idx = (uint16_t)q;
   cw_therm_bucket_t *b = &th->b[idx % CW_THERM_NB];
   if (b->n == 0 || b->idx != idx) {
     b->idx = idx;
@@ -42,14 +42,14 @@ static void bucket_add(cw_thermal_state_t *th, int64_t bms, int64_t ts, float t)
 static bool rise_slope(const cw_thermal_state_t *th, const cw_detect_cfg_t *cfg, int64_t ts,
                        double *slope) {
   int64_t bms = bucket_ms(cfg);
-  uint32_t cur = (uint32_t)(ts / bms);
+  uint16_t cur = (uint16_t)(ts / bms);
   double bs = (double)bms / 1000.0;
   double sw = 0, sx = 0, st = 0, xmin = INFINITY, xmax = -INFINITY;
   double xs[CW_THERM_NB], ts_[CW_THERM_NB], ws[CW_THERM_NB];
   int k = 0;
   for (int i = 0; i < CW_THERM_NB; i++) {
     const cw_therm_bucket_t *b = &th->b[i];
-    uint32_t age = cur - b->idx;
+    uint16_t age = (uint16_t)(cur - b->idx);
     if (b->n == 0 || age > CW_THERM_WIN) continue;
     double x = -(double)age * bs + b->sum_dx / b->n;
     double w = b->n;
@@ -82,29 +82,26 @@ static bool rate_rule(const cw_thermal_state_t *th, const cw_detect_cfg_t *cfg, 
                       float t, double *rate, double *span_s) {
   int64_t need = llround(cfg->thermal_rate_crit_s * 1000.0);
   if (need < 1) need = 1;
-  const cw_therm_raw_t *old = NULL;
-  for (int i = 0; i < th->raw_n; i++) {
-    const cw_therm_raw_t *r = &th->raw[i];
-    if (r->ts_ms <= ts - need && ts - r->ts_ms <= RATE_MAX_SPAN_MS &&
-        (!old || r->ts_ms > old->ts_ms))
-      old = r;
-  }
-  if (!old) return false;
-  double span = (double)(ts - old->ts_ms) / 1000.0;
-  double slope = (t - old->t) / span;
+  /* ages in ms (raw samples are all younger than 2^31 ms, see ts32) */
+  int64_t age[CW_THERM_NRAW];
+  for (int i = 0; i < th->raw_n; i++) age[i] = (int64_t)(uint32_t)((uint32_t)ts - th->raw[i].ts32);
+  int old = -1;
+  for (int i = 0; i < th->raw_n; i++)
+    if (age[i] >= need && age[i] <= RATE_MAX_SPAN_MS && (old < 0 || age[i] < age[old])) old = i;
+  if (old < 0) return false;
+  double span = (double)age[old] / 1000.0;
+  double slope = (t - th->raw[old].t) / span;
   if (!(slope >= cfg->thermal_rate_crit_c_s)) return false;
-  double mid_ts = (double)(ts + old->ts_ms) / 2.0;
-  const cw_therm_raw_t *mid = NULL;
-  for (int i = 0; i < th->raw_n; i++) {
-    const cw_therm_raw_t *r = &th->raw[i];
-    if (r->ts_ms > old->ts_ms && r->ts_ms < ts &&
-        (!mid || fabs((double)r->ts_ms - mid_ts) < fabs((double)mid->ts_ms - mid_ts)))
-      mid = r;
-  }
-  if (mid) {
+  double mid_age = (double)age[old] / 2.0;
+  int mid = -1;
+  for (int i = 0; i < th->raw_n; i++)
+    if (age[i] < age[old] && age[i] > 0 &&
+        (mid < 0 || fabs((double)age[i] - mid_age) < fabs((double)age[mid] - mid_age)))
+      mid = i;
+  if (mid >= 0) {
     double half = cfg->thermal_rate_crit_c_s / 2.0;
-    double s1 = (mid->t - old->t) / ((double)(mid->ts_ms - old->ts_ms) / 1000.0);
-    double s2 = (t - mid->t) / ((double)(ts - mid->ts_ms) / 1000.0);
+    double s1 = (th->raw[mid].t - th->raw[old].t) / ((double)(age[old] - age[mid]) / 1000.0);
+    double s2 = (t - th->raw[mid].t) / ((double)age[mid] / 1000.0);
     if (s1 < half || s2 < half) return false;
   }
   *rate = slope;
@@ -115,9 +112,9 @@ static bool rate_rule(const cw_thermal_state_t *th, const cw_detect_cfg_t *cfg, 
 static void raw_push(cw_thermal_state_t *th, int64_t ts, float t) {
   if (th->raw_n) {
     const cw_therm_raw_t *newest = &th->raw[(th->raw_head + CW_THERM_NRAW - 1) % CW_THERM_NRAW];
-    if (ts - newest->ts_ms < RAW_MIN_GAP_MS) return;
+    if ((uint32_t)((uint32_t)ts - newest->ts32) < RAW_MIN_GAP_MS) return;
   }
-  th->raw[th->raw_head] = (cw_therm_raw_t){.ts_ms = ts, .t = t};
+  th->raw[th->raw_head] = (cw_therm_raw_t){.ts32 = (uint32_t)ts, .t = t};
   th->raw_head = (uint8_t)((th->raw_head + 1) % CW_THERM_NRAW);
   if (th->raw_n < CW_THERM_NRAW) th->raw_n++;
 }
@@ -129,8 +126,60 @@ static void set(cw_verdict_t *v, cw_severity_t sev, double value, double thr, co
   v->unit = unit;
 }
 
+/* Rise rule with the glitch guard. A rise seen while the socket draws no
+ * current and nothing corroborates it (no smoke, no neighbour alert, no hot
+ * ambient, no power cut) may be a probe event: a probe re-seated or knocked
+ * steps by several degrees and then stays flat, while a real runaway keeps
+ * rising. Such a rise warns only once it has held for thermal_confirm_s; if
+ * it ends before, it was a sensor event (cx->sensor_event). Returns whether
+ * the rise rule warns on this reading. */
+/* Lowest sub-bucket mean temperature in the window: the level before a rise. */
+static float window_low(const cw_thermal_state_t *th, int64_t bms, int64_t ts) {
+  uint16_t cur = (uint16_t)(ts / bms);
+  float lo = INFINITY;
+  for (int i = 0; i < CW_THERM_NB; i++) {
+    const cw_therm_bucket_t *b = &th->b[i];
+    if (b->n && (uint16_t)(cur - b->idx) <= CW_THERM_WIN && b->sum_t / b->n < lo)
+      lo = b->sum_t / b->n;
+  }
+  return lo;
+}
+
+static bool rise_guard(const cw_detect_cfg_t *cfg, cw_thermal_state_t *th, const cw_reading_t *r,
+                       bool rise_hit, cw_therm_ctx_t *cx) {
+  bool pending = th->fl & CW_TH_PENDING;
+  int64_t bms = bucket_ms(cfg);
+  uint16_t now_idx = (uint16_t)(r->ts_ms / bms);
+  if (!rise_hit) {
+    if (pending) {
+      th->fl &= (uint8_t)~CW_TH_PENDING;
+      /* a rise that ended above the warning temperature is not a probe event */
+      cx->sensor_event = r->t < cfg->thermal_warn_c;
+      cx->step_from = (float)th->pend_from / 10.0f;
+      cx->step_to = r->t;
+    }
+    return false;
+  }
+  if (!pending) {
+    /* Already warning (confirmed, or started with current / corroboration),
+     * or a new rise that needs no confirmation. */
+    if ((th->fl & CW_TH_RISE_WARN) || !cx->no_current || cx->corroborated) return true;
+    float lo = window_low(th, bms, r->ts_ms);
+    th->fl |= CW_TH_PENDING;
+    th->pend_idx = now_idx;
+    th->pend_from = (int16_t)lrintf(isfinite(lo) && fabsf(lo) < 3000 ? lo * 10.0f : 0.0f);
+    return false;
+  }
+  if (cx->corroborated || !cx->no_current ||
+      (double)(uint16_t)(now_idx - th->pend_idx) * (double)bms >= cfg->thermal_confirm_s * 1000.0) {
+    th->fl &= (uint8_t)~CW_TH_PENDING;
+    return true;
+  }
+  return false;
+}
+
 void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
-                      cw_verdict_t *out) {
+                      cw_therm_ctx_t *cx, cw_verdict_t *out) {
   cw_thermal_state_t *th = &s->th;
   bool have_t = r->have & CW_HAVE_T;
   bool smoke = (r->have & CW_HAVE_SMOKE) && r->smoke;
@@ -142,12 +191,13 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
   if (!out->known) return;
 
   double rate = 0, span = 0, rise = 0;
-  bool rate_hit = false, rise_hit = false;
+  bool rate_hit = false, rise_hit = false, have_slope = false;
   if (have_t) {
     rate_hit = rate_rule(th, cfg, r->ts_ms, r->t, &rate, &span);
     raw_push(th, r->ts_ms, r->t);
     bucket_add(th, bucket_ms(cfg), r->ts_ms, r->t);
     if (rise_slope(th, cfg, r->ts_ms, &rise)) {
+      have_slope = true;
       rise *= 60.0; /* C/min */
       if (rise >= cfg->thermal_rise_warn_c_min) {
         if (th->rise_count < UINT8_MAX) th->rise_count++;
@@ -157,7 +207,26 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
     }
     rise_hit = th->rise_count >= cfg->thermal_rise_warn_count &&
                rise >= cfg->thermal_rise_warn_c_min;
+    if (have_slope && rise >= cfg->thermal_fusion_rise_c_min)
+      th->fl |= CW_TH_RISING;
+    else if (have_slope)
+      th->fl &= (uint8_t)~CW_TH_RISING;
+    /* Only a rising socket needs to know about its neighbours. */
+    if ((th->fl & CW_TH_RISING) || rise_hit || (th->fl & CW_TH_PENDING)) cw__therm_neighbours(cx);
+    rise_hit = rise_guard(cfg, th, r, rise_hit, cx);
+    if (rise_hit)
+      th->fl |= CW_TH_RISE_WARN;
+    else
+      th->fl &= (uint8_t)~CW_TH_RISE_WARN;
   }
+  bool rising = have_t && (th->fl & CW_TH_RISING);
+  /* Fusion (docs/DETECTORS.md): a socket whose own temperature is still
+   * rising is critical when a neighbour at the same station is in thermal
+   * critical (fire spreads between parked packs: the FSRI neighbour cells
+   * ignite 25-800 s after the heated one), or when its own rise warning is
+   * corroborated by a neighbour's thermal warning, hot ambient or a sudden
+   * loss of charging power (BMS cut-off). */
+  bool fused = rising && (cx->neighbour_crit || (rise_hit && cx->corroborated));
 
   /* Highest severity wins; within one, the most specific cause names the alert. */
   if (stop) {
@@ -174,6 +243,14 @@ void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading
   } else if (have_t && r->t >= cfg->thermal_crit_c) {
     set(out, CW_SEV_CRITICAL, r->t, cfg->thermal_crit_c, "C");
     cw_verdict_msg(out, "temperature %.1f C at or above %.0f C", r->t, cfg->thermal_crit_c, 0);
+  } else if (fused) {
+    set(out, CW_SEV_CRITICAL, rise, cfg->thermal_fusion_rise_c_min, "C/min");
+    cw_verdict_msg(out,
+                   cx->neighbour_crit ? "temperature rising %.1f C/min at %.1f C next to a "
+                                        "socket in thermal critical"
+                                      : "temperature rising %.1f C/min at %.1f C, corroborated "
+                                        "(neighbour alert, hot ambient or power cut)",
+                   rise, r->t, 0);
   } else if (have_t && r->t >= cfg->thermal_warn_c) {
     set(out, CW_SEV_WARNING, r->t, cfg->thermal_warn_c, "C");
     cw_verdict_msg(out, "temperature %.1f C at or above %.0f C", r->t, cfg->thermal_warn_c, 0);

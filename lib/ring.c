@@ -365,3 +365,9 @@ int cw_ring_empty(const cw_ring_t *r) {
   uint64_t t = atomic_load_explicit(&r->tail, memory_order_seq_cst);
   return atomic_load_explicit(&r->head, memory_order_seq_cst) == t;
 }
+
+size_t cw_ring_capacity_for_slots(int slots) {
+  size_t want = slots > 0 ? (size_t)slots * 256 : 0, cap = 4096;
+  while (cap < want) cap <<= 1;
+  return cap;
+}

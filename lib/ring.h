@@ -36,6 +36,9 @@ typedef struct cw_ring {
 /* Capacity in bytes, a power of two >= 4096. Memory bound = capacity.
  * Returns 0, -EINVAL or -ENOMEM. */
 int cw_ring_init(cw_ring_t *r, size_t capacity_bytes);
+/* The capacity for a configured number of 256-byte slots: the smallest
+ * power of two >= 4096 and >= slots x 256 ([pipeline] ring_slots). */
+size_t cw_ring_capacity_for_slots(int slots);
 void cw_ring_destroy(cw_ring_t *r);
 
 /* Producer: push one record gathered from up to 4 parts (e.g. header, topic,

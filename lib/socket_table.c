@@ -3,6 +3,7 @@
  * index) behind open-addressing hash indexes with linear probing, rehashed at
  * 70 % load. Nothing is ever deleted: a socket seen once stays tracked. */
 #include "socket_table.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -12,11 +13,7 @@
 #define MAX_LOAD_DEN 10
 #define INIT_SLOTS 64
 
-static uint32_t hash_name(const char *s) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
-  return h;
-}
+static uint32_t hash_name(const char *s) { return cw_fnv1a32(s, strlen(s)); }
 
 static uint32_t hash_sock(uint32_t station, uint8_t socket) {
   uint64_t x = ((uint64_t)station << 8 | socket) * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing */

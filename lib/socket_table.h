@@ -18,35 +18,51 @@
 #define CW_THERM_WIN 6 /* sub-buckets per window */
 #define CW_THERM_NRAW 4 /* raw (ts, t) samples >= 750 ms apart, for the 1 C/s for 3 s rule */
 
+/* Time stamps inside the thermal window are kept as the low 32 bits of the
+ * ms time (only differences of at most a few minutes are used; a socket
+ * silent for longer starts a fresh window, see cw_engine_process). */
 typedef struct cw_therm_bucket {
-  uint32_t idx;  /* ts_ms / bucket_ms, modulo 2^32 (only differences are used) */
   float sum_dx;  /* sum of (ts - bucket start), seconds */
   float sum_t;   /* sum of t, deg C */
+  uint16_t idx;  /* ts_ms / bucket_ms, modulo 2^16 (only small differences are used) */
   uint16_t n;    /* samples; 0 = empty */
 } cw_therm_bucket_t;
 
 typedef struct cw_therm_raw {
-  int64_t ts_ms;
+  uint32_t ts32; /* low 32 bits of ts_ms */
   float t;
 } cw_therm_raw_t;
+
+/* cw_thermal_state_t.fl */
+enum {
+  CW_TH_PENDING = 1 << 0, /* a rise without current or corroboration: waiting for continuation */
+  CW_TH_RISING = 1 << 1,  /* last window slope >= thermal_fusion_rise_c_min */
+  CW_TH_CUT = 1 << 2,     /* charging power dropped to nothing without a full/stop report */
+  CW_TH_RISE_WARN = 1 << 3, /* the rise rule holds on this reading */
+};
 
 typedef struct cw_thermal_state {
   cw_therm_bucket_t b[CW_THERM_NB];
   cw_therm_raw_t raw[CW_THERM_NRAW];
+  uint16_t pend_idx;  /* CW_TH_PENDING: bucket index when the unconfirmed rise started */
+  int16_t pend_from;  /* ... and the lowest window temperature then, 0.1 C */
   uint8_t raw_n;     /* valid raw samples */
   uint8_t raw_head;  /* next slot to write */
   uint8_t rise_count;/* consecutive rise evaluations >= threshold */
+  uint8_t fl;        /* CW_TH_* */
 } cw_thermal_state_t;
 
 typedef struct cw_overload_state {
-  int64_t tamper_since; /* ts of the first reading of the current run above tamper_w; 0 = none */
+  int64_t tamper_since; /* ts of the first reading of the run above the charger limit; 0 = none */
   int64_t rated_since;  /* same, above rated_w */
 } cw_overload_state_t;
 
 typedef struct cw_overnight_state {
   int64_t session_start; /* ts of the first charging reading of the session; 0 = no session */
-  int64_t low_since;     /* ts of the first non-charging reading inside a session; 0 = none */
-  int64_t night_since;   /* first charging ts of the current in-night-window run; 0 = none */
+  /* Both relative to session_start in ms (saturating; -1 = none): */
+  int32_t low_off;       /* first non-charging reading inside the session */
+  int32_t night_off;     /* first charging reading of the current in-night-window run */
+  float session_wh;      /* energy drawn in this session (integral of w) */
   uint8_t chg_run;       /* consecutive charging readings (saturating) */
   uint8_t confirmed;     /* this session saw chg_run reach 2 (not a plug-in transient) */
 } cw_overnight_state_t;
@@ -57,6 +73,8 @@ enum {
   CW_SOCK_FORBIDDEN = 1 << 1, /* socket policy: charging here is not allowed */
   CW_SOCK_OVERDUE = 1 << 2,   /* sweep: no reading for the offline threshold */
   CW_SOCK_ARMED = 1 << 3,     /* restored; silence clock started by a sweep, no gap yet */
+  CW_SOCK_METERED = 1 << 4,   /* last reading carried power and no fault: may be quiet */
+  CW_SOCK_SENSOR = 1 << 5,    /* temperature probe produced a sensor event (step, no rise) */
 };
 
 typedef struct cw_sock {
@@ -65,9 +83,12 @@ typedef struct cw_sock {
   uint8_t socket;     /* 1..255 */
   uint8_t flags;      /* CW_SOCK_* */
   uint8_t long_gaps;  /* consecutive receive gaps above the offline threshold */
+  uint8_t ngaps;      /* receive gaps learned (saturating): cadence known from LEARN_GAPS */
   float rated_w;      /* socket policy; 0 = cfg default_rated_w */
+  float charge_max_w; /* socket policy: highest legitimate charger draw; 0 = station/cfg */
   float last_w;       /* latest w, counted in the station sum */
   uint32_t gap_ms;    /* EWMA of receive-time gaps; 0 = not known yet */
+  uint32_t gap_max_ms;/* learned longest gap that ended in a reading (decays) */
   int64_t last_ts;    /* last accepted event time */
   int64_t last_recv;  /* receive time of the last accepted reading; 0 = never */
   uint32_t alert[CW_KIND__COUNT]; /* alert pool index per kind; 0 = none */

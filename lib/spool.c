@@ -25,6 +25,7 @@
  * starts a new segment, so nothing lands behind a torn tail); a new segment
  * number is above every number on disk and in the ack file; a segment is
  * deleted as soon as all its records are acknowledged or skipped. */
+#include "fsutil.h"
 #include "spool.h"
 
 #include <dirent.h>
@@ -205,21 +206,6 @@ static bool seg_parse(const char *name, uint64_t *seq) {
   if (strcmp(name + SEG_NAME_DIGITS, ".spool") != 0) return false;
   *seq = v;
   return true;
-}
-
-static int mkdir_p(const char *dir) {
-  char path[PATH_MAX];
-  size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof(path)) return -ENAMETOOLONG;
-  memcpy(path, dir, n + 1);
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(path, 0700) < 0 && errno != EEXIST) return -errno;
-  return 0;
 }
 
 /* ---- ack position ---- */
@@ -454,7 +440,7 @@ int cw_spool_open(cw_spool_t **out, const char *dir, uint64_t max_bytes, uint64_
   s->dirfd = s->ackfd = s->wfd = s->rfd = -1;
   s->max_bytes = max_bytes ? max_bytes : UINT64_MAX; /* 0: no bound */
   s->segment_bytes = segment_bytes ? segment_bytes : DEFAULT_SEGMENT_BYTES;
-  if ((rc = mkdir_p(dir))) goto fail;
+  if ((rc = cw_mkdir_p(dir))) goto fail;
   s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->dirfd < 0) {
     rc = -errno;

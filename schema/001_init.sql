@@ -1,4 +1,4 @@
--- 001_init.sql - the chargewatch schema (DESIGN.md section 3): stations and
+-- 001_init.sql - the chargewatch schema (docs/ARCHITECTURE.md section 7): stations and
 -- sockets with their policies, day-partitioned readings, alerts with their
 -- event history, operator views and the ack/close functions. chargewatchd
 -- applies it at start inside one transaction under an advisory lock and
@@ -11,8 +11,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 );
 
 -- Per-station policy. utc_offset_min 480 and the 22:00-06:00 night window are
--- the defaults of DESIGN.md section 4 (a city on UTC+8); shard assigns the
--- station to one daemon when several share the load (DESIGN.md section 8).
+-- the defaults of docs/DETECTORS.md (a city on UTC+8); shard assigns the
+-- station to one daemon when several share the load (docs/ARCHITECTURE.md section 9).
 CREATE TABLE IF NOT EXISTS stations (
   code text PRIMARY KEY CHECK (code ~ '^[A-Za-z0-9_-]{1,32}$'),
   name text,

@@ -1,2 +1,4 @@
-/* tests of the two-thread hot path (ring -> decode -> detect -> COPY) */
+/* tests of daemon/pipeline.c and daemon/worker.c on real threads (ring ->
+ * decode -> detect -> reading and alert rings) */
 TEST(pipeline_two_threads_exactly_once)
+TEST(pipeline_control_reaches_owner)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh - the whole test suite, as `make check` and CI run it: normal build
-# and unit tests, ASan+UBSan build and unit tests, ThreadSanitizer on the
-# concurrency tests, bounded fuzzing, then the integration tests against the
+# and unit tests, the dependency graph check, ASan+UBSan build and unit
+# tests, ThreadSanitizer on the concurrency tests, bounded fuzzing, then the integration tests against the
 # real daemon (normal build; the most important ones again under ASan).
 # Every stage's "ok"/"FAIL" lines are counted; a stage that cannot build or
 # run counts as a failure, never as zero tests. Ends with "N passed, M failed".
@@ -147,6 +147,8 @@ all)
   else
     fail_line "unit: not run ($R/test_unit was not built)"
   fi
+  # the graph of daemon/ and lib/: no cycle, no sibling calls (make graph)
+  stage depgraph 60 1 env BUILD="$R" sh tests/depgraph.sh
   probe_sanitizers
   # (b) ASan + UBSan
   asan_env
@@ -156,13 +158,14 @@ all)
   else
     fail_line "unit-asan: not run ($R/asan/test_unit was not built)"
   fi
-  # (c) ThreadSanitizer on the concurrency tests only
+  # (c) ThreadSanitizer on the concurrency tests only: the ring, the
+  # pipeline (producer, real worker threads, consumer), the writer's hand-offs
   build build-tsan make -k -j"$JOBS" BUILD="$R/tsan" SAN=tsan "$R/tsan/test_unit"
   if [ -x "$R/tsan/test_unit" ]; then
     if [ "$TSAN_OK" = 1 ]; then
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
       export TSAN_OPTIONS
-      for f in ring pipeline; do
+      for f in ring pipeline writer; do
         grep -qs "TEST(${f}_" tests/list_*.h || continue
         # shellcheck disable=SC2086
         stage "unit-tsan-$f" 600 1 env CW_TEST_LABEL=tsan $TSAN_PREFIX "$R/tsan/test_unit" "${f}_"

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "config.h"
+#include "log.h"
 #include "test.h"
 
 static int load(cw_config_t *c, const char *text, char *err, size_t errlen) {

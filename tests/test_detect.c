@@ -55,8 +55,9 @@ static const det_case_t cases[] = {
      {{60, 1, 1200, 1200, 30, 30, 0, W, 0}, {120, 1, 80, 80, 30, 30, 0, W, 0}},
      2,
      {{OV, CRIT, RAISED, 10, 0, 1}, {OV, CRIT, CLEARED, 119, 0, 1}}},
-    /* a tampered 450 W charger: warning after 5 min. */
-    {"overload_tamper", 10, false, false, 1, {{600, 10, 450, 450, 30, 30, 0, W, 0}}, 1,
+    /* a tampered 800 W charger (above the 700 W default charger limit):
+     * warning after 5 min. */
+    {"overload_tamper", 10, false, false, 1, {{600, 10, 800, 800, 30, 30, 0, W, 0}}, 1,
      {{OV, WARN, RAISED, 300, 0, 1}}},
     /* charging from 23:00 at a site that forbids it: warning after 5 min. */
     {"night_forbidden", 23, true, false, 1, {{1800, 30, 80, 80, 30, 30, 0, W, 0}}, 1,
@@ -77,11 +78,13 @@ static const det_case_t cases[] = {
     /* 13 h session from 07:00 (never in the night window): > 8 h, > 12 h. */
     {"session_long", 7, false, false, 1, {{13 * 3600, 60, 80, 80, 30, 30, 0, W, 0}}, 2,
      {{ON, WARN, RAISED, 8 * 3600 + 60, 0, 1}, {ON, CRIT, ESC, 12 * 3600 + 60, 0, 1}}},
-    /* still drawing 80 W 6 h into the night window (overnight allowed). */
-    {"night_stuck", 22, false, false, 1, {{7 * 3600, 60, 80, 80, 30, 30, 0, W, 0}}, 1,
+    /* still drawing 350 W 6 h into the night window (overnight allowed):
+     * 2.1 kWh by then, more than any e-bike pack takes. */
+    {"night_stuck", 22, false, false, 1, {{7 * 3600, 60, 350, 350, 30, 30, 0, W, 0}}, 1,
      {{ON, CRIT, RAISED, 6 * 3600, 0, 1}}},
-    /* 1200 W 20 s on, 100 s off, twice (merged: same id), then after the
-     * cool-down a third time (new id; ids checked in the test body). */
+    /* 1200 W 20 s on, 100 s off, twice (merged: same id, the second time a
+     * "repeated" event), then after the cool-down a third time (new id; ids
+     * checked in the test body). */
     {"hold_cooldown",
      10,
      false,
@@ -96,7 +99,7 @@ static const det_case_t cases[] = {
      6,
      {{OV, CRIT, RAISED, 10, 0, 1},
       {OV, CRIT, CLEARED, 79, 0, 1},
-      {OV, CRIT, RAISED, 130, 0, 1},
+      {OV, CRIT, CW_EV_REPEATED, 130, 0, 1},
       {OV, CRIT, CLEARED, 199, 0, 1},
       {OV, CRIT, RAISED, 610, 0, 1},
       {OV, CRIT, CLEARED, 679, 0, 1}}},
@@ -188,11 +191,13 @@ CW_TEST(alert_hold_and_cooldown_merge) {
   }
   int64_t id0 = r->ev[0].id, id2 = r->ev[2].id, id4 = r->ev[4].id;
   cw_alert_state_t st1 = r->ev[1].state, st2 = r->ev[2].state;
+  uint32_t cnt2 = r->ev[2].count;
   det_free(r);
   CHECK_EQ(id0, id2); /* re-raise within cooldown_s merges into the same alert */
   CHECK(id4 != id0);  /* after the cool-down it is a new alert */
   CHECK_EQ(st1, CW_ALERT_CLEARED);
   CHECK_EQ(st2, CW_ALERT_OPEN);
+  CHECK_EQ(cnt2, 2); /* the repeat is counted on the alert */
 }
 
 /* Alternating 1001/999 W: around rated_w (1000) at 1 Hz for 30 min, and in

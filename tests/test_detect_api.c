@@ -253,7 +253,7 @@ CW_TEST(alert_restore_suppresses_reraise) {
     CHECK_EQ(det_feed(r, &c), CW_REJ_OK);
   }
   det_exp_t exp[] = {{TH, CW_SEV_CRITICAL, CW_EV_ESCALATED, 5, 0, 2},
-                     {OV, CW_SEV_CRITICAL, CW_EV_RAISED, 60, 0, 3},
+                     {OV, CW_SEV_CRITICAL, CW_EV_REPEATED, 60, 0, 3},
                      {TH, CW_SEV_CRITICAL, CW_EV_CLEARED, 65, 0, 2},
                      {OV, CW_SEV_CRITICAL, CW_EV_CLEARED, 90, 0, 1}};
   int ok = det_match(r, T0, exp, 4);
@@ -365,7 +365,7 @@ CW_TEST(detect_100k_sockets_memory) {
          "RSS +%ld KiB\n",
          cw_engine_bytes_per_socket(), total / 100000, rss1 - rss0);
   det_free(r);
-  CHECK(cw_engine_bytes_per_socket() < 512);
+  CHECK(cw_engine_bytes_per_socket() <= 256); /* 316 before the compact thermal window */
   CHECK(total / 100000 < 512);
 }
 

@@ -11,81 +11,17 @@
 
 #define FSRI_TR_FLAG_S 1701 /* first "Thermal Runaway" TRUE row in the file */
 
-typedef struct fsri_row {
-  int time_s;
-  int tr;      /* experimenters' thermal-runaway flag */
-  double thc;  /* total hydrocarbons, ppm */
-  double t5;   /* Cell 5 (the heated cell) surface temperature, C */
-} fsri_row_t;
-
-/* Split one CSV line (no quoting in this file) into at most max fields. */
-static int split(char *line, char **f, int max) {
-  int n = 0;
-  for (char *p = line; n < max;) {
-    f[n++] = p;
-    char *c = strchr(p, ',');
-    if (!c) break;
-    *c = '\0';
-    p = c + 1;
-  }
-  return n;
-}
-
-static int fsri_load(fsri_row_t **out) {
-  char path[512], line[2048];
-  snprintf(path, sizeof(path), "%s/fsri-lib-ess-demo-2020/Cell_Level_Experiment.csv",
-           cw_test_data_dir());
-  FILE *fp = fopen(path, "r");
-  if (!fp) {
-    fprintf(stderr, "    cannot open %s\n", path);
-    return -1;
-  }
-  int n = 0, cap = 8192;
-  fsri_row_t *rows = malloc((size_t)cap * sizeof(*rows));
-  if (!rows) {
-    fclose(fp);
-    return -1;
-  }
-  bool header = true;
-  while (fgets(line, sizeof(line), fp) && n < cap) {
-    line[strcspn(line, "\r\n")] = '\0';
-    if (header) { /* check the columns we rely on are where we expect them */
-      header = false;
-      if (!strstr(line, "Cell 5 Temperature (C),Cell 6") ||
-          strncmp(line, "Time (s),Thermal Runaway,Flaming,THC (ppm)", 42) != 0) {
-        fprintf(stderr, "    unexpected header\n");
-        n = -1;
-        break;
-      }
-      continue;
-    }
-    char *f[20];
-    if (split(line, f, 20) < 14 || f[0][0] == '\0') continue; /* trailing rows: no Time */
-    rows[n].time_s = atoi(f[0]);
-    rows[n].tr = strcmp(f[1], "TRUE") == 0;
-    rows[n].thc = atof(f[3]);
-    rows[n].t5 = atof(f[13]);
-    n++;
-  }
-  fclose(fp);
-  if (n <= 0) {
-    free(rows);
-    return -1;
-  }
-  *out = rows;
-  return n;
-}
-
 /* Replays Cell 5 (t) and THC > 10 ppm as smoke=1 every step s. Fills the
  * warning and first-critical times (-1 if none). */
-static det_rec_t *fsri_replay(const fsri_row_t *rows, int n, int step, const cw_detect_cfg_t *cfg) {
+static det_rec_t *fsri_replay(const det_fsri_row_t *rows, int n, int step,
+                              const cw_detect_cfg_t *cfg) {
   det_rec_t *r = det_new(cfg);
   int64_t start = DET_MIDNIGHT_MS + 10 * DET_HOUR_MS;
   for (int i = 0; i < n; i++) {
     if (rows[i].time_s % step) continue;
     cw_reading_t rd = det_reading("UL-FSRI", 5, start + (int64_t)rows[i].time_s * 1000);
     rd.have = CW_HAVE_T | CW_HAVE_SMOKE;
-    rd.t = (float)rows[i].t5;
+    rd.t = (float)rows[i].cell[4];
     rd.smoke = rows[i].thc > 10.0; /* gas: venting electrolyte vapour */
     det_feed(r, &rd);
   }
@@ -96,8 +32,8 @@ static det_rec_t *fsri_replay(const fsri_row_t *rows, int n, int step, const cw_
  * then critical when the cell passes 90 C (~941 s), and nothing else: the
  * alert stays critical and open through venting (1700 s) and runaway. */
 static void fsri_case(int step) {
-  fsri_row_t *rows = NULL;
-  int n = fsri_load(&rows);
+  det_fsri_row_t *rows = NULL;
+  int n = det_fsri_load(&rows);
   CHECK(n > 5900);
   cw_detect_cfg_t cfg;
   cw_detect_cfg_defaults(&cfg);
@@ -136,8 +72,8 @@ CW_TEST(detect_fsri_cell_30s) { fsri_case(30); }
  * alone escalates at 1700 s, a second before the runaway flag. */
 CW_TEST(detect_fsri_gas_escalates) {
   static const int steps[] = {1, 5, 15, 30};
-  fsri_row_t *rows = NULL;
-  int n = fsri_load(&rows);
+  det_fsri_row_t *rows = NULL;
+  int n = det_fsri_load(&rows);
   CHECK(n > 5900);
   for (int i = 0; i < 4; i++) {
     cw_detect_cfg_t cfg;
@@ -175,7 +111,7 @@ CW_TEST(detect_ninebot_charge_silent) {
   int n = 0, charging = 0;
   while (fgets(line, sizeof(line), fp)) {
     char *f[3];
-    if (split(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
+    if (det_split_csv(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
     cw_reading_t rd = det_reading("NB-0001", 1, start + llround(atof(f[0])));
     rd.have = CW_HAVE_W;
     rd.w = (float)atof(f[1]);

@@ -60,3 +60,42 @@ int det_match(const det_rec_t *r, int64_t start_ms, const det_exp_t *exp, int n)
 void det_dump(const det_rec_t *r, int64_t start_ms);
 
 #endif
+
+/* ---- shared with bench/detect.c: real traces and generated scenarios ---- */
+
+/* The UL FSRI cell test (tests/data/fsri-lib-ess-demo-2020, 1 Hz). */
+typedef struct det_fsri_row {
+  int time_s;
+  int tr;          /* experimenters' thermal-runaway flag */
+  double thc;      /* total hydrocarbons, ppm (> 10 ppm: venting, used as smoke) */
+  double cell[9];  /* Cell 1..9 surface temperature, C */
+} det_fsri_row_t;
+
+/* Split one CSV line (no quoting) in place into at most max fields. */
+int det_split_csv(char *line, char **f, int max);
+/* Loads the file once per call; returns rows (caller frees) or -1. */
+int det_fsri_load(det_fsri_row_t **out);
+/* Onset of a cell's runaway: first 1 Hz step >= 1 C/s above 80 C (s), -1 if none. */
+int det_fsri_onset(const det_fsri_row_t *rows, int n, int cell);
+
+/* A labelled scenario, replayed into an engine at a sampling step. */
+#define DET_MAX_LABELS 9
+typedef struct det_scen_out {
+  int64_t start_ms;
+  double socket_hours;
+  int nlabel;
+  uint8_t label_socket[DET_MAX_LABELS]; /* sockets with a labelled runaway ... */
+  int64_t label_onset_ms[DET_MAX_LABELS]; /* ... and its onset */
+  uint8_t expect[CW_KIND__COUNT]; /* true incidents (raised events) per kind besides labels */
+} det_scen_out_t;
+
+typedef struct det_scen {
+  const char *name;
+  const char *source; /* "real: ..." or "generated: ..." */
+  /* Feeds r at step_s sampling; 0 or -1 (data missing). */
+  int (*run)(det_rec_t *r, int step_s, det_scen_out_t *out);
+} det_scen_t;
+
+extern const det_scen_t det_scens[];
+extern const int det_nscens;
+const det_scen_t *det_scen_find(const char *name);

@@ -1,88 +1,73 @@
-/* test_pipeline.c - the daemon's hot path on two real threads, as the worker
- * runs it: a producer pushes MQTT messages (ingest header + topic + payload)
- * into a lib/ring.h ring; the consumer pops bursts, decodes, runs the
- * detection engine and encodes COPY rows. Checks that every reading arrives
- * exactly once and in order per socket, that duplicates are refused and that
- * the alert the data contains is raised. Run under ThreadSanitizer by
+/* test_pipeline.c - the daemon's hot path on real threads, with the code
+ * the daemon runs: cw_pipeline_ingest on the producer side (the MQTT
+ * receive thread's call), the real worker threads (decode, detect, reading
+ * and alert rings), and a consumer thread standing in for the writer and
+ * the alert sink. Checks that every reading arrives exactly once and in
+ * order per socket, that duplicates are refused (and reach the reject sink),
+ * that the alert the data contains is raised once, and that control
+ * messages reach the owning worker. Run under ThreadSanitizer by
  * `make check` (tests whose name starts with pipeline_). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "copy.h"
-#include "daemon.h"
-#include "decode.h"
-#include "detect.h"
-#include "ring.h"
+#include "fixture.h"
+#include "pipeline.h"
 #include "test.h"
+#include "worker.h"
 
 #define P_STATIONS 20
 #define P_SOCKETS 10
 #define P_TICKS 500 /* 100,000 readings */
 #define P_T0 1764374400000LL
+#define P_WORKERS 2
 
 typedef struct pipe_ctx {
-  cw_ring_t ring;
-  _Atomic int stop;
+  cw_fx_t fx;
+  cw_pipeline_t *p;
   cw_decode_cfg_t dcfg;
-  cw_engine_t *eng;
-  cw_copy_t copy;
+  _Atomic int stop;
   int64_t last_ts[P_STATIONS][P_SOCKETS + 1];
-  long accepted, rejected, duplicates, out_of_order, rows;
-  long alerts_thermal;
-  int64_t next_id;
-  cw_reading_t cur;
+  long accepted, out_of_order, foreign, alerts_thermal;
 } pipe_ctx_t;
 
-static void on_alert(void *ctx, const cw_alert_event_t *ev) {
-  pipe_ctx_t *p = ctx;
-  if (ev->kind == CW_KIND_THERMAL_RUNAWAY && ev->event == CW_EV_RAISED) p->alerts_thermal++;
-}
-
-static int64_t next_id(void *ctx) { return ++((pipe_ctx_t *)ctx)->next_id; }
-
-static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int index) {
-  pipe_ctx_t *p = ctx;
-  (void)index;
-  if (!r || why != CW_REJ_OK) {
-    p->rejected++;
-    return;
+static int on_reading(void *ctx, const void *rec, size_t len) {
+  pipe_ctx_t *c = ctx;
+  cw_reading_t r;
+  if (len != sizeof r) return 0;
+  memcpy(&r, rec, sizeof r);
+  int st = atoi(r.station + 2);
+  if (st < 0 || st >= P_STATIONS || r.socket > P_SOCKETS) {
+    c->foreign++;
+    return 0;
   }
-  cw_reject_t e = cw_engine_process(p->eng, r, r->ts_ms);
-  if (e == CW_REJ_DUPLICATE) {
-    p->duplicates++;
-    return;
-  }
-  int st = atoi(r->station + 2);
-  if (st < 0 || st >= P_STATIONS || r->socket > P_SOCKETS) {
-    p->rejected++;
-    return;
-  }
-  if (r->ts_ms <= p->last_ts[st][r->socket]) p->out_of_order++;
-  p->last_ts[st][r->socket] = r->ts_ms;
-  p->accepted++;
-  if (cw_copy_add(&p->copy, r) == 0) p->rows++;
-  if (p->copy.rows >= 5000) cw_copy_reset(&p->copy);
-}
-
-static int visit(void *ctx, const void *rec, size_t len) {
-  pipe_ctx_t *p = ctx;
-  cw_ingest_hdr_t h;
-  if (len < sizeof h) return 0;
-  memcpy(&h, rec, sizeof h);
-  const char *topic = (const char *)rec + sizeof h;
-  cw_decode(&p->dcfg, topic, h.topic_len, topic + h.topic_len, h.payload_len, h.recv_ms,
-            on_reading, p);
+  if (r.ts_ms <= c->last_ts[st][r.socket]) c->out_of_order++;
+  c->last_ts[st][r.socket] = r.ts_ms;
+  c->accepted++;
   return 0;
 }
 
+static int on_alert(void *ctx, const void *rec, size_t len) {
+  pipe_ctx_t *c = ctx;
+  cw_alert_event_t ev;
+  if (len != sizeof ev) return 0;
+  memcpy(&ev, rec, sizeof ev);
+  if (ev.kind == CW_KIND_THERMAL_RUNAWAY && ev.event == CW_EV_RAISED) c->alerts_thermal++;
+  return 0;
+}
+
+/* The writer's and the alert sink's side, on one thread. */
 static void *consumer(void *arg) {
-  pipe_ctx_t *p = arg;
+  pipe_ctx_t *c = arg;
   for (;;) {
-    size_t n = cw_ring_pop_burst(&p->ring, 64, visit, p);
+    size_t n = 0;
+    for (int i = 0; i < P_WORKERS; i++) {
+      n += cw_ring_pop_burst(cw_pipeline_readings(c->p, i), 256, on_reading, c);
+      n += cw_ring_pop_burst(cw_pipeline_alerts(c->p, i), 64, on_alert, c);
+    }
     if (n == 0) {
-      if (atomic_load(&p->stop) && cw_ring_empty(&p->ring)) break;
-      cw_ring_wait(&p->ring, 10);
+      if (atomic_load(&c->stop)) break;
+      cw_ring_wait(cw_pipeline_readings(c->p, 0), 2);
     }
   }
   return NULL;
@@ -91,7 +76,7 @@ static void *consumer(void *arg) {
 /* Socket 7 of station ST03 heats up to 95 C; everything else is a quiet
  * charger. Each tick sends every socket once; the last tick is repeated to
  * exercise the duplicate path. */
-static int produce(pipe_ctx_t *p) {
+static int produce(pipe_ctx_t *c) {
   char topic[64], payload[256];
   for (int tick = 0; tick <= P_TICKS; tick++) {
     int real = tick < P_TICKS ? tick : P_TICKS - 1;
@@ -105,46 +90,108 @@ static int produce(pipe_ctx_t *p) {
                           "{\"ts\":%lld,\"v\":229.5,\"a\":0.8,\"w\":%.1f,\"wh\":%d,\"t\":%.1f,"
                           "\"smoke\":0,\"state\":\"charging\"}",
                           (long long)ts, 180.0 + so, 1000 + real, t);
-        cw_ingest_hdr_t h = {.recv_ms = ts, .topic_len = (uint32_t)tl, .payload_len = (uint32_t)pl};
-        cw_ring_part_t parts[3] = {{&h, sizeof h}, {topic, (size_t)tl}, {payload, (size_t)pl}};
-        int rc = cw_ring_pushv_wait(&p->ring, parts, 3, &p->stop);
-        if (rc < 0) return rc; /* the ring wakes a sleeping consumer itself */
+        int rc = cw_pipeline_ingest(c->p, topic, (size_t)tl, payload, (size_t)pl, ts);
+        if (rc < 0) return rc;
       }
     }
   }
   return 0;
 }
 
+static int setup(pipe_ctx_t *c, int nworkers) {
+  if (cw_fx_init(&c->fx)) return -1;
+  cw_decode_cfg_defaults(&c->dcfg);
+  c->dcfg.max_age_ms = INT64_MAX / 4; /* fixed 2025 timestamps */
+  cw_pipeline_cfg_t pc = {.env = &c->fx.env,
+                          .nworkers = nworkers,
+                          .ring_bytes = 64 * 1024,
+                          .dcfg = &c->dcfg,
+                          .ids = &c->fx.ids};
+  return cw_pipeline_create(&pc, &c->p);
+}
+
+static void stop_workers(pipe_ctx_t *c) {
+  cw_pipeline_request_stop(c->p);
+  while (!cw_pipeline_stopped(c->p)) cw_ring_kick(cw_pipeline_readings(c->p, 0));
+  cw_pipeline_join(c->p);
+}
+
 CW_TEST(pipeline_two_threads_exactly_once) {
-  pipe_ctx_t *p = calloc(1, sizeof *p);
-  cw_detect_cfg_t det;
+  pipe_ctx_t *c = calloc(1, sizeof *c);
   pthread_t th;
-  CHECK(p != NULL);
-  CHECK_EQ(cw_ring_init(&p->ring, 64 * 1024), 0);
-  cw_decode_cfg_defaults(&p->dcfg);
-  p->dcfg.max_age_ms = INT64_MAX / 4; /* fixed 2025 timestamps */
-  cw_detect_cfg_defaults(&det);
-  p->eng = cw_engine_new(&det, on_alert, next_id, p);
-  CHECK(p->eng != NULL);
-  CHECK_EQ(cw_copy_init(&p->copy, 1 << 16), 0);
-  CHECK_EQ(pthread_create(&th, NULL, consumer, p), 0);
-  int rc = produce(p);
-  atomic_store(&p->stop, 1);
-  cw_ring_kick(&p->ring);
+  CHECK(c != NULL);
+  CHECK_EQ(setup(c, P_WORKERS), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  CHECK_EQ(pthread_create(&th, NULL, consumer, c), 0);
+  int rc = produce(c);
+  stop_workers(c); /* every ingest ring drained into the reading rings */
+  atomic_store(&c->stop, 1);
   pthread_join(th, NULL);
-  long accepted = p->accepted, dups = p->duplicates, ooo = p->out_of_order, rej = p->rejected;
-  long rows = p->rows, thermal = p->alerts_thermal;
-  size_t sockets = cw_engine_sockets(p->eng);
-  cw_copy_free(&p->copy);
-  cw_engine_free(p->eng);
-  cw_ring_destroy(&p->ring);
-  free(p);
+  consumer(c); /* what arrived after the consumer's last look */
+  long accepted = c->accepted, ooo = c->out_of_order, foreign = c->foreign;
+  long thermal = c->alerts_thermal;
+  uint64_t dups = atomic_load(&c->fx.m.rejects[CW_REJ_DUPLICATE]);
+  uint64_t other = atomic_load(&c->fx.rejects) - dups;
+  uint64_t sockets = atomic_load(&c->fx.m.sockets_tracked);
+  uint64_t counted = atomic_load(&c->fx.m.readings_accepted);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
   CHECK_EQ(rc, 0);
   CHECK_EQ(accepted, (long)P_STATIONS * P_SOCKETS * P_TICKS);
-  CHECK_EQ(rows, accepted);
-  CHECK_EQ(dups, (long)P_STATIONS * P_SOCKETS); /* the repeated last tick */
+  CHECK_EQ(counted, (uint64_t)accepted);
+  CHECK_EQ(dups, (uint64_t)P_STATIONS * P_SOCKETS); /* the repeated last tick */
+  CHECK_EQ(other, 0);
   CHECK_EQ(ooo, 0);
-  CHECK_EQ(rej, 0);
-  CHECK_EQ(sockets, (size_t)P_STATIONS * P_SOCKETS);
+  CHECK_EQ(foreign, 0);
+  CHECK_EQ(sockets, (uint64_t)P_STATIONS * P_SOCKETS);
   CHECK_EQ(thermal, 1);
+}
+
+/* Control messages take the routes the daemon uses: an open alert restored
+ * to the worker owning its station (as the writer does at start), then an
+ * operator close broadcast to every worker (as control does for an id it
+ * does not know): exactly one worker holds the alert and emits the closed
+ * event. Also: an oversize message is rejected at the producer. */
+CW_TEST(pipeline_control_reaches_owner) {
+  pipe_ctx_t *c = calloc(1, sizeof *c);
+  CHECK(c != NULL);
+  CHECK_EQ(setup(c, P_WORKERS), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  cw_ctl_t *ctl = calloc(1, sizeof *ctl);
+  CHECK(ctl != NULL);
+  ctl->type = CW_CTL_RESTORE_ALERT;
+  snprintf(ctl->station, sizeof ctl->station, "ST05");
+  ctl->socket = 2;
+  ctl->alert = (cw_alert_event_t){.id = 777, .ts_ms = P_T0, .kind = CW_KIND_OVERLOAD,
+                                  .severity = CW_SEV_WARNING, .event = CW_EV_RAISED,
+                                  .state = CW_ALERT_OPEN, .socket = 2};
+  snprintf(ctl->alert.station, sizeof ctl->alert.station, "ST05");
+  cw_pipeline_post(c->p, CW_CTL_BY_STATION, ctl);
+  ctl = calloc(1, sizeof *ctl);
+  CHECK(ctl != NULL);
+  ctl->type = CW_CTL_OPERATOR;
+  ctl->alert.id = 777;
+  ctl->alert.event = CW_EV_CLOSED;
+  snprintf(ctl->alert.by, sizeof ctl->alert.by, "test");
+  cw_pipeline_post(c->p, CW_CTL_ALL, ctl);
+  static char big[70 * 1024]; /* larger than any record of a 64 KiB ring */
+  memset(big, ' ', sizeof big);
+  const char topic[] = "cw/ST05/2/telemetry";
+  CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), big, sizeof big, P_T0), 0);
+  stop_workers(c);
+  long closed = 0, owner_ok = 0;
+  int owner = cw_pipeline_route(c->p, "ST05", 4);
+  for (int i = 0; i < P_WORKERS; i++) {
+    cw_alert_event_t ev;
+    while (cw_ring_pop(cw_pipeline_alerts(c->p, i), &ev, sizeof ev) == (long)sizeof ev)
+      if (ev.id == 777 && ev.event == CW_EV_CLOSED) closed++, owner_ok += i == owner;
+  }
+  uint64_t oversize = atomic_load(&c->fx.m.rejects[CW_REJ_OVERSIZE]);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
+  CHECK_EQ(closed, 1);
+  CHECK_EQ(owner_ok, 1);
+  CHECK_EQ(oversize, 1);
 }

@@ -8,76 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "fixture.h"
 #include "test.h"
 
-typedef struct {
-  cw_daemon_t d;
-  char spool[128];
-  char conninfo[400];
-} fx_t;
-
-static void exec_ok(PGconn *c, const char *sql) {
-  PGresult *r = PQexec(c, sql);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-    fprintf(stderr, "    %s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-}
-
-/* First column of the first row as a number (-1 on error or no row). */
-static long long q1(PGconn *c, const char *sql) {
-  PGresult *r = PQexec(c, sql);
-  long long v = -1;
-  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-    fprintf(stderr, "    %s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  return v;
-}
-
-static int rmtree(const char *dir) {
-  char cmd[300];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd);
-}
-
-/* Fresh database cw_schema_test, a fake daemon with one (not started)
- * worker, a temporary spool directory. Returns 0, or -1 without a server. */
-static int fx_init(fx_t *f) {
-  const char *base = cw_test_pg();
-  memset(f, 0, sizeof(*f));
-  if (!base) return -1;
-  PGconn *c = PQconnectdb(base);
-  if (PQstatus(c) != CONNECTION_OK) {
-    PQfinish(c);
-    return -1;
-  }
-  exec_ok(c, "SET client_min_messages = warning");
-  exec_ok(c, "DROP DATABASE IF EXISTS cw_schema_test WITH (FORCE)");
-  exec_ok(c, "CREATE DATABASE cw_schema_test");
-  PQfinish(c);
-  if ((size_t)snprintf(f->conninfo, sizeof(f->conninfo), "%s dbname=cw_schema_test", base) >= sizeof(f->conninfo)) return -1;
-  snprintf(f->spool, sizeof(f->spool), "/tmp/cw_schema_spool_XXXXXX");
-  if (!mkdtemp(f->spool)) return -1;
-  cw_config_defaults(&f->d.cfg);
-  snprintf(f->d.cfg.pg_conninfo, sizeof(f->d.cfg.pg_conninfo), "%s", f->conninfo);
-  snprintf(f->d.cfg.spool_dir, sizeof(f->d.cfg.spool_dir), "%s", f->spool);
-  f->d.nworkers = 1;
-  f->d.workers = calloc(1, sizeof(*f->d.workers));
-  if (!f->d.workers || cw_worker_create(&f->d, 0, &f->d.workers[0])) return -1;
-  return 0;
-}
-
-static void fx_free(fx_t *f) {
-  if (f->d.workers) {
-    if (f->d.workers[0]) cw_worker_free(f->d.workers[0]);
-    free(f->d.workers);
-  }
-  if (f->spool[0]) rmtree(f->spool);
-}
-
-static PGconn *fx_conn(fx_t *f) { return PQconnectdb(f->conninfo); }
+typedef cw_fx_t fx_t;
+#define q1 cw_fx_q1
+#define exec_ok cw_fx_exec
+#define fx_conn cw_fx_conn
+#define fx_free cw_fx_free
 
 static void reading(cw_reading_t *r, const char *station, int socket, int64_t ts_ms) {
   memset(r, 0, sizeof(*r));
@@ -89,49 +27,41 @@ static void reading(cw_reading_t *r, const char *station, int socket, int64_t ts
   r->have = CW_HAVE_W | CW_HAVE_T;
 }
 
-/* Push rows into the worker's reading ring, run the writer over them. */
+/* Push rows into the reading ring, run the writer over them. */
 static int store_rows(fx_t *f, const cw_reading_t *rows, int n) {
   cw_writer_t *w;
-  cw_ring_t *ring = cw_worker_readings(f->d.workers[0]);
-  if (cw_writer_create(&f->d, &w)) return -1;
+  if (cw_fx_writer(f, &w)) return -1;
   for (int i = 0; i < n; i++)
-    if (cw_ring_push(ring, &rows[i], sizeof(rows[i])) < 0) return -1;
+    if (cw_ring_push(&f->ring, &rows[i], sizeof(rows[i])) < 0) return -1;
   if (cw_writer_start(w)) return -1;
   cw_writer_stop(w);
   cw_writer_free(w);
   return 0;
 }
 
-#define NEED_PG(f)                                      \
-  do {                                                  \
-    if (fx_init(f)) {                                   \
-      fprintf(stderr, "    (skipped: no PostgreSQL)\n"); \
-      fx_free(f);                                       \
-      return;                                           \
-    }                                                   \
-  } while (0)
+#define NEED_PG(f) CW_FX_NEED_PG(f, "cw_schema_test")
 
 CW_TEST(schema_migrations_idempotent) {
   static fx_t f;
   cw_writer_t *w = NULL;
   PGconn *c = NULL;
   NEED_PG(&f);
-  CHECK_EQ(cw_writer_create(&f.d, &w), 0);
-  CHECK_EQ(atomic_load(&f.d.m.db_connected), 1);
+  CHECK_EQ(cw_fx_writer(&f, &w), 0);
+  CHECK_EQ(atomic_load(&f.m.db_connected), 1);
   cw_writer_free(w);
   c = fx_conn(&f);
   long long n1 = q1(c, "SELECT count(*) FROM schema_migrations");
   long long t1 = q1(c, "SELECT sum(extract(epoch FROM applied_at) * 1e6)::bigint FROM schema_migrations");
   CHECK(n1 >= 1);
-  CHECK_EQ(cw_writer_create(&f.d, &w), 0); /* second start: nothing re-applied */
+  CHECK_EQ(cw_fx_writer(&f, &w), 0); /* second start: nothing re-applied */
   cw_writer_free(w);
   CHECK_EQ(q1(c, "SELECT count(*) FROM schema_migrations"), n1);
   CHECK_EQ(q1(c, "SELECT sum(extract(epoch FROM applied_at) * 1e6)::bigint FROM schema_migrations"), t1);
   CHECK_EQ(q1(c, "SELECT count(*) FROM unnest(ARRAY['stations','sockets','readings','readings_default',"
                  "'alerts','alert_events','active_alerts','last_reading']) AS t(n) WHERE to_regclass(n) IS NOT NULL"),
            8);
-  /* next_alert_id is at least the clock in microseconds */
-  CHECK(atomic_load(&f.d.next_alert_id) > (int64_t)time(NULL) * 1000000 - 1000000);
+  /* the writer never lowers the alert ids (an empty table gives max(id) + 1 = 1) */
+  CHECK(atomic_load(&f.ids.next) > (int64_t)time(NULL) * 1000000 - 1000000); /* fixture: the clock in µs */
   PQfinish(c);
   fx_free(&f);
 }
@@ -140,8 +70,8 @@ CW_TEST(schema_partitions_ahead) {
   static fx_t f;
   cw_writer_t *w = NULL;
   NEED_PG(&f);
-  f.d.cfg.pg_partitions_ahead = 2;
-  CHECK_EQ(cw_writer_create(&f.d, &w), 0);
+  f.cfg.pg_partitions_ahead = 2;
+  CHECK_EQ(cw_fx_writer(&f, &w), 0);
   cw_writer_free(w);
   PGconn *c = fx_conn(&f);
   /* yesterday .. today + 2, each named readings_YYYYMMDD (UTC) */
@@ -157,7 +87,7 @@ CW_TEST(schema_default_partition_moves) {
   static fx_t f;
   cw_writer_t *w = NULL;
   NEED_PG(&f);
-  CHECK_EQ(cw_writer_create(&f.d, &w), 0);
+  CHECK_EQ(cw_fx_writer(&f, &w), 0);
   cw_writer_free(w);
   PGconn *c = fx_conn(&f);
   exec_ok(c, "INSERT INTO readings (ts, station, socket, w) VALUES ('2031-05-04 12:00+00', 'A', 1, 5)");
@@ -177,9 +107,9 @@ CW_TEST(schema_rows_stored_once) {
   int64_t t0 = ((int64_t)time(NULL) - 600) * 1000;
   for (int i = 0; i < 1000; i++) reading(&rows[i], i % 2 ? "ST-1" : "ST_2", i % 10 + 1, t0 + i);
   CHECK_EQ(store_rows(&f, rows, 1000), 0);
-  CHECK_EQ(atomic_load(&f.d.m.rows_committed), 1000);
+  CHECK_EQ(atomic_load(&f.m.rows_committed), 1000);
   CHECK_EQ(store_rows(&f, rows, 1000), 0); /* a replay: nothing new */
-  CHECK_EQ(atomic_load(&f.d.m.rows_committed), 1000);
+  CHECK_EQ(atomic_load(&f.m.rows_committed), 1000);
   PGconn *c = fx_conn(&f);
   CHECK_EQ(q1(c, "SELECT count(*) FROM readings"), 1000);
   CHECK_EQ(q1(c, "SELECT count(*) FROM stations WHERE code IN ('ST-1', 'ST_2')"), 2);
@@ -205,8 +135,8 @@ CW_TEST(schema_refused_rows_isolated) {
   rows[17].socket = 0; /* readings.socket CHECK 1..255 */
   rows[40].socket = 0;
   CHECK_EQ(store_rows(&f, rows, 64), 0);
-  CHECK_EQ(atomic_load(&f.d.m.rejects[CW_REJ_DB_REJECTED]), 2);
-  CHECK_EQ(atomic_load(&f.d.m.rows_committed), 62);
+  CHECK_EQ(atomic_load(&f.m.rejects[CW_REJ_DB_REJECTED]), 2);
+  CHECK_EQ(atomic_load(&f.m.rows_committed), 62);
   PGconn *c = fx_conn(&f);
   CHECK_EQ(q1(c, "SELECT count(*) FROM readings"), 62);
   PQfinish(c);
@@ -243,13 +173,13 @@ CW_TEST(schema_alert_rows_per_event) {
   alert_ev(&ev[3], CW_EV_ACKNOWLEDGED, CW_SEV_CRITICAL, CW_ALERT_ACKNOWLEDGED, t + 70000);
   for (int round = 0; round < 2; round++) { /* the second round is a replay */
     cw_writer_t *w;
-    CHECK_EQ(cw_writer_create(&f.d, &w), 0);
+    CHECK_EQ(cw_fx_writer(&f, &w), 0);
     CHECK_EQ(cw_writer_start(w), 0);
     for (int i = 0; i < 4; i++) CHECK_EQ(cw_writer_store_alert(w, &ev[i]), 0);
     cw_writer_stop(w);
     cw_writer_free(w);
   }
-  CHECK_EQ(atomic_load(&f.d.m.alerts_stored), 8);
+  CHECK_EQ(atomic_load(&f.m.alerts_stored), 8);
   PGconn *c = fx_conn(&f);
   CHECK_EQ(q1(c, "SELECT count(*) FROM alert_events WHERE alert_id = 4242"), 4);
   CHECK_EQ(q1(c, "SELECT count(*) FROM alerts WHERE id = 4242 AND state = 'acknowledged'"
@@ -260,7 +190,7 @@ CW_TEST(schema_alert_rows_per_event) {
   CHECK_EQ(q1(c, "SELECT threshold::int FROM alerts WHERE id = 4242"), 90);
   CHECK_EQ(q1(c, "SELECT count(*) FROM active_alerts WHERE id = 4242"), 1);
   /* next start seeds ids above the stored ones */
-  CHECK(atomic_load(&f.d.next_alert_id) > 4242);
+  CHECK(atomic_load(&f.ids.next) > 4242);
   PQfinish(c);
   fx_free(&f);
 }
@@ -269,7 +199,7 @@ CW_TEST(schema_ack_close_notify) {
   static fx_t f;
   cw_writer_t *w = NULL;
   NEED_PG(&f);
-  CHECK_EQ(cw_writer_create(&f.d, &w), 0);
+  CHECK_EQ(cw_fx_writer(&f, &w), 0);
   cw_writer_free(w);
   PGconn *c = fx_conn(&f);
   exec_ok(c, "INSERT INTO alerts (id, station, socket, kind, severity) VALUES (7, 'CX-1', 2, 'overload', 'warning')");

@@ -23,7 +23,7 @@ INSERT = ("INSERT INTO readings (ts, station, socket, v, a, w, wh, t, t_amb, smo
 
 
 def to_row(topic, payload):
-    # Topic cw/{station}/{socket}/telemetry, payload as DESIGN.md section 3.
+    # Topic cw/{station}/{socket}/telemetry, payload as docs/ARCHITECTURE.md section 7.
     parts = topic.split("/")
     r = json.loads(payload)
     return (datetime.fromtimestamp(r["ts"] / 1000.0, tz=timezone.utc),

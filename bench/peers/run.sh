@@ -31,7 +31,7 @@ RUNS=${RUNS:-1}
 # quick: 200 stations x 10 sockets every 10 s for 5 min = 60,000 readings;
 # full: 1,000 stations = 300,000. Five minutes at most, because replay shifts
 # the first reading to now and chargewatchd rejects readings more than 5 min
-# in the future (DESIGN.md section 3), which --asap would otherwise produce.
+# in the future (docs/ARCHITECTURE.md section 7), which --asap would otherwise produce.
 case "$MODE" in
   quick) S=200 ;;
   full) S=1000 ;;

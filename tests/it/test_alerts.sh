@@ -2,7 +2,7 @@
 # test_alerts.sh - each alert kind reaches all three sinks: the alert log, MQTT
 # (cw/alerts/{station}/{socket}/{kind}, retained) and the alerts/alert_events
 # tables, with the kind, severity, station and socket the readings call for
-# (DESIGN.md section 4). One station per kind so that counts are exact.
+# (docs/DETECTORS.md). One station per kind so that counts are exact.
 #   thermal_runaway: t >= 90 C -> critical          (THR1/1)
 #   overload:        w > rated_w 1000 for >= 10 s  -> critical (OVL1/1)
 #   overnight:       charging at a forbidden socket -> warning  (FRB1/2)
@@ -96,7 +96,7 @@ late=$(it_sub_once cw/alerts/OVL1/1/overload 1 5)
 it_eq "late subscriber gets the retained overload alert" "1 overload" \
   "$(echo "$late" | awk '{print $1}') $(echo "$late" | it_json kind)"
 
-# Operator actions (DESIGN.md section 4 lifecycle): acknowledge THR1/1 over
+# Operator actions (docs/DETECTORS.md, alert lifecycle): acknowledge THR1/1 over
 # MQTT, close OVL1/1 from SQL (cw_close -> NOTIFY -> daemon). Each event goes
 # to the three sinks; closing also clears the retained copy.
 thr_id=$(it_sql "SELECT id FROM alerts WHERE station='THR1' AND socket=1 AND kind='thermal_runaway'")
@@ -120,7 +120,7 @@ it_eq "acknowledged alert: still retained, now acknowledged" "1 acknowledged" \
 
 # OFF1 taught the detector a 1 s interval on both sockets; socket 2 stopped
 # with the offline loop above, so the whole station is silent once both are
-# overdue: one critical alert on socket 0 (DESIGN.md section 4).
+# overdue: one critical alert on socket 0 (docs/DETECTORS.md).
 it_eq "offline: silent station raises critical on socket 0" "1 critical" \
   "$(it_wait_eq $((OFFLINE_MIN_S * 3)) "1 critical" it_sql "SELECT count(*) || ' ' || coalesce(max(severity), '-')
      FROM alerts WHERE station='OFF1' AND socket=0 AND kind='offline'")"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_fault_db.sh - PostgreSQL stopped for 10 s, then started, twice, while
-# a paced stream of ~1,000 readings/s flows (DESIGN.md section 5, issue
-# "nothing lost" #1): the writer spools to disk meanwhile and replays in
+# a paced stream of ~1,000 readings/s flows (docs/RELIABILITY.md,
+# "nothing lost"): the writer spools to disk meanwhile and replays in
 # order; afterwards every valid reading is stored exactly once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_fault_kill.sh - SIGKILL under load, then restart (DESIGN.md section 5):
+# test_fault_kill.sh - SIGKILL under load, then restart (docs/RELIABILITY.md):
 # (1) with the database down, so batches sit in the spool: after the restart
 # the spool replays intact; (2) with the database up: what is lost is at most
 # what was acknowledged to the broker but neither committed nor spooled (the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_policy.sh - station and socket policies changed in the database are
-# honoured after SIGHUP (DESIGN.md sections 4 and 7), both ways:
+# honoured after SIGHUP (docs/DETECTORS.md, docs/OPERATIONS.md), both ways:
 #   POL1/2: charging, not forbidden -> no alert; forbidden + HUP -> raised;
 #           allowed again + HUP -> cleared after hold_s, no second raised.
 #   NGT1/1: charging inside the night window (set around "now", UTC) at a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_restart.sh - a restart restores per-socket state from the database
-# (DESIGN.md section 4): resending readings already stored adds no row, and an
+# (docs/DETECTORS.md): resending readings already stored adds no row, and an
 # alert that is open stays one alert with one "raised" event.
 . "$(dirname "$0")/lib.sh"
 it_setup

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_sigterm.sh - SIGTERM under load loses nothing (DESIGN.md section 5):
+# test_sigterm.sh - SIGTERM under load loses nothing (docs/RELIABILITY.md):
 # 20,000 readings from 20 publishers; the daemon is stopped mid-stream, must
 # exit 0 within shutdown_timeout_s, the rest of the stream goes to the broker
 # while it is down (persistent session, QoS 1), and after a restart every

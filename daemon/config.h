@@ -1,0 +1,74 @@
+/* config.h - the daemon's configuration: one struct filled from defaults
+ * and an INI file (config.c). Key names are a contract with outside tools;
+ * docs/OPERATIONS.md and daemon/chargewatch.conf list them. */
+#ifndef CW_CONFIG_H
+#define CW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decode.h"
+#include "detect.h"
+
+typedef enum { CW_LOG_TEXT = 0, CW_LOG_JSON = 1 } cw_log_format_t;
+
+typedef struct cw_config {
+  /* [mqtt] */
+  char mqtt_uri[256];        /* uri, default tcp://127.0.0.1:1883 */
+  char mqtt_client_id[64];   /* client_id, default chargewatchd (fixed: persistent session) */
+  char mqtt_topic[256];      /* topic, default cw/{station}/{socket}/telemetry */
+  char mqtt_station_topic[256]; /* station_topic, default cw/{station}/telemetry */
+  int mqtt_qos;              /* qos, default 1 */
+  int mqtt_keepalive;        /* keepalive seconds, default 30 */
+  char mqtt_username[128];   /* username, default "" */
+  char mqtt_password_file[256]; /* password_file, default "" */
+  int mqtt_reconnect_max_s;  /* reconnect_max_s, default 30 */
+  char mqtt_cmd_topic[256];  /* cmd_topic, default cw/alerts/cmd */
+  /* [postgres] */
+  char pg_conninfo[512];     /* conninfo, default "dbname=chargewatch host=127.0.0.1" */
+  int pg_batch_rows;         /* batch_rows, default 5000 */
+  int pg_batch_ms;           /* batch_ms, default 200 */
+  int pg_partitions_ahead;   /* partitions_ahead (days), default 3 */
+  /* [pipeline] */
+  int workers;               /* workers, default 1 */
+  int ring_slots;            /* ring_slots: ring capacity in 256-byte slots, default 1024 (256 KiB) */
+  size_t max_payload;        /* max_payload bytes, default 16384 */
+  char deadletter[256];      /* deadletter path, default ./deadletter.log */
+  uint64_t deadletter_max_bytes; /* deadletter_max_bytes, default 64 MiB, then rotated (.1) */
+  bool auto_register;        /* auto_register, default true */
+  int max_age_s;             /* max_age_s, default 604800 (7 days) */
+  int shutdown_timeout_s;    /* shutdown_timeout_s, default 10 */
+  /* [spool] */
+  char spool_dir[256];       /* dir, default ./spool */
+  uint64_t spool_max_bytes;  /* max_bytes, default 1 GiB */
+  /* [alerts] */
+  char alert_log[256];       /* log, default ./alerts.log ("-" = stdout) */
+  cw_log_format_t alert_log_format; /* log_format text|json */
+  char alert_topic_prefix[128]; /* topic_prefix, default cw/alerts */
+  bool alert_retain;         /* retain, default true */
+  bool alert_actuate;        /* actuate, default false: publish cut-power on critical */
+  /* [detectors] */
+  cw_detect_cfg_t det;       /* one key per field of cw_detect_cfg_t */
+  /* [http] */
+  char http_listen[64];      /* listen, default 127.0.0.1:9187 ("" = off) */
+  /* [log] */
+  int log_level;             /* level: error|warn|info|debug, default info */
+} cw_config_t;
+
+void cw_config_defaults(cw_config_t *c);
+/* Load an INI file over the defaults. Unknown sections/keys and bad values are
+ * errors: err gets "FILE:LINE: [section] key: reason". 0 or -EINVAL/-errno. */
+int cw_config_load(cw_config_t *c, const char *path, char *err, size_t errlen);
+/* Fill a cw_decode_cfg_t from the config (compiles the topic patterns). */
+int cw_config_decode_cfg(const cw_config_t *c, cw_decode_cfg_t *out);
+
+/* Like cw_config_load, from a NUL-terminated string; name stands in for the
+ * file name in messages (tests, fuzzing). */
+int cw_config_load_string(cw_config_t *c, const char *text, const char *name, char *err,
+                          size_t errlen);
+/* Split an [http] listen value "HOST:PORT" / "[V6]:PORT" and check the
+ * address parses. 0 or -EINVAL. */
+int cw_config_split_listen(const char *s, char *host, size_t hostcap, int *port);
+
+#endif

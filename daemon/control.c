@@ -1,0 +1,257 @@
+/* control.c - operator commands (control.h): parse, route, post. */
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+
+#define OWNER_BUCKETS 1024
+#define OWNER_MAX 65536 /* bound; past it the map is reset and commands go to every worker */
+
+typedef struct owner {
+  struct owner *next;
+  int64_t id;
+  int worker;
+} owner_t;
+
+typedef struct queued {
+  struct queued *next;
+  const char *source;
+  size_t len;
+  char payload[];
+} queued_t;
+
+struct cw_control {
+  const cw_env_t *env;
+  cw_ctl_port_t port;
+  owner_t *owners[OWNER_BUCKETS]; /* alert id -> owning worker (main loop only) */
+  size_t nowners;
+  uv_async_t async;
+  int async_open;
+  pthread_mutex_t mu; /* the submit queue */
+  queued_t *head, *tail;
+};
+
+/* ---------------------------------------------------------------- parse */
+
+/* cJSON stops after the first value; anything but white space after it is junk */
+static int trailing_space(const char *p, const char *end) {
+  for (; p && p < end; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return 0;
+  return 1;
+}
+
+static const cJSON *optional_string(const cJSON *j, const char *key, int *bad) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  if (!v || cJSON_IsNull(v)) return NULL;
+  if (!cJSON_IsString(v)) *bad = 1;
+  return cJSON_IsString(v) ? v : NULL;
+}
+
+cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out, const char **why) {
+  cJSON *j = NULL;
+  const char *end = NULL;
+  cw_reject_t rc = CW_REJ_WRONG_TYPE;
+  memset(out, 0, sizeof *out);
+  if (len == 0 || cw_json_strict_check(payload, len) != 0 ||
+      !(j = cJSON_ParseWithLengthOpts(payload, len, &end, 0)) || !trailing_space(end, payload + len)) {
+    *why = "command is not JSON";
+    rc = CW_REJ_INVALID_JSON;
+    goto out;
+  }
+  int bad = 0;
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+  const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "action");
+  const cJSON *by = optional_string(j, "by", &bad);
+  const cJSON *st = optional_string(j, "station", &bad);
+  if (!cJSON_IsObject(j) || !cJSON_IsNumber(id) || !cJSON_IsString(act) || bad ||
+      !(id->valuedouble >= 1 && id->valuedouble < 9.0e15) ||
+      id->valuedouble != floor(id->valuedouble)) {
+    *why = "expected {\"id\":N,\"action\":\"ack|close\",\"by\":\"..\"}";
+    goto out;
+  }
+  if (!strcmp(act->valuestring, "ack")) out->action = CW_EV_ACKNOWLEDGED;
+  else if (!strcmp(act->valuestring, "close")) out->action = CW_EV_CLOSED;
+  else {
+    *why = "action must be ack or close";
+    goto out;
+  }
+  if (st && !cw_station_valid(st->valuestring, strlen(st->valuestring))) {
+    *why = "station is not a valid station code";
+    goto out;
+  }
+  out->id = (int64_t)id->valuedouble;
+  snprintf(out->by, sizeof out->by, "%s", by ? by->valuestring : "operator");
+  if (st) snprintf(out->station, sizeof out->station, "%s", st->valuestring);
+  rc = CW_REJ_OK;
+out:
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- owners */
+
+static size_t bucket(int64_t id) {
+  return (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 54) % OWNER_BUCKETS; /* Fibonacci */
+}
+
+static void owners_clear(cw_control_t *c) {
+  for (size_t i = 0; i < OWNER_BUCKETS; i++)
+    while (c->owners[i]) {
+      owner_t *n = c->owners[i]->next;
+      free(c->owners[i]);
+      c->owners[i] = n;
+    }
+  c->nowners = 0;
+}
+
+static void owner_set(cw_control_t *c, int64_t id, int worker) {
+  size_t h = bucket(id);
+  for (owner_t *o = c->owners[h]; o; o = o->next)
+    if (o->id == id) return (void)(o->worker = worker);
+  if (c->nowners >= OWNER_MAX) owners_clear(c); /* forgotten ids go to every worker */
+  owner_t *o = malloc(sizeof *o);
+  if (!o) return; /* only an optimisation */
+  o->id = id;
+  o->worker = worker;
+  o->next = c->owners[h];
+  c->owners[h] = o;
+  c->nowners++;
+}
+
+static int owner_get(cw_control_t *c, int64_t id, int del) {
+  for (owner_t **p = &c->owners[bucket(id)]; *p; p = &(*p)->next) {
+    if ((*p)->id != id) continue;
+    int w = (*p)->worker;
+    if (del) {
+      owner_t *o = *p;
+      *p = o->next;
+      free(o);
+      c->nowners--;
+    }
+    return w;
+  }
+  return -1;
+}
+
+void cw_control_note(cw_control_t *c, const cw_alert_event_t *ev) {
+  if (ev->event == CW_EV_CLOSED) owner_get(c, ev->id, 1);
+  else
+    owner_set(c, ev->id, c->port.route(c->port.ctx, ev->station, strnlen(ev->station, CW_STATION_MAX)));
+}
+
+/* ---------------------------------------------------------------- route */
+
+int cw_control_command(cw_control_t *c, const char *payload, size_t len, const char *source) {
+  cw_command_t cmd;
+  const char *why = NULL;
+  cw_reject_t rej = cw_command_parse(payload, len, &cmd, &why);
+  if (rej != CW_REJ_OK) {
+    cw_log(CW_LOG_WARN, "control: command from %s rejected (%s): %s", source, cw_reject_name(rej),
+           why);
+    cw_env_reject(c->env, rej, -1, why, source, strlen(source), payload, len);
+    return -EINVAL;
+  }
+  cw_ctl_t *ctl = calloc(1, sizeof *ctl);
+  if (!ctl) return -ENOMEM;
+  ctl->type = CW_CTL_OPERATOR;
+  ctl->alert.id = cmd.id;
+  ctl->alert.event = cmd.action;
+  snprintf(ctl->alert.by, sizeof ctl->alert.by, "%s", cmd.by);
+  snprintf(ctl->station, sizeof ctl->station, "%s", cmd.station);
+  snprintf(ctl->alert.station, sizeof ctl->alert.station, "%s", cmd.station);
+  int target = owner_get(c, cmd.id, 0);
+  if (target < 0) target = cmd.station[0] ? CW_CTL_BY_STATION : CW_CTL_ALL;
+  c->port.post(c->port.ctx, target, ctl);
+  cw_log(CW_LOG_INFO, "control: operator %s of alert %lld by %s (from %s)",
+         cmd.action == CW_EV_CLOSED ? "close" : "ack", (long long)cmd.id, cmd.by, source);
+  return 0;
+}
+
+/* The same detach-under-the-lock idiom as a worker's control queue
+ * (worker.c drain_ctl), on another element type: kept as two short loops
+ * rather than a generic list of void pointers. */
+static void run_queue(cw_control_t *c) {
+  pthread_mutex_lock(&c->mu);
+  queued_t *q = c->head;
+  c->head = c->tail = NULL;
+  pthread_mutex_unlock(&c->mu);
+  while (q) {
+    queued_t *n = q->next;
+    cw_control_command(c, q->payload, q->len, q->source);
+    free(q);
+    q = n;
+  }
+}
+
+static void on_async(uv_async_t *h) { run_queue(h->data); }
+
+void cw_control_submit(cw_control_t *c, const char *payload, size_t len, const char *source) {
+  if (!c->async_open) {
+    cw_control_command(c, payload, len, source);
+    return;
+  }
+  queued_t *q = malloc(sizeof *q + len + 1);
+  if (!q) {
+    cw_log(CW_LOG_ERROR, "control: out of memory for an operator command from %s", source);
+    return;
+  }
+  q->next = NULL;
+  q->source = source;
+  q->len = len;
+  memcpy(q->payload, payload, len);
+  q->payload[len] = 0;
+  pthread_mutex_lock(&c->mu);
+  int was_empty = c->head == NULL;
+  if (c->tail) c->tail->next = q;
+  else c->head = q;
+  c->tail = q;
+  pthread_mutex_unlock(&c->mu);
+  if (was_empty) uv_async_send(&c->async);
+}
+
+int cw_control_create(const cw_env_t *env, cw_ctl_port_t port, uv_loop_t *loop,
+                      cw_control_t **out) {
+  cw_control_t *c = calloc(1, sizeof *c);
+  if (!c) return -ENOMEM;
+  c->env = env;
+  c->port = port;
+  pthread_mutex_init(&c->mu, NULL);
+  if (loop) {
+    int rc = uv_async_init(loop, &c->async, on_async);
+    if (rc) {
+      pthread_mutex_destroy(&c->mu);
+      free(c);
+      return rc;
+    }
+    c->async.data = c;
+    c->async_open = 1;
+  }
+  *out = c;
+  return 0;
+}
+
+static void free_self(uv_handle_t *h) { free(h->data); }
+
+void cw_control_free(cw_control_t *c) {
+  if (!c) return;
+  owners_clear(c);
+  queued_t *q = c->head;
+  while (q) {
+    queued_t *n = q->next;
+    free(q);
+    q = n;
+  }
+  c->head = c->tail = NULL;
+  pthread_mutex_destroy(&c->mu);
+  if (c->async_open) {
+    /* the handle lives inside c: free it once libuv has let go of it */
+    uv_close((uv_handle_t *)&c->async, free_self);
+    return;
+  }
+  free(c);
+}

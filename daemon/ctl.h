@@ -1,0 +1,53 @@
+/* ctl.h - the control message: a rare cross-thread request to the
+ * detection engine of the worker that owns a station (policies, restored
+ * state, thresholds, operator actions), and the port through which a part
+ * posts one without knowing the workers. Plain data, no functions: the
+ * worker applies a cw_ctl_t, pipeline.c routes it, main.c hands the port
+ * to whoever produces them (writer: policies and restore; control: operator
+ * commands; main: thresholds on SIGHUP). */
+#ifndef CW_CTL_H
+#define CW_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cw.h"
+#include "detect.h"
+
+/* Rare cross-thread requests to a worker's engine (policies, restore state,
+ * threshold reload, operator actions). Mutex-protected list; the worker
+ * drains it before each burst. */
+typedef enum {
+  CW_CTL_STATION,       /* station + station policy */
+  CW_CTL_SOCKET,        /* station + socket + socket policy */
+  CW_CTL_DETECT_CFG,    /* new thresholds */
+  CW_CTL_RESTORE_TS,    /* station + socket + ts_ms */
+  CW_CTL_RESTORE_ALERT, /* alert */
+  CW_CTL_OPERATOR,      /* alert.id + alert.event (ACKNOWLEDGED/CLOSED) + alert.by */
+} cw_ctl_type_t;
+
+typedef struct cw_ctl {
+  struct cw_ctl *next;
+  cw_ctl_type_t type;
+  char station[CW_STATION_MAX + 1];
+  uint8_t socket;
+  int64_t ts_ms;
+  cw_station_policy_t station_policy;
+  cw_socket_policy_t socket_policy;
+  cw_detect_cfg_t det;
+  cw_alert_event_t alert;
+} cw_ctl_t;
+
+/* Where control messages go. post takes ownership of a malloc'd c and
+ * routes it: worker >= 0 to that worker, CW_CTL_BY_STATION to the worker
+ * that owns c->station, CW_CTL_ALL to every worker (a copy each). route
+ * says which worker owns a station (for a map kept by the caller). */
+#define CW_CTL_BY_STATION (-1)
+#define CW_CTL_ALL (-2)
+typedef struct cw_ctl_port {
+  void *ctx;
+  void (*post)(void *ctx, int worker, cw_ctl_t *c);
+  int (*route)(void *ctx, const char *station, size_t len);
+} cw_ctl_port_t;
+
+#endif

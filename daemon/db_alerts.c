@@ -1,0 +1,120 @@
+/* db_alerts.c - storing alert events: one upsert of the alerts row and one
+ * alert_events row per event, in one transaction per call; an event the
+ * database refuses for its content is logged and skipped. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+/* ------------------------------------------------------------- alerts */
+
+/* Timestamps per event: raised -> opened_at, escalated -> escalated_at,
+ * cleared -> cleared_at, acknowledged -> acked_at/by, closed -> closed_at/by.
+ * A closed row stays closed; severity, threshold, message and unit follow
+ * the latest raise/escalation; peak_value is the largest value in the
+ * current unit (an escalation by another rule, C -> C/s, starts afresh).
+ * Replaying an event is harmless. */
+static const char SQL_ALERT_UPSERT[] =
+    "INSERT INTO alerts AS a (id, station, socket, kind, severity, state, opened_at, escalated_at,"
+    " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit, updated_at)"
+    " SELECT $1, $2, $3, $4, coalesce($5, 'warning'), $6, e.ts,"
+    "  CASE WHEN $7 = 'escalated' THEN e.ts END, CASE WHEN $7 = 'cleared' THEN e.ts END,"
+    "  CASE WHEN $7 = 'acknowledged' THEN e.ts END, CASE WHEN $7 = 'acknowledged' THEN $13 END,"
+    "  CASE WHEN $7 = 'closed' THEN e.ts END, CASE WHEN $7 = 'closed' THEN $13 END,"
+    "  $9, $10, $11, $12, now()"
+    " FROM (SELECT timestamptz 'epoch' + $8 * interval '1 millisecond' AS ts) e"
+    " ON CONFLICT (id) DO UPDATE SET"
+    "  state = CASE WHEN a.state = 'closed' THEN 'closed' ELSE excluded.state END,"
+    "  severity = CASE WHEN $5 IS NOT NULL AND $7 IN ('raised', 'escalated') THEN excluded.severity"
+    "   ELSE a.severity END,"
+    "  opened_at = least(a.opened_at, excluded.opened_at),"
+    "  escalated_at = coalesce(excluded.escalated_at, a.escalated_at),"
+    "  cleared_at = CASE WHEN $7 = 'raised' THEN NULL ELSE coalesce(excluded.cleared_at, a.cleared_at) END,"
+    "  acked_at = coalesce(excluded.acked_at, a.acked_at),"
+    "  acked_by = coalesce(excluded.acked_by, a.acked_by),"
+    "  closed_at = coalesce(excluded.closed_at, a.closed_at),"
+    "  closed_by = coalesce(excluded.closed_by, a.closed_by),"
+    "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated') THEN a.peak_value"
+    "   WHEN a.unit IS DISTINCT FROM excluded.unit THEN excluded.peak_value"
+    "   ELSE greatest(a.peak_value, excluded.peak_value) END,"
+    "  threshold = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.threshold ELSE a.threshold END,"
+    "  message = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.message ELSE a.message END,"
+    "  unit = CASE WHEN $7 IN ('raised', 'escalated') THEN excluded.unit ELSE a.unit END,"
+    "  updated_at = now()";
+static const char SQL_ALERT_EVENT[] =
+    "INSERT INTO alert_events (alert_id, ts, event, severity, value, detail)"
+    " VALUES ($1, timestamptz 'epoch' + $8 * interval '1 millisecond', $7, $5, $9,"
+    "  jsonb_build_object('state', $6, 'threshold', $10, 'unit', $12, 'message', $11, 'by', $13,"
+    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond'))"
+    " ON CONFLICT DO NOTHING";
+
+#define TEXTOID 25
+#define INT8OID 20
+#define INT2OID 21
+#define FLOAT8OID 701
+static const Oid alert_types[14] = {INT8OID, TEXTOID, INT2OID, TEXTOID,   TEXTOID, TEXTOID, TEXTOID,
+                                    INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+
+static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
+  char id[24], sock[8], ts[24], val[32], thr[32], recv[24];
+  const char *v[14];
+  snprintf(id, sizeof(id), "%lld", (long long)ev->id);
+  snprintf(sock, sizeof(sock), "%u", ev->socket);
+  snprintf(ts, sizeof(ts), "%lld", (long long)ev->ts_ms);
+  snprintf(val, sizeof(val), "%.17g", ev->value);
+  snprintf(thr, sizeof(thr), "%.17g", ev->threshold);
+  snprintf(recv, sizeof(recv), "%lld", (long long)(ev->recv_ms ? ev->recv_ms : ev->ts_ms));
+  v[0] = id;
+  v[1] = ev->station;
+  v[2] = sock;
+  v[3] = cw_kind_name(ev->kind);
+  v[4] = ev->severity == CW_SEV_NONE ? NULL : cw_severity_name(ev->severity);
+  v[5] = cw_alert_state_name(ev->state);
+  v[6] = cw_event_name(ev->event);
+  v[7] = ts;
+  v[8] = val;
+  v[9] = thr;
+  v[10] = ev->message;
+  v[11] = ev->unit;
+  v[12] = ev->by[0] ? ev->by : NULL;
+  v[13] = recv;
+  for (int k = 0; k < 2; k++) {
+    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 14, alert_types, v,
+                               NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);
+    PQclear(r);
+    if (!ok) return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
+  }
+  return CW_WDB_OK;
+}
+
+int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
+  char msg[256] = "";
+  int rc = cw__wdb_run(db, "BEGIN", 0, NULL, msg, sizeof(msg));
+  for (size_t i = 0; rc == CW_WDB_OK && i < n; i++) rc = alert_one(db, &v[i], msg, sizeof(msg));
+  if (rc == CW_WDB_OK) rc = cw__wdb_run(db, "COMMIT", 0, NULL, msg, sizeof(msg));
+  if (rc == CW_WDB_OK) {
+    db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
+    return rc;
+  }
+  cw__wdb_rollback(db);
+  if (rc != CW_WDB_PERM) {
+    cw__wdb_remember(db, msg);
+    return CW_WDB_TEMP;
+  }
+  /* Some event is refused for its content: one transaction each, skip it. */
+  for (size_t i = 0; i < n; i++) {
+    rc = cw__wdb_run(db, "BEGIN", 0, NULL, msg, sizeof(msg));
+    if (rc == CW_WDB_OK) rc = alert_one(db, &v[i], msg, sizeof(msg));
+    if (rc == CW_WDB_OK) rc = cw__wdb_run(db, "COMMIT", 0, NULL, msg, sizeof(msg));
+    if (rc == CW_WDB_OK) continue;
+    cw__wdb_rollback(db);
+    if (rc != CW_WDB_PERM) return CW_WDB_TEMP; /* earlier ones are stored; replay is idempotent */
+    cw_log(CW_LOG_ERROR, "writer: alert %lld event %s refused by the database: %s", (long long)v[i].id,
+           cw_event_name(v[i].event), msg);
+  }
+  return CW_WDB_OK;
+}

@@ -1,0 +1,31 @@
+/* metrics.h - the daemon's counters and gauges: relaxed atomics every
+ * thread adds to; http.c renders them (/metrics). Plain data, no functions. */
+#ifndef CW_METRICS_H
+#define CW_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cw.h"
+
+typedef struct cw_metrics {
+  _Atomic uint64_t msgs_received;      /* MQTT messages into ingest */
+  _Atomic uint64_t ingest_stalls;      /* waits on a full ingest ring */
+  _Atomic uint64_t readings_accepted;  /* valid readings handed to the writer */
+  _Atomic uint64_t rejects[CW_REJ__COUNT];
+  _Atomic uint64_t rows_committed;     /* rows COMMITted to readings */
+  _Atomic uint64_t batches_committed;
+  _Atomic uint64_t batches_spooled;
+  _Atomic uint64_t spool_bytes;
+  _Atomic uint64_t spool_replayed;
+  _Atomic uint64_t writer_stalls;      /* worker waits on a full reading ring */
+  _Atomic uint64_t alert_events[CW_KIND__COUNT][3]; /* by kind, severity */
+  _Atomic uint64_t alerts_published;   /* MQTT publishes acknowledged */
+  _Atomic uint64_t alerts_stored;      /* alert_events rows committed */
+  _Atomic uint64_t deadletter_written;
+  _Atomic int mqtt_connected;
+  _Atomic int db_connected;
+  _Atomic uint64_t sockets_tracked;
+} cw_metrics_t;
+
+#endif

@@ -1,0 +1,144 @@
+/* mqtt_client.c - see mqtt_client.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "mqtt_client.h"
+
+static int read_password(const char *path, char *out, size_t cap) {
+  FILE *f = fopen(path, "re");
+  if (!f) return -errno;
+  if (!fgets(out, (int)cap, f)) out[0] = 0;
+  fclose(f);
+  out[strcspn(out, "\r\n")] = 0;
+  return 0;
+}
+
+int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, uv_loop_t *loop, void *owner,
+                        const char *id, const char *what, MQTTAsync_createOptions *co) {
+  const cw_config_t *cfg = env->cfg;
+  int rc;
+  cl->env = env;
+  cl->owner = owner;
+  cl->what = what;
+  snprintf(cl->id, sizeof cl->id, "%s", id);
+  if (cfg->mqtt_password_file[0] &&
+      (rc = read_password(cfg->mqtt_password_file, cl->password, sizeof cl->password))) {
+    cw_log(CW_LOG_ERROR, "mqtt: password_file %s: %s", cfg->mqtt_password_file, strerror(-rc));
+    return rc;
+  }
+  rc = MQTTAsync_createWithOptions(&cl->c, cfg->mqtt_uri, cl->id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+                                   co);
+  if (rc != MQTTASYNC_SUCCESS) {
+    cw_log(CW_LOG_ERROR, "mqtt: cannot create the %s client for %s: error %d", what, cfg->mqtt_uri,
+           rc);
+    return -EINVAL;
+  }
+  cl->created = 1;
+  if (loop) {
+    uv_timer_init(loop, &cl->retry);
+    cl->retry.data = cl;
+    cl->timer_open = 1;
+  }
+  return 0;
+}
+
+static void on_connect_fail(void *ctx, MQTTAsync_failureData *r) {
+  cw_mqtt_client_t *cl = ctx;
+  atomic_store(&cl->connecting, 0);
+  if (!cl->quiet)
+    cw_log(CW_LOG_WARN, "mqtt: connect to %s failed: %s (%d); retrying", cl->env->cfg->mqtt_uri,
+           r && r->message ? r->message : "no answer", r ? r->code : 0);
+}
+
+static int client_connect(cw_mqtt_client_t *cl) {
+  const cw_config_t *cfg = cl->env->cfg;
+  MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+  o.keepAliveInterval = cfg->mqtt_keepalive;
+  o.cleansession = 0; /* persistent session: the broker queues while we are away */
+  o.automaticReconnect = 1;
+  o.minRetryInterval = 1;
+  o.maxRetryInterval = cfg->mqtt_reconnect_max_s;
+  o.connectTimeout = 10;
+  if (cfg->mqtt_username[0]) {
+    o.username = cfg->mqtt_username;
+    o.password = cl->password[0] ? cl->password : NULL;
+  }
+  o.onFailure = on_connect_fail;
+  o.context = cl;
+  atomic_store(&cl->connecting, 1);
+  int rc = MQTTAsync_connect(cl->c, &o);
+  if (rc != MQTTASYNC_SUCCESS) {
+    atomic_store(&cl->connecting, 0);
+    cw_log(CW_LOG_ERROR, "mqtt: %s connect request failed: error %d", cl->what, rc);
+    return -EIO;
+  }
+  return 0;
+}
+
+void cw_mqtt_client_connected(cw_mqtt_client_t *cl) {
+  atomic_store(&cl->connecting, 0);
+  atomic_store(&cl->ever_connected, 1);
+}
+
+/* Main loop, every second: paho's automatic reconnect only takes over
+ * after a first successful connect, so the first one is retried here with
+ * capped back-off. */
+static void on_retry(uv_timer_t *t) {
+  cw_mqtt_client_t *cl = t->data;
+  if (atomic_load(&cl->paused) || atomic_load(&cl->ever_connected) || atomic_load(&cl->connecting))
+    return;
+  int64_t now = cw_now_ms();
+  if (now < cl->next_try_ms) return;
+  int max_s = cl->env->cfg->mqtt_reconnect_max_s;
+  cl->backoff_s = cl->backoff_s ? cl->backoff_s * 2 : 1;
+  if (cl->backoff_s > max_s) cl->backoff_s = max_s;
+  cl->next_try_ms = now + (int64_t)cl->backoff_s * 1000;
+  client_connect(cl);
+}
+
+int cw_mqtt_client_start(cw_mqtt_client_t *cl) {
+  int rc = client_connect(cl);
+  cl->backoff_s = 1;
+  cl->next_try_ms = cw_now_ms() + 1000;
+  if (cl->timer_open) uv_timer_start(&cl->retry, on_retry, 1000, 1000);
+  return rc;
+}
+
+int cw_mqtt_client_pause(cw_mqtt_client_t *cl) {
+  if (atomic_exchange(&cl->paused, 1)) return 1;
+  if (cl->timer_open) uv_timer_stop(&cl->retry);
+  return 0;
+}
+
+static void on_disc(void *ctx, MQTTAsync_successData *r) {
+  (void)r;
+  atomic_store(&((cw_mqtt_client_t *)ctx)->disc_done, 1);
+}
+static void on_disc_fail(void *ctx, MQTTAsync_failureData *r) {
+  (void)r;
+  atomic_store(&((cw_mqtt_client_t *)ctx)->disc_done, 1);
+}
+
+void cw_mqtt_client_disconnect(cw_mqtt_client_t *cl, int timeout_ms, int wait_ms) {
+  MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+  o.timeout = timeout_ms;
+  o.onSuccess = on_disc;
+  o.onFailure = on_disc_fail;
+  o.context = cl;
+  atomic_store(&cl->disc_done, 0);
+  if (MQTTAsync_disconnect(cl->c, &o) != MQTTASYNC_SUCCESS) atomic_store(&cl->disc_done, 1);
+  for (int i = 0; i < wait_ms / 5 && !atomic_load(&cl->disc_done); i++) cw_sleep_ms(5);
+}
+
+static void on_closed(uv_handle_t *h) { free(((cw_mqtt_client_t *)h->data)->owner); }
+
+int cw_mqtt_client_release(cw_mqtt_client_t *cl) {
+  if (cl->created) MQTTAsync_destroy(&cl->c);
+  cl->created = 0;
+  if (!cl->timer_open) return 0;
+  uv_close((uv_handle_t *)&cl->retry, on_closed);
+  return 1;
+}

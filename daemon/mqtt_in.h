@@ -1,0 +1,39 @@
+/* mqtt_in.h - the ingest MQTT client (Paho MQTTAsync): a persistent session
+ * (fixed client id, clean session off, QoS 1) subscribed to the telemetry
+ * topics and the command topic. Every message goes to a callback main.c
+ * wires: telemetry to deliver (a pipeline's ingest), the command topic to
+ * command (control). One client feeds one pipeline; a process may run
+ * several, each with its own client id and stations. */
+#ifndef CW_MQTT_IN_H
+#define CW_MQTT_IN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "env.h"
+
+typedef struct cw_mqtt_in cw_mqtt_in_t;
+
+typedef struct cw_mqtt_in_cfg {
+  const cw_env_t *env;
+  uv_loop_t *loop; /* connect retry timer; may be NULL */
+  /* Paho's receive thread, with paho's lock held: store the message and
+   * return (waiting while full is allowed: backpressure). Returning lets
+   * paho acknowledge the message. 0 or -errno (logged). */
+  int (*deliver)(void *ctx, const char *topic, size_t topic_len, const void *payload, size_t len,
+                 int64_t recv_ms);
+  void *deliver_ctx;
+  /* Paho's receive thread: a message on cmd_topic (payload not NUL-terminated). */
+  void (*command)(void *ctx, const char *payload, size_t len);
+  void *command_ctx;
+} cw_mqtt_in_cfg_t;
+
+int cw_mqtt_in_create(const cw_mqtt_in_cfg_t *cfg, cw_mqtt_in_t **out);
+int cw_mqtt_in_start(cw_mqtt_in_t *m); /* connect + subscribe (async, auto-reconnect) */
+/* Stop consuming, keep the session (the broker queues meanwhile); returns
+ * once no delivery is in progress or can start. */
+void cw_mqtt_in_pause(cw_mqtt_in_t *m);
+void cw_mqtt_in_free(cw_mqtt_in_t *m); /* closes its loop handle (uv_run to finish) */
+
+#endif

@@ -1,0 +1,49 @@
+/* writer.h - the PostgreSQL side: one thread that owns a libpq connection,
+ * turns reading rings into binary COPY batches, stores alert events, keeps
+ * daily partitions ahead, and while the database is unreachable spools
+ * finished batches to disk and replays them in order when it returns. It
+ * is given the consumer ends of the reading rings and a control port (for
+ * station and socket policies and restored state); NOTIFY payloads on
+ * cw_alert_cmd go to the command callback. It knows no other part. */
+#ifndef CW_WRITER_H
+#define CW_WRITER_H
+
+#include "ctl.h"
+#include "env.h"
+#include "idgen.h"
+#include "ring.h"
+
+typedef struct cw_writer cw_writer_t;
+
+typedef struct cw_writer_cfg {
+  const cw_env_t *env;
+  cw_ring_t **readings; /* consumer ends of the reading rings (array copied) */
+  int nrings;
+  cw_ctl_port_t port;   /* where policies and restored state go */
+  cw_idgen_t *ids;      /* raised past the largest stored alert id */
+  /* Writer thread: an operator command from NOTIFY cw_alert_cmd
+   * (NUL-terminated JSON). May be NULL. */
+  void (*command)(void *ctx, const char *payload, size_t len);
+  void *command_ctx;
+} cw_writer_cfg_t;
+
+/* Connects (waiting up to 10 s), applies migrations, keeps partitions ahead,
+ * posts station/socket policies, last ts and open alerts through the port,
+ * raises the alert ids. Call before the workers start. A database that is
+ * down or stays down is not an error: 0, and the writer spools until it
+ * returns (env->m->db_connected says which). -errno only for what stops the
+ * daemon: no memory, the spool directory, a schema the database refuses
+ * (-EPROTO). */
+int cw_writer_create(const cw_writer_cfg_t *cfg, cw_writer_t **out);
+int cw_writer_start(cw_writer_t *w);
+/* Main loop -> writer: store an alert event (alerts + alert_events rows).
+ * Never blocks: a bounded in-memory queue the writer moves to the database
+ * or to the alert spool. 0, -ENOMEM or -ENOBUFS (queue full: writer stuck). */
+int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev);
+/* SIGHUP: reload station/socket policies from the database and post them. */
+void cw_writer_reload(cw_writer_t *w);
+/* Drain the reading rings (producers already stopped), flush or spool, stop. */
+void cw_writer_stop(cw_writer_t *w);
+void cw_writer_free(cw_writer_t *w);
+
+#endif

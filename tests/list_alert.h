@@ -1,0 +1,7 @@
+/* tests of daemon/alert_render.c and daemon/alert_sink.c */
+TEST(alerts_json_exact)
+TEST(alerts_json_numbers)
+TEST(alerts_json_escaping)
+TEST(alerts_json_enospc)
+TEST(alerts_text_line)
+TEST(alert_sink_every_sink)

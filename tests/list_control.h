@@ -1,0 +1,3 @@
+/* tests of daemon/control.c (operator commands) */
+TEST(control_parse_rules)
+TEST(control_routes_and_rejects)

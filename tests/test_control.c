@@ -1,0 +1,88 @@
+/* test_control.c - the one operator-command parser and router (control.c):
+ * the rules every source shares, rejects counted and handed to the reject
+ * sink with their source, and the route of a valid command (owner map, then
+ * station, then every worker). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "control.h"
+#include "fixture.h"
+#include "test.h"
+
+CW_TEST(control_parse_rules) {
+  cw_command_t cmd;
+  const char *why = NULL;
+  const char *ok = "{\"id\":42,\"action\":\"ack\",\"by\":\"ops\"}";
+  CHECK_EQ(cw_command_parse(ok, strlen(ok), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.id, 42);
+  CHECK_EQ(cmd.action, CW_EV_ACKNOWLEDGED);
+  CHECK_STR(cmd.by, "ops");
+  CHECK_STR(cmd.station, "");
+  /* what PostgreSQL's json_build_object sends for cw_close(7, NULL) */
+  const char *notify = "{\"id\" : 7, \"action\" : \"close\", \"by\" : null, \"station\" : \"ST-1\"}";
+  CHECK_EQ(cw_command_parse(notify, strlen(notify), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.action, CW_EV_CLOSED);
+  CHECK_STR(cmd.by, "operator");
+  CHECK_STR(cmd.station, "ST-1");
+  const char *bad_json[] = {"{\"id\":", "", "{\"id\":1,\"action\":\"ack\"\x01}",
+                            "{\"id\":1,\"action\":\"ack\"} x"};
+  for (int i = 0; i < 4; i++)
+    CHECK_EQ(cw_command_parse(bad_json[i], strlen(bad_json[i]), &cmd, &why), CW_REJ_INVALID_JSON);
+  const char *bad_type[] = {"[1,2]",
+                            "{\"id\":\"42\",\"action\":\"ack\"}",
+                            "{\"id\":42,\"action\":\"delete\"}",
+                            "{\"id\":4.5,\"action\":\"close\"}",
+                            "{\"id\":42,\"action\":\"ack\",\"by\":7}",
+                            "{\"id\":-1,\"action\":\"ack\"}",
+                            "{\"id\":9e15,\"action\":\"ack\"}",
+                            "{\"id\":1,\"action\":\"ack\",\"station\":\"a/b\"}"};
+  for (int i = 0; i < 8; i++)
+    CHECK_EQ(cw_command_parse(bad_type[i], strlen(bad_type[i]), &cmd, &why), CW_REJ_WRONG_TYPE);
+}
+
+static void check_last(cw_fx_t *f, int n, int target, int64_t id, cw_event_t ev) {
+  CHECK_EQ(cw_fx_nposted(f), n);
+  CHECK_EQ(f->last_target, target);
+  CHECK_EQ(f->posted_tail->type, CW_CTL_OPERATOR);
+  CHECK_EQ(f->posted_tail->alert.id, id);
+  CHECK_EQ(f->posted_tail->alert.event, ev);
+}
+
+CW_TEST(control_routes_and_rejects) {
+  static cw_fx_t f;
+  cw_control_t *c = NULL;
+  CHECK_EQ(cw_fx_init(&f), 0);
+  CHECK_EQ(cw_control_create(&f.env, cw_fx_port(&f), NULL, &c), 0);
+  /* unknown id, no station: every worker */
+  const char *a = "{\"id\":42,\"action\":\"ack\",\"by\":\"ops\"}";
+  CHECK_EQ(cw_control_command(c, a, strlen(a), "cw/alerts/cmd"), 0);
+  check_last(&f, 1, CW_CTL_ALL, 42, CW_EV_ACKNOWLEDGED);
+  /* unknown id with a station: the station's worker */
+  const char *b = "{\"id\":43,\"action\":\"close\",\"station\":\"ST1\"}";
+  CHECK_EQ(cw_control_command(c, b, strlen(b), "cw_alert_cmd"), 0);
+  check_last(&f, 2, CW_CTL_BY_STATION, 43, CW_EV_CLOSED);
+  CHECK_STR(f.posted_tail->station, "ST1");
+  /* an id seen on an alert event: the worker that raised it, until closed */
+  cw_alert_event_t ev = {.id = 44, .event = CW_EV_RAISED};
+  snprintf(ev.station, sizeof ev.station, "ST9");
+  cw_control_note(c, &ev);
+  int owner = cw_fx_port(&f).route(&f, "ST9", 3);
+  const char *d = "{\"id\":44,\"action\":\"ack\"}";
+  cw_control_submit(c, d, strlen(d), "cw/alerts/cmd"); /* no loop: runs at once */
+  check_last(&f, 3, owner, 44, CW_EV_ACKNOWLEDGED);
+  ev.event = CW_EV_CLOSED;
+  cw_control_note(c, &ev);
+  CHECK_EQ(cw_control_command(c, d, strlen(d), "cw/alerts/cmd"), 0);
+  check_last(&f, 4, CW_CTL_ALL, 44, CW_EV_ACKNOWLEDGED);
+  /* rejects: counted, handed to the sink with their source, nothing posted */
+  const char *bad = "{\"id\":1,\"action\":\"reboot\"}";
+  CHECK_EQ(cw_control_command(c, bad, strlen(bad), "cw_alert_cmd"), -EINVAL);
+  CHECK_EQ(cw_control_command(c, "{", 1, "cw/alerts/cmd"), -EINVAL);
+  CHECK_EQ(cw_fx_nposted(&f), 4);
+  CHECK_EQ(atomic_load(&f.m.rejects[CW_REJ_WRONG_TYPE]), 1);
+  CHECK_EQ(atomic_load(&f.m.rejects[CW_REJ_INVALID_JSON]), 1);
+  CHECK_EQ(atomic_load(&f.rejects), 2);
+  CHECK_STR(f.reject_topic, "cw/alerts/cmd");
+  cw_control_free(c);
+  cw_fx_free(&f);
+}

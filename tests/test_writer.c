@@ -1,0 +1,101 @@
+/* test_writer.c - the writer's hand-offs against a real PostgreSQL: the
+ * policies and open alerts it restores leave through its control port, it
+ * raises the alert ids past the stored ones, an operator NOTIFY (cw_ack in
+ * SQL) reaches its command callback as a command control.c accepts, and
+ * readings pushed into its ring by another thread while it runs are all
+ * committed once. Two threads: run under ThreadSanitizer by `make check`. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "control.h"
+#include "fixture.h"
+#include "test.h"
+
+typedef struct cmd_rec {
+  pthread_mutex_t mu;
+  int n;
+  char last[256];
+} cmd_rec_t;
+
+static void on_command(void *ctx, const char *payload, size_t len) {
+  cmd_rec_t *r = ctx;
+  pthread_mutex_lock(&r->mu);
+  snprintf(r->last, sizeof r->last, "%.*s", (int)len, payload);
+  r->n++;
+  pthread_mutex_unlock(&r->mu);
+}
+
+static int cmd_count(cmd_rec_t *r) {
+  pthread_mutex_lock(&r->mu);
+  int n = r->n;
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}
+
+typedef struct producer {
+  cw_ring_t *ring;
+  int n;
+} producer_t;
+
+static void *produce(void *arg) {
+  producer_t *p = arg;
+  static const _Atomic int never = 0;
+  for (int i = 0; i < p->n; i++) {
+    cw_reading_t r = {.ts_ms = 1764374400000LL + i * 1000, .socket = (uint8_t)(1 + i % 4),
+                      .w = 100, .have = CW_HAVE_W};
+    snprintf(r.station, sizeof r.station, "WR%d", i % 3);
+    cw_ring_part_t part = {&r, sizeof r};
+    if (cw_ring_pushv_wait(p->ring, &part, 1, &never) < 0) break;
+  }
+  return NULL;
+}
+
+CW_TEST(writer_two_threads_handoffs) {
+  static cw_fx_t f;
+  cmd_rec_t rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  CW_FX_NEED_PG(&f, "cw_writer_test");
+  /* a station, a socket and an open alert already in the database */
+  PGconn *c = cw_fx_conn(&f);
+  cw_writer_t *w = NULL;
+  CHECK_EQ(cw_fx_writer(&f, &w), 0); /* applies the schema */
+  cw_writer_free(w);
+  cw_fx_exec(c, "INSERT INTO stations(code) VALUES ('WR0'), ('WR1'), ('WR2')");
+  cw_fx_exec(c, "INSERT INTO sockets(station, socket) VALUES ('WR0', 1)");
+  cw_fx_exec(c, "INSERT INTO alerts(id, station, socket, kind, severity, state, opened_at)"
+                " VALUES (9000000000000000 - 5, 'WR0', 1, 'overload', 'warning', 'open', now())");
+  int before = cw_fx_nposted(&f);
+
+  cw_ring_t *rings[1] = {&f.ring};
+  cw_writer_cfg_t wc = {.env = &f.env, .readings = rings, .nrings = 1, .port = cw_fx_port(&f),
+                        .ids = &f.ids, .command = on_command, .command_ctx = &rec};
+  CHECK_EQ(cw_writer_create(&wc, &w), 0);
+  /* 3 stations + 1 socket + its last ts? (NULL: none) + 1 open alert */
+  CHECK_EQ(cw_fx_nposted(&f) - before, 5);
+  CHECK_EQ(f.posted_tail->type, CW_CTL_RESTORE_ALERT);
+  CHECK_EQ(f.last_target, CW_CTL_BY_STATION);
+  CHECK(atomic_load(&f.ids.next) >= 9000000000000000LL - 4);
+  CHECK_EQ(cw_writer_start(w), 0);
+
+  producer_t p = {&f.ring, 3000};
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, produce, &p), 0);
+  CHECK_EQ(cw_fx_q1(c, "SELECT cw_ack(9000000000000000 - 5, 'psql')::int"), 1);
+  for (int i = 0; i < 1000 && cmd_count(&rec) == 0; i++) cw_sleep_ms(10); /* up to 10 s */
+  pthread_join(th, NULL);
+  cw_writer_stop(w);
+  cw_writer_free(w);
+
+  CHECK_EQ(cmd_count(&rec), 1);
+  cw_command_t cmd;
+  const char *why = NULL;
+  CHECK_EQ(cw_command_parse(rec.last, strlen(rec.last), &cmd, &why), CW_REJ_OK);
+  CHECK_EQ(cmd.id, 9000000000000000LL - 5);
+  CHECK_EQ(cmd.action, CW_EV_ACKNOWLEDGED);
+  CHECK_STR(cmd.by, "psql");
+  CHECK_STR(cmd.station, "WR0");
+  CHECK_EQ(cw_fx_q1(c, "SELECT count(*) FROM readings"), 3000);
+  CHECK_EQ(atomic_load(&f.m.rows_committed), 3000);
+  PQfinish(c);
+  cw_fx_free(&f);
+}
