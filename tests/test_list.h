@@ -13,3 +13,4 @@
 #include "list_schema.h"
 #include "list_writer.h"
 #include "list_pipeline.h"
+#include "list_blind.h"
