@@ -139,6 +139,12 @@ void cw_alert_sink_wake(cw_alert_sink_t *s) {
   if (s && s->async_open) uv_async_send(&s->async);
 }
 
+void cw_alert_sink_emit(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
+  cw_alert_sink_drain(s); /* what the workers raised first stays first */
+  sink_event(s, ev);
+  if (s->log) fflush(s->log);
+}
+
 void cw_alert_sink_reopen(cw_alert_sink_t *s) {
   close_log(s);
   open_log(s);

@@ -45,6 +45,8 @@ void cw_config_defaults(cw_config_t *c) {
   snprintf(c->alert_topic_prefix, sizeof c->alert_topic_prefix, "cw/alerts");
   c->alert_retain = true;
   c->alert_actuate = false;
+  c->ingest_lag_s = 10;
+  c->ingest_alert_s = 10;
   cw_detect_cfg_defaults(&c->det);
   snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:9187");
   c->log_level = CW_LOG_INFO;
@@ -233,6 +235,8 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     BOOL_KEY("retain", alert_retain)
     BOOL_KEY("actuate", alert_actuate)
   } else if (!strcmp(sec, "detectors")) {
+    INT_KEY("ingest_lag_s", ingest_lag_s, 1, 3600)
+    INT_KEY("ingest_alert_s", ingest_alert_s, 0, 86400)
     rc = cw_detect_cfg_set(&c->det, key, v);
     if (rc == -ENOENT) return *why = "unknown key", -1;
     if (rc) return *why = "not a finite number in the accepted range", -1;

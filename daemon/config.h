@@ -50,6 +50,8 @@ typedef struct cw_config {
   bool alert_actuate;        /* actuate, default false: publish cut-power on critical */
   /* [detectors] */
   cw_detect_cfg_t det;       /* one key per field of cw_detect_cfg_t */
+  int ingest_lag_s;          /* ingest_lag_s, default 10: a reading is live within this of its ts */
+  int ingest_alert_s;        /* ingest_alert_s, default 10: blind this long raises `ingest` */
   /* [http] */
   char http_listen[64];      /* listen, default 127.0.0.1:9187 ("" = off) */
   /* [log] */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "alert_sink.h"
+#include "blind.h"
 #include "clock.h"
 #include "control.h"
 #include "deadletter.h"
@@ -53,6 +54,11 @@ typedef struct app {
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
   int signals_on, watchdog_on;
+  /* blindness (lib/blind.h): a tick on the main loop */
+  cw_blind_t blind;
+  uv_timer_t blind_tick;
+  int blind_on;
+  cw_alert_event_t ingest_alert; /* the raised `ingest` alert (id 0: none) */
   int stop_signal;
   /* shutdown deadline, enforced by a thread because the stop sequence
    * blocks (joins, flushes) */
@@ -191,6 +197,94 @@ out:
   return rc;
 }
 
+/* ------------------------------------------------------------- blindness */
+
+#define BLIND_TICK_MS 250
+#define BLIND_STALL_MS 1000 /* a delivery waiting this long on a full ring: back-pressured */
+#define DAEMON_STATION "_daemon"
+#define DAEMON_BY "chargewatchd"
+
+/* The daemon's own alert: `ingest` on station _daemon, socket 0; raised once
+ * per blind spell, cleared and closed (by chargewatchd) when it ends. */
+static void ingest_alert(app_t *a, cw_event_t ev, int64_t now, int64_t blind_ms) {
+  cw_alert_event_t *e = &a->ingest_alert;
+  char why[64];
+  if (ev == CW_EV_RAISED) {
+    memset(e, 0, sizeof *e);
+    e->id = cw_idgen_next(&a->ids);
+    e->kind = CW_KIND_INGEST;
+    e->severity = CW_SEV_CRITICAL;
+    e->threshold = a->cfg.ingest_alert_s;
+    snprintf(e->station, sizeof e->station, "%s", DAEMON_STATION);
+    snprintf(e->unit, sizeof e->unit, "s");
+    snprintf(e->message, sizeof e->message,
+             "daemon blind (%s): offline detection paused, stations not judged",
+             cw_blind_why_name(a->blind.why, why, sizeof why));
+  } else if (!e->id) {
+    return;
+  }
+  e->event = ev;
+  e->state = ev == CW_EV_RAISED ? CW_ALERT_OPEN : ev == CW_EV_CLEARED ? CW_ALERT_CLEARED
+                                                                      : CW_ALERT_CLOSED;
+  e->ts_ms = e->recv_ms = now;
+  e->value = (double)blind_ms / 1000.0;
+  if (ev == CW_EV_CLOSED) snprintf(e->by, sizeof e->by, "%s", DAEMON_BY);
+  cw_alert_sink_emit(a->sink, e);
+  if (ev == CW_EV_CLOSED) e->id = 0;
+}
+
+static void post_blind(app_t *a, int blind, int64_t now) {
+  cw_ctl_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->type = CW_CTL_BLIND;
+  c->socket = (uint8_t)blind;
+  c->ts_ms = now;
+  cw_pipeline_post(a->pipeline, CW_CTL_ALL, c);
+}
+
+static void on_blind_tick(uv_timer_t *t) {
+  app_t *a = t->data;
+  cw_metrics_t *m = &a->m;
+  int64_t now = cw_now_ms();
+  cw_blind_obs_t o = {.connected = atomic_load(&m->mqtt_connected) != 0,
+                      .latest_recv_ms = atomic_load(&m->recv_latest_ms),
+                      .fresh_recv_ms = atomic_load(&m->recv_fresh_ms),
+                      .stalled_ms = cw_mqtt_in_stalled_ms(a->mqtt_in, now)};
+  int was = a->blind.blind;
+  int64_t since = a->blind.since_ms;
+  int r = cw_blind_update(&a->blind, &o, now);
+  char why[64];
+  if (r & CW_BLIND_CHANGED) {
+    atomic_store(&m->ingest_blind, a->blind.blind);
+    post_blind(a, a->blind.blind, now);
+    if (a->blind.blind)
+      cw_log(CW_LOG_WARN, "ingest: blind (%s): offline detection paused",
+             cw_blind_why_name(a->blind.why, why, sizeof why));
+    else if (was)
+      cw_log(CW_LOG_INFO, "ingest: sighted after %.1f s blind: offline timers restart now",
+             (double)(now - since) / 1000.0);
+  }
+  if (r & CW_BLIND_CLEAR) {
+    ingest_alert(a, CW_EV_CLEARED, now, now - since);
+    ingest_alert(a, CW_EV_CLOSED, now, now - since);
+  }
+  if (r & CW_BLIND_RAISE) ingest_alert(a, CW_EV_RAISED, now, now - a->blind.since_ms);
+}
+
+/* Blind from the start (not connected yet): the engines wait until the
+ * ingest client is connected and caught up. */
+static void start_blind(app_t *a) {
+  int64_t now = cw_now_ms();
+  cw_blind_init(&a->blind, (int64_t)a->cfg.ingest_lag_s * 1000,
+                (int64_t)a->cfg.ingest_alert_s * 1000, BLIND_STALL_MS, now);
+  atomic_store(&a->m.ingest_blind, 1);
+  post_blind(a, 1, now);
+  uv_timer_init(a->loop, &a->blind_tick);
+  a->blind_tick.data = a;
+  uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);
+  a->blind_on = 1;
+}
+
 /* ------------------------------------------------------------- shutdown */
 
 static void *deadline_main(void *arg) {
@@ -257,6 +351,7 @@ static void free_parts(app_t *a) {
     uv_close((uv_handle_t *)&a->sighup, close_cb_noop);
   }
   if (a->watchdog_on) uv_close((uv_handle_t *)&a->watchdog, close_cb_noop);
+  if (a->blind_on) uv_close((uv_handle_t *)&a->blind_tick, close_cb_noop);
   if (a->loop) {
     uv_run(a->loop, UV_RUN_NOWAIT); /* run the close callbacks */
     uv_loop_close(a->loop);
@@ -398,7 +493,9 @@ int main(int argc, char **argv) {
   cw_log(CW_LOG_INFO, "chargewatchd %s starting (%s, %d worker%s)", CW_VERSION,
          path ? path : "built-in defaults", a->cfg.workers, a->cfg.workers == 1 ? "" : "s");
 
-  if (create_parts(a, &dc) || cw_pipeline_start(a->pipeline)) goto out_stop;
+  if (create_parts(a, &dc)) goto out_stop;
+  start_blind(a); /* the engines start blind: nothing judged before the first connect */
+  if (cw_pipeline_start(a->pipeline)) goto out_stop;
   if ((rc = cw_writer_start(a->writer))) {
     cw_log(CW_LOG_ERROR, "writer: cannot start: %s", strerror(-rc));
     goto out_stop;
