@@ -139,4 +139,11 @@ int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *ro
 int cw__wdb_flush_sockets(cw_wdb_t *db);
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n);
 
+/* The current state of every alert not closed, as its retained MQTT
+ * message should show it (one event per alert: raised, escalated, cleared
+ * or acknowledged), read on a short connection of its own (main thread, at
+ * start, for the retained-state reconciliation). 0, or -EIO (logged). */
+int cw_db_alert_states(const char *conninfo, void (*fn)(void *ctx, const cw_alert_event_t *ev),
+                       void *ctx);
+
 #endif

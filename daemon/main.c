@@ -16,10 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert_render.h"
 #include "alert_sink.h"
 #include "blind.h"
 #include "clock.h"
 #include "control.h"
+#include "db.h"
 #include "deadletter.h"
 #include "env.h"
 #include "http.h"
@@ -253,6 +255,7 @@ static void on_blind_tick(uv_timer_t *t) {
   int was = a->blind.blind;
   int64_t since = a->blind.since_ms;
   int r = cw_blind_update(&a->blind, &o, now);
+  cw_mqtt_out_tick(a->mqtt_out, now); /* the retained-state reconciliation, once connected */
   char why[64];
   if (r & CW_BLIND_CHANGED) {
     atomic_store(&m->ingest_blind, a->blind.blind);
@@ -283,6 +286,41 @@ static void start_blind(app_t *a) {
   a->blind_tick.data = a;
   uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);
   a->blind_on = 1;
+}
+
+/* ------------------------------------------------------------- retained state */
+
+typedef struct want_list {
+  cw_retained_t *v;
+  size_t n, cap;
+  const cw_config_t *cfg;
+} want_list_t;
+
+static void want_add(void *ctx, const cw_alert_event_t *ev) {
+  want_list_t *w = ctx;
+  if (w->n == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 64;
+    cw_retained_t *v = realloc(w->v, cap * sizeof *v);
+    if (!v) return;
+    w->v = v;
+    w->cap = cap;
+  }
+  cw_retained_t *r = &w->v[w->n];
+  int jn = cw_alert_json(ev, r->payload, sizeof r->payload);
+  if (jn < 0 || !cw_station_valid(ev->station, strnlen(ev->station, CW_STATION_MAX))) return;
+  r->len = (size_t)jn;
+  snprintf(r->topic, sizeof r->topic, "%s/%s/%u/%s", w->cfg->alert_topic_prefix, ev->station,
+           (unsigned)ev->socket, cw_kind_name(ev->kind));
+  w->n++;
+}
+
+/* The database is the truth: every alert not closed, as its retained message
+ * should read; the publisher fixes the broker once connected. */
+static void reconcile_retained(app_t *a) {
+  want_list_t w = {.cfg = &a->cfg};
+  if (cw_db_alert_states(a->cfg.pg_conninfo, want_add, &w) == 0)
+    cw_mqtt_out_reconcile(a->mqtt_out, w.v, w.n);
+  free(w.v);
 }
 
 /* ------------------------------------------------------------- shutdown */
@@ -504,6 +542,7 @@ int main(int argc, char **argv) {
    * writer may spend seconds waiting for the database) takes its default
    * action, which loses nothing: no message has been consumed yet. */
   start_loop_handles(a);
+  reconcile_retained(a);
   cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
   cw_mqtt_in_start(a->mqtt_in);
   cw_http_cfg_t hc = {.env = &a->env,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "mqtt_client.h"
 
 static int read_password(const char *path, char *out, size_t cap) {
@@ -29,7 +30,15 @@ int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, uv_loop_t *lo
     cw_log(CW_LOG_ERROR, "mqtt: password_file %s: %s", cfg->mqtt_password_file, strerror(-rc));
     return rc;
   }
-  rc = MQTTAsync_createWithOptions(&cl->c, cfg->mqtt_uri, cl->id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+  int ptype = MQTTCLIENT_PERSISTENCE_NONE;
+  if (cl->persist_dir) {
+    if ((rc = cw_mkdir_p(cl->persist_dir))) {
+      cw_log(CW_LOG_ERROR, "mqtt: %s outbox %s: %s", what, cl->persist_dir, strerror(-rc));
+      return rc;
+    }
+    ptype = MQTTCLIENT_PERSISTENCE_DEFAULT;
+  }
+  rc = MQTTAsync_createWithOptions(&cl->c, cfg->mqtt_uri, cl->id, ptype, (void *)cl->persist_dir,
                                    co);
   if (rc != MQTTASYNC_SUCCESS) {
     cw_log(CW_LOG_ERROR, "mqtt: cannot create the %s client for %s: error %d", what, cfg->mqtt_uri,

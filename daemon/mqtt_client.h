@@ -32,6 +32,7 @@ typedef struct cw_mqtt_client {
   uv_timer_t retry;           /* first-connect retries, every second */
   int timer_open;
   void *owner;                /* freed when the timer has closed */
+  const char *persist_dir;    /* set before init: paho file persistence there (NULL: none) */
 } cw_mqtt_client_t;
 
 /* Create the client (not connected); loop may be NULL (no retry timer).
