@@ -49,6 +49,7 @@ typedef struct cw_wdb {
   int connecting;         /* non-blocking connect in progress */
   int poll_state;         /* last PostgresPollingStatusType */
   int64_t connect_started_ms;
+  int refused; /* the last connect was refused (credentials, role, database): logged once */
   int64_t retry_at_ms;    /* monotonic: no database use before this */
   int backoff_ms;         /* capped exponential, BACKOFF_MIN..MAX */
   int temp_table;         /* cw_readings_in exists on this connection */
@@ -77,7 +78,10 @@ static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
 int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env);
 void cw__wdb_free(cw_wdb_t *db);
 /* Blocking connect (start-up). 0 or -EIO. */
+/* 0, -EIO (unreachable: retry), -EACCES (refused: credentials, role,
+ * database; logged at error level with the server's message). */
 int cw__wdb_connect_blocking(cw_wdb_t *db);
+int cw__wdb_refused(const char *msg); /* 1 if a libpq connect error is a refusal */
 /* Drive a non-blocking reconnect; returns 1 once when a new connection is
  * established (the caller then sets the session up and sets ready). */
 int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);

@@ -26,6 +26,7 @@
 #include "env.h"
 #include "http.h"
 #include "idgen.h"
+#include "instance.h"
 #include "mqtt_in.h"
 #include "mqtt_out.h"
 #include "pipeline.h"
@@ -523,6 +524,11 @@ int main(int argc, char **argv) {
   }
 
   cw_log_set_level(a->cfg.log_level);
+  int holder;
+  if (cw_instance_lock(a->cfg.spool_dir, &holder, err, sizeof err)) { /* one per configuration */
+    cw_log(CW_LOG_ERROR, "%s", err); /* stderr: the journal under systemd */
+    goto out_free;
+  }
   signal(SIGPIPE, SIG_IGN);
   a->loop = uv_default_loop();
   a->started_ms = cw_now_ms();

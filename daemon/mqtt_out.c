@@ -71,12 +71,27 @@ static void on_lost(void *ctx, char *cause) {
   MQTTAsync_free(cause);
 }
 
-/* Only the reconciliation subscribes: collect the retained topics. */
+/* "topic id state" of a retained alert message, for comparing the broker's
+ * copy with the database's (only the id and the state matter). */
+static void state_key(char *out, size_t cap, const char *topic, size_t tlen, const char *p,
+                      size_t len) {
+  char buf[1100];
+  snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), p);
+  const char *id = strstr(buf, "\"id\":"), *st = strstr(buf, "\"state\":\"");
+  long long v = id ? strtoll(id + 5, NULL, 10) : 0;
+  int sl = st ? (int)strcspn(st + 9, "\"") : 0;
+  snprintf(out, cap, "%.*s %lld %.*s", (int)tlen, topic, v, sl, st ? st + 9 : "");
+}
+
+/* Only the reconciliation subscribes: collect the retained messages. */
 static int no_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg) {
   cw_mqtt_out_t *m = ctx;
   if (msg->retained && msg->payloadlen > 0 && atomic_load(&m->rec) == REC_COLLECTING) {
+    char key[600];
+    state_key(key, sizeof key, topic, topic_len > 0 ? (size_t)topic_len : strlen(topic),
+              msg->payload, (size_t)msg->payloadlen);
     pthread_mutex_lock(&m->mu);
-    topics_add(&m->seen, topic, topic_len > 0 ? (size_t)topic_len : strlen(topic));
+    topics_add(&m->seen, key, strlen(key));
     pthread_mutex_unlock(&m->mu);
   }
   MQTTAsync_freeMessage(&msg);
@@ -167,7 +182,7 @@ static void on_rec_sub_fail(void *ctx, MQTTAsync_failureData *r) {
 
 static void reconcile(cw_mqtt_out_t *m) {
   int retain = m->env->cfg->alert_retain;
-  size_t cleared = 0, set = 0, kept = 0;
+  size_t cleared = 0, set = 0, kept = 0, same = 0;
   MQTTAsync_unsubscribe(m->cl.c, m->filter, NULL);
   pthread_mutex_lock(&m->mu);
   topics_t seen = m->seen;
@@ -176,23 +191,35 @@ static void reconcile(cw_mqtt_out_t *m) {
   atomic_store(&m->rec, REC_DONE); /* from here on publishes are not tracked */
   for (size_t i = 0; i < seen.n; i++) {
     int wanted = 0;
+    seen.v[i][strcspn(seen.v[i], " ")] = 0; /* the topic */
     for (size_t k = 0; k < m->nwant && !wanted; k++) wanted = !strcmp(m->want[k].topic, seen.v[i]);
-    if (wanted || topics_has(&m->live, seen.v[i])) continue;
+    if (wanted || topics_has(&m->live, seen.v[i])) {
+      seen.v[i][strlen(seen.v[i])] = ' ';
+      continue;
+    }
     cw_mqtt_out_publish(m, seen.v[i], "", 0, 1); /* closed or unknown to the database */
+    seen.v[i][strlen(seen.v[i])] = ' ';
     cleared++;
   }
   for (size_t k = 0; retain && k < m->nwant; k++) {
+    char key[600];
     if (topics_has(&m->live, m->want[k].topic)) {
       kept++;
+      continue;
+    }
+    state_key(key, sizeof key, m->want[k].topic, strlen(m->want[k].topic), m->want[k].payload,
+              m->want[k].len);
+    if (topics_has(&seen, key)) { /* the broker already shows this id in this state */
+      same++;
       continue;
     }
     cw_mqtt_out_publish(m, m->want[k].topic, m->want[k].payload, m->want[k].len, 1);
     set++;
   }
   cw_log(CW_LOG_INFO,
-         "mqtt: retained alerts reconciled with the database: %zu found on the broker, %zu set, "
-         "%zu cleared, %zu newer since start",
-         seen.n, set, cleared, kept);
+         "mqtt: retained alerts reconciled with the database: %zu found on the broker, %zu right, "
+         "%zu set, %zu cleared, %zu newer since start",
+         seen.n, same, set, cleared, kept);
   topics_free(&seen);
   topics_free(&m->live);
   free(m->want);
