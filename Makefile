@@ -35,7 +35,7 @@ TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check check-unit graph run bench bench-full bench-peers bench-detect soak fuzz install clean help
-all: $(BUILD)/chargewatchd $(BUILD)/test_unit $(BENCH_BIN)
+all: $(BUILD)/chargewatchd $(BUILD)/chargewatch $(BUILD)/test_unit $(BENCH_BIN)
 
 help:
 	@echo "make            build everything into $(BUILD)/"
@@ -46,6 +46,7 @@ help:
 	@echo "make bench      quick benchmark run; bench-full, bench-peers: longer"
 	@echo "make fuzz       libFuzzer targets (clang) for a longer time"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make deb        Debian package ../chargewatch_<version>_<arch>.deb into $(BUILD)/deb/"
 
 deps:
 	@sh .ci/deps.sh
@@ -110,16 +111,51 @@ soak:
 fuzz:
 	@sh fuzz/run.sh 300
 
-install: $(BUILD)/chargewatchd
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
-	  $(DESTDIR)/etc/chargewatch $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/logrotate.d
-	install -m 755 $(BUILD)/chargewatchd $(DESTDIR)$(PREFIX)/bin/chargewatchd
-	install -m 644 docs/chargewatchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/chargewatchd.8
-	install -m 644 daemon/chargewatch.conf $(DESTDIR)/etc/chargewatch/chargewatch.conf.example
-	install -m 644 systemd/chargewatchd.service $(DESTDIR)/lib/systemd/system/chargewatchd.service
-	install -m 644 systemd/chargewatch.logrotate $(DESTDIR)/etc/logrotate.d/chargewatch
-
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# ---------------------------------------------------------------- operator side
+# The operator command (cli/, libpq), installation honouring PREFIX and
+# DESTDIR everywhere (the unit is generated for the installed path), and the
+# Debian package built from debian/ with debhelper.
+CLI_SRC := $(sort $(wildcard cli/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/chargewatch
+VERSION    := $(shell sed -nE 's/^\#define CW_VERSION "([^"]*)".*/\1/p' lib/cw.h)
+
+$(BUILD)/chargewatch: $(CLI_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(shell pkg-config --libs libpq)
+
+$(BUILD)/chargewatchd.service: systemd/chargewatchd.service.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@.tmp && mv $@.tmp $@
+
+.PHONY: install deb
+install: $(BUILD)/chargewatchd $(BUILD)/chargewatch $(BUILD)/chargewatchd.service
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(SYSCONFDIR)/chargewatch $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BUILD)/chargewatchd $(DESTDIR)$(PREFIX)/bin/chargewatchd
+	install -m 755 $(BUILD)/chargewatch $(DESTDIR)$(PREFIX)/bin/chargewatch
+	install -m 644 docs/chargewatchd.8 $(DESTDIR)$(MANDIR)/man8/chargewatchd.8
+	install -m 644 docs/chargewatch.1 $(DESTDIR)$(MANDIR)/man1/chargewatch.1
+	install -m 644 daemon/chargewatch.conf $(DESTDIR)$(DOCDIR)/chargewatch.conf.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/chargewatch/chargewatch.conf || \
+	  install -m 644 systemd/chargewatch.conf $(DESTDIR)$(SYSCONFDIR)/chargewatch/chargewatch.conf
+	install -m 644 $(BUILD)/chargewatchd.service $(DESTDIR)$(UNITDIR)/chargewatchd.service
+	install -m 644 systemd/chargewatch.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/chargewatch
+	install -m 644 systemd/chargewatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/chargewatch.conf
+	install -m 644 systemd/chargewatch.tmpfiles $(DESTDIR)$(TMPFILESDIR)/chargewatch.conf
+	install -m 644 docs/alerting-rules.yml $(DESTDIR)$(DOCDIR)/alerting-rules.yml
+
+# Builds in a copy of the tree (debian/ rules call make with PREFIX=/usr);
+# the .deb and lintian's report land in $(BUILD)/deb/.
+deb:
+	@sh debian/build.sh $(BUILD)/deb
+
+-include $(shell find $(BUILD) \( -path '$(BUILD)/deb' -o -path '$(BUILD)/it' \) -prune -o -name '*.d' -type f -print 2>/dev/null)

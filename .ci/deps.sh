@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libpaho-mqtt-dev libpq-dev libcjson-dev libinih-dev
 libsystemd-dev libck-dev mosquitto mosquitto-clients postgresql postgresql-client clang
-libclang-rt-14-dev procps gnuplot-nox valgrind"
+libclang-rt-14-dev procps gnuplot-nox valgrind nats-server debhelper dpkg-dev fakeroot lintian tmux systemd man-db openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -22,7 +22,8 @@ case "$MODE" in
   full) S=1000 SB=2000 K=10 I=10 D=300 LAT_N=1000 BG_X="2 4" BIG_S=10000 PIPE_N=1000000 RUNS=${RUNS:-3} ;;
   profile) S=1000 SB=1000 K=10 I=10 D=300 RUNS=1 ;;
   peers)
-    if [ -f bench/peers/run.sh ]; then exec bash bench/peers/run.sh; fi
+    # per-socket messages, then the same readings station-batched
+    if [ -f bench/peers/run.sh ]; then bash bench/peers/run.sh && exec bash bench/peers/run.sh --batched; fi
     echo "bench: bench/peers/run.sh is not there yet" >&2
     exit 1 ;;
   *) echo "usage: bench.sh quick|full|peers|profile" >&2; exit 2 ;;

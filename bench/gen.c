@@ -15,7 +15,7 @@
 
 #include "capture.h"
 
-/* Detector thresholds the anomalies are shaped against (DESIGN.md section 4). */
+/* Detector thresholds the anomalies are shaped against (docs/DETECTORS.md). */
 #define RATED_W 1000.0    /* sockets.rated_w default */
 #define OVERLOAD_W 1200.0 /* sustained overload: > rated for >= 10 s */
 #define TAMPER_W 800.0    /* > 700 W (overload_tamper_w) for >= 5 min: tampered/oversized charger */
@@ -396,7 +396,7 @@ static int plan_anomalies(gen_t *g) {
 }
 
 /* Does socket s report at second sec? Abnormal sockets report every second
- * (DESIGN.md section 1) while thermal runaway or overload lasts. */
+ * (docs/ARCHITECTURE.md section 1) while thermal runaway or overload lasts. */
 static bool reports(const gen_t *g, const sock_t *s, int phase_s, int sec) {
   if (s->an != AN_NONE && sec >= s->an_start_s) {
     if (s->an == AN_SILENT) return false;

@@ -26,7 +26,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->mqtt_keepalive = 30;
   c->mqtt_reconnect_max_s = 30;
   snprintf(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, "cw/alerts/cmd");
-  snprintf(c->pg_conninfo, sizeof c->pg_conninfo, "dbname=chargewatch host=127.0.0.1");
+  snprintf(c->pg_conninfo, sizeof c->pg_conninfo, "dbname=chargewatch");
   c->pg_batch_rows = 5000;
   c->pg_batch_ms = 200;
   c->pg_partitions_ahead = 3;

@@ -129,12 +129,14 @@ int cw_db_alert_states(const char *conninfo, void (*fn)(void *ctx, const cw_aler
   if (PQstatus(c) != CONNECTION_OK) goto out;
   r = PQexec(c,
       "SELECT id, station, socket, kind, severity, state,"
-      " CASE WHEN state = 'acknowledged' THEN 'acknowledged' WHEN state = 'cleared' THEN 'cleared'"
+      " CASE WHEN state IN ('acknowledged', 'cleared', 'rectified') THEN state"
       "  WHEN escalated_at IS NOT NULL THEN 'escalated' ELSE 'raised' END,"
       " floor(extract(epoch FROM coalesce(CASE state WHEN 'acknowledged' THEN acked_at"
-      "  WHEN 'cleared' THEN cleared_at END, escalated_at, opened_at)) * 1000)::bigint,"
+      "  WHEN 'cleared' THEN cleared_at WHEN 'rectified' THEN acked_at END, escalated_at,"
+      "  opened_at)) * 1000)::bigint,"
       " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''),"
-      " coalesce(message, ''), coalesce(CASE WHEN state = 'acknowledged' THEN acked_by END, '')"
+      " coalesce(message, ''), coalesce(CASE WHEN state IN ('acknowledged', 'rectified')"
+      "  THEN acked_by END, '')"
       " FROM alerts WHERE state <> 'closed' ORDER BY id");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) goto out;
   for (int i = 0; i < PQntuples(r); i++) {
@@ -147,8 +149,10 @@ int cw_db_alert_states(const char *conninfo, void (*fn)(void *ctx, const cw_aler
     ev.severity = strcmp(PQgetvalue(r, i, 4), "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
     const char *st = PQgetvalue(r, i, 5), *e = PQgetvalue(r, i, 6);
     ev.state = !strcmp(st, "cleared") ? CW_ALERT_CLEARED
-               : !strcmp(st, "acknowledged") ? CW_ALERT_ACKNOWLEDGED : CW_ALERT_OPEN;
+               : !strcmp(st, "acknowledged") ? CW_ALERT_ACKNOWLEDGED
+               : !strcmp(st, "rectified") ? CW_ALERT_RECTIFIED : CW_ALERT_OPEN;
     ev.event = !strcmp(e, "acknowledged") ? CW_EV_ACKNOWLEDGED
+               : !strcmp(e, "rectified") ? CW_EV_RECTIFIED
                : !strcmp(e, "cleared") ? CW_EV_CLEARED
                : !strcmp(e, "escalated") ? CW_EV_ESCALATED : CW_EV_RAISED;
     ev.ts_ms = ev.recv_ms = strtoll(PQgetvalue(r, i, 7), NULL, 10);

@@ -15,13 +15,13 @@
 
 void cw_detect_cfg_defaults(cw_detect_cfg_t *c) {
   memset(c, 0, sizeof(*c));
-  /* thermal_runaway. DESIGN.md section 4 table. 60/90 C: socket/connector
+  /* thermal_runaway. docs/DETECTORS.md. 60/90 C: socket/connector
    * temperatures far above any normal charger (UL FSRI cell test, DOI
    * 10.5281/zenodo.7003380: the heated 18650 passes 60 C ~13 min and 90 C
    * ~13 min before venting at t=1700 s, from a 25 C start). */
   c->thermal_warn_c = 60.0;
   c->thermal_crit_c = 90.0;
-  /* 2 C/min over 60 s, twice in a row: DESIGN.md table; sun-driven warming
+  /* 2 C/min over 60 s, twice in a row: docs/DETECTORS.md; sun-driven warming
    * is < 0.5 C/min, the FSRI pre-runaway heating ramp is 5-6 C/min. */
   c->thermal_rise_warn_c_min = 2.0;
   c->thermal_rise_window_s = 60.0;
@@ -29,7 +29,7 @@ void cw_detect_cfg_defaults(cw_detect_cfg_t *c) {
   /* 1 C/s for >= 3 s: GB 38031-2020 annex C.5.3.7 thermal-runaway criterion. */
   c->thermal_rate_crit_c_s = 1.0;
   c->thermal_rate_crit_s = 3.0;
-  /* overload. DESIGN.md table: e-bike chargers draw 50-300 W (the real
+  /* overload. docs/DETECTORS.md: e-bike chargers draw 50-300 W (the real
    * Ninebot trace in tests/data peaks at 77 W), so > 400 W for 5 min is a
    * tampered or oversized charger; sockets are rated 1000 W (schema
    * sockets.rated_w default); 10 s rides through plug-in inrush. */
@@ -40,9 +40,9 @@ void cw_detect_cfg_defaults(cw_detect_cfg_t *c) {
   c->overload_tamper_w = 700.0;
   c->overload_tamper_s = 300.0;
   c->overload_rated_s = 10.0;
-  c->overload_station_frac = 0.8; /* DESIGN.md: 80 % of breaker_w (continuous-load margin) */
+  c->overload_station_frac = 0.8; /* docs/DETECTORS.md: 80 % of breaker_w (continuous-load margin) */
   c->default_rated_w = 1000.0;
-  /* overnight_charging. DESIGN.md table: 15 W separates charging from a
+  /* overnight_charging. docs/DETECTORS.md: 15 W separates charging from a
    * charger's standby draw; 5 min in the night window; sessions > 8 h warn,
    * > 12 h critical (a healthy e-bike pack fills in 4-8 h); 6 h in the night
    * window still drawing power means the battery is not filling. */
@@ -51,10 +51,10 @@ void cw_detect_cfg_defaults(cw_detect_cfg_t *c) {
   c->session_warn_s = 8 * 3600.0;
   c->session_crit_s = 12 * 3600.0;
   c->night_stuck_s = 6 * 3600.0;
-  /* offline. DESIGN.md table: 3 missed readings, never under 90 s. */
+  /* offline. docs/DETECTORS.md: 3 missed readings, never under 90 s. */
   c->offline_factor = 3.0;
   c->offline_min_s = 90.0;
-  /* lifecycle. DESIGN.md section 4: hold 60 s (hysteresis), cool-down 300 s. */
+  /* lifecycle. docs/DETECTORS.md: hold 60 s (hysteresis), cool-down 300 s. */
   c->hold_s = 60.0;
   c->cooldown_s = 300.0;
   /* 2 kWh: more than any e-bike pack can take (0.4-1.5 kWh packs at ~80 %

@@ -8,7 +8,7 @@
 
 #include "cw.h"
 
-/* Thresholds. Defaults (cw_detect_cfg_defaults) follow DESIGN.md section 4;
+/* Thresholds. Defaults (cw_detect_cfg_defaults) follow docs/DETECTORS.md;
  * each default's source is cited in detect.c / docs/DETECTORS.md. Config file
  * keys in [detectors] have exactly these field names. */
 typedef struct cw_detect_cfg {

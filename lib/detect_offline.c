@@ -9,7 +9,7 @@
 #include "detect_int.h"
 
 #define GAP_MIN_MS 100              /* closer arrivals are a buffered burst, not the interval */
-#define DEFAULT_INTERVAL_MS 60000   /* until a gap is seen: DESIGN.md 1, readings every 10-60 s */
+#define DEFAULT_INTERVAL_MS 60000   /* until a gap is seen: docs/ARCHITECTURE.md section 1: readings every 10-60 s */
 #define RESTORE_ARM_MS 86400000LL   /* restored sockets seen within a day are watched */
 #define EWMA_SHIFT 3                /* alpha = 1/8: follows a rate change within ~8 readings */
 /* Gaps above the threshold are outages and are kept out of the EWMA, which

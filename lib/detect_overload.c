@@ -1,4 +1,4 @@
-/* detect_overload.c - overload detector (DESIGN.md section 4). Warning: w
+/* detect_overload.c - overload detector (docs/DETECTORS.md). Warning: w
  * above overload_tamper_w (a tampered or high-power charger) for >= 5 min, or
  * the station's summed load above a fraction of its breaker. Critical: w above
  * the socket's rated_w for >= 10 s, or a device stop for over_power. Durations

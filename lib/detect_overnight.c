@@ -1,4 +1,4 @@
-/* detect_overnight.c - overnight_charging detector (DESIGN.md section 4):
+/* detect_overnight.c - overnight_charging detector (docs/DETECTORS.md):
  * unattended charging is when e-bike battery fires do the most harm. Tracks a
  * charging session per socket (w >= charging_w; ends after SESSION_GAP_MS
  * below it, on state idle/full, or on any stop field) and the part of it

@@ -1,4 +1,4 @@
-/* detect_thermal.c - thermal_runaway detector (DESIGN.md section 4).
+/* detect_thermal.c - thermal_runaway detector (docs/DETECTORS.md).
  * Warning: t >= thermal_warn_c, or a least-squares rise >= 2 C/min over the
  * last ~60 s on consecutive evaluations. Critical: t >= thermal_crit_c, a rise
  * >= 1 C/s held for >= 3 s (GB 38031-2020 annex C.5.3.7), smoke, or a device

@@ -259,3 +259,23 @@ CW_TEST(detect_fusion_ambient_and_power_cut) {
     CHECK_EQ(worst, variant ? CW_SEV_CRITICAL : CW_SEV_WARNING);
   }
 }
+
+/* The real metering-plug logs of healthy chargers (an e-scooter, a power
+ * bank and a watch charger; the last two cross the night window) raise
+ * nothing at any sampling interval. */
+CW_TEST(detect_real_plug_logs_silent) {
+  static const char *const names[] = {"ninebot_charge", "powerbank_charge", "watch_charge"};
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+    for (int i = 0; i < 4; i++) {
+      det_scen_out_t o;
+      det_rec_t *r = scen(names[k], steps[i], &o);
+      CHECK(r != NULL);
+      int n = r->n;
+      if (n) {
+        det_dump(r, o.start_ms);
+        fprintf(stderr, "    %s at %d s sampling\n", names[k], steps[i]);
+      }
+      det_free(r);
+      CHECK_EQ(n, 0);
+    }
+}

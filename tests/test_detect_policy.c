@@ -236,7 +236,7 @@ CW_TEST(detect_offline_single_socket_station) {
 
 /* First contact is a burst (three buffered readings received together, as
  * tests/it/test_alerts.sh THR1 sends them): no receive-time gap is known, so
- * the interval is the DESIGN.md default 60 s -> silent after 180 s, however
+ * the interval is the documented default 60 s -> silent after 180 s, however
  * short offline_min_s is. A stream of such stations must not all alert
  * after offline_min_s of ordinary 60 s silence. */
 CW_TEST(detect_offline_burst_first_contact) {

@@ -239,23 +239,24 @@ static int scen_fsri_station(det_rec_t *r, int step_s, det_scen_out_t *out) {
   return fsri_feed(r, step_s, out, 0x1ff);
 }
 
-/* Real Ninebot e-scooter charge on a Meross plug (20 s polling); step_s
- * below the plug's own cadence replays it as recorded. */
-static int scen_ninebot(det_rec_t *r, int step_s, det_scen_out_t *out) {
+/* A real metering-plug power log (CSV: ms since the log started, W) on one
+ * socket from start_h local; step_s below the plug's own cadence (about
+ * 20 s) replays it as recorded. */
+static int plug_feed(det_rec_t *r, int step_s, det_scen_out_t *out, const char *file,
+                     const char *station, int start_h) {
   char path[512], line[256];
-  snprintf(path, sizeof(path), "%s/smartcharge-monitor-fixtures/data-ninebot.csv",
-           cw_test_data_dir());
+  snprintf(path, sizeof(path), "%s/smartcharge-monitor-fixtures/%s", cw_test_data_dir(), file);
   FILE *fp = fopen(path, "r");
   if (!fp) return -1;
-  out->start_ms = SCEN_DAY_MS + 14 * DET_HOUR_MS;
-  int64_t last = -1, ts = 0;
+  out->start_ms = SCEN_DAY_MS + start_h * DET_HOUR_MS;
+  int64_t last = -1, ts = out->start_ms;
   while (fgets(line, sizeof(line), fp)) {
     char *f[3];
     if (det_split_csv(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
     ts = out->start_ms + llround(atof(f[0]));
     if (last >= 0 && ts - last < (int64_t)step_s * 1000 - 500) continue;
     last = ts;
-    cw_reading_t rd = det_reading("NB-0001", 1, ts);
+    cw_reading_t rd = det_reading(station, 1, ts);
     rd.have = CW_HAVE_W;
     rd.w = (float)atof(f[1]);
     det_feed(r, &rd);
@@ -264,6 +265,19 @@ static int scen_ninebot(det_rec_t *r, int step_s, det_scen_out_t *out) {
   fclose(fp);
   out->socket_hours = (double)(ts - out->start_ms) / DET_HOUR_MS;
   return 0;
+}
+
+/* Ninebot e-scooter charge on a Meross plug, from 14:00. */
+static int scen_ninebot(det_rec_t *r, int step_s, det_scen_out_t *out) {
+  return plug_feed(r, step_s, out, "data-ninebot.csv", "NB-0001", 14);
+}
+/* A power bank (noisy 5-13 W) and a watch charger (under 3 W) on the same
+ * kind of plug, from 23:00: small loads through the night window. */
+static int scen_powerbank(det_rec_t *r, int step_s, det_scen_out_t *out) {
+  return plug_feed(r, step_s, out, "data-noisy-powerbank.csv", "PB-0001", 23);
+}
+static int scen_watch(det_rec_t *r, int step_s, det_scen_out_t *out) {
+  return plug_feed(r, step_s, out, "data-apple-watch.csv", "AW-0001", 23);
 }
 
 /* Feeds w(t) (and optionally t) every step_s for dur_s with a sweep per
@@ -376,6 +390,9 @@ const det_scen_t det_scens[] = {
     {"fsri_station", "real: UL FSRI cell test, cells 1-9 on sockets 1-9 of one station (MIT)",
      scen_fsri_station},
     {"ninebot_charge", "real: Ninebot e-scooter charge on a Meross plug (MIT)", scen_ninebot},
+    {"powerbank_charge", "real: noisy power-bank charge on a Meross plug, 23:00 (MIT)",
+     scen_powerbank},
+    {"watch_charge", "real: watch charger on a Meross plug, 23:00 (MIT)", scen_watch},
     {"slow_overnight", "generated: lead-acid e-bike charge 7.6 h from 22:00", scen_slow_overnight},
     {"report_on_change", "generated: report-on-change plug, gaps 3-13 min",
      scen_report_on_change},

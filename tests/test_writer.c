@@ -92,7 +92,9 @@ CW_TEST(writer_two_threads_handoffs) {
   CHECK_EQ(cw_command_parse(rec.last, strlen(rec.last), &cmd, &why), CW_REJ_OK);
   CHECK_EQ(cmd.id, 9000000000000000LL - 5);
   CHECK_EQ(cmd.action, CW_EV_ACKNOWLEDGED);
-  CHECK_STR(cmd.by, "psql");
+  /* The SQL path records what the database can prove: the role that ran
+   * cw_ack ("psql" is only the claimed name, kept in the event detail). */
+  CHECK_STR(cmd.by, "postgres");
   CHECK_STR(cmd.station, "WR0");
   CHECK_EQ(cw_fx_q1(c, "SELECT count(*) FROM readings"), 3000);
   CHECK_EQ(atomic_load(&f.m.rows_committed), 3000);

@@ -4,7 +4,10 @@
 # same private mosquitto into the same PostgreSQL, once with the broker queue
 # unlimited (tests/services.sh) and once with mosquitto's defaults, in one run
 # so the ratios are fair. Appends the table to bench/RESULTS.md. docs/PEERS.md.
-#   bash bench/peers/run.sh [--full]
+#   bash bench/peers/run.sh [--full] [--batched]
+# --batched: the same readings as station-batched messages (one array of the
+# station's 10 readings per interval on cw/{station}/telemetry), chargewatchd
+# and Node-RED only (the other peers take one reading per message).
 # Env: BUILD (default build/peers); RUNS (default 1; the table shows medians);
 # CW_PEERS, CW_QUEUES: subsets of the runs;
 # CW_PEERS_STATIONS: capture size (10 sockets x 30 readings per station);
@@ -17,16 +20,24 @@ ROOT=$PWD
 # interpreter, whatever python3 comes first in PATH.
 PY=/usr/bin/python3
 MODE=quick
-case "${1:-}" in
-  "") ;;
-  --full) MODE=full ;;
-  *) echo "usage: bench/peers/run.sh [--full]" >&2; exit 2 ;;
-esac
+SHAPE=socket
+for a in "$@"; do
+  case "$a" in
+    --full) MODE=full ;;
+    --batched) SHAPE=batched ;;
+    *) echo "usage: bench/peers/run.sh [--full] [--batched]" >&2; exit 2 ;;
+  esac
+done
 BUILD=${BUILD:-build/peers}
 OUT=$ROOT/build/peers/run
 NR=$ROOT/build/peers/node-red
-PEERS=${CW_PEERS:-chargewatchd bridge nodered collectd collectd-flush}
-QUEUES=${CW_QUEUES:-unlimited default}
+if [ "$SHAPE" = batched ]; then
+  PEERS=${CW_PEERS:-chargewatchd nodered}
+  QUEUES=${CW_QUEUES:-unlimited}
+else
+  PEERS=${CW_PEERS:-chargewatchd bridge nodered collectd collectd-flush}
+  QUEUES=${CW_QUEUES:-unlimited default}
+fi
 RUNS=${RUNS:-1}
 # quick: 200 stations x 10 sockets every 10 s for 5 min = 60,000 readings;
 # full: 1,000 stations = 300,000. Five minutes at most, because replay shifts
@@ -281,9 +292,13 @@ stop_peer() {
 
 # ---------------------------------------------------------------- capture
 GEN="$BUILD/bench/gen -o $OUT/city.cap -s $S -k $K -i $I -d $D --seed 11 --anomaly-rate 0"
+[ "$SHAPE" = batched ] && GEN="$GEN --batched"
 say "peers: $GEN"
 $GEN >/dev/null
-"$PY" bench/peers/tocollectd.py "$OUT/city.cap" "$OUT/city-collectd.cap" >/dev/null
+case " $PEERS " in
+  *" collectd"*) "$PY" bench/peers/tocollectd.py "$OUT/city.cap" "$OUT/city-collectd.cap" >/dev/null ;;
+esac
+NMSG=$("$BUILD/bench/replay" --check -f "$OUT/city.cap" | sed -n 's/.*: \([0-9]*\) msgs,.*/\1/p')
 NREAD=$("$BUILD/bench/replay" --check -f "$OUT/city.cap" | sed -n 's/.*, \([0-9]*\) readings,.*/\1/p')
 REPLAY="$BUILD/bench/replay -f CAP -u URI -q 1 --asap"
 
@@ -343,7 +358,7 @@ measure() { # $1 peer, $2 queue
   rate=$( [ "$n" -gt 0 ] && calc "$n / $secs" 0 || echo 0)
   cpu=$( [ "$n" -gt 0 ] && calc "($c1 - $c0) * 1000000 / $TCK / $n" 1 || echo -)
   dbcpu=$( [ "$n" -gt 0 ] && calc "($d1 - $d0) * 1000000 / $TCK / $n" 1 || echo -)
-  mqcpu=$(calc "($m1 - $m0) * 1000000 / $TCK / $NREAD" 1)
+  mqcpu=$(calc "($m1 - $m0) * 1000000 / $TCK / $NMSG" 1)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$q" "$n" "$rate" "$cpu" "$hwm" \
     "$((NREAD - n))" "$((NREAD - after))" "$dbcpu" "$secs" "$rc" "${dropped:-?}" "$(calc "$tpub - $t0" 2)" "$mqcpu" >>"$RES"
   say "peers: run $r: $peer queue=$q stored=$n/$NREAD in ${secs}s = $rate rows/s, cpu ${cpu} us/row," \
@@ -370,19 +385,23 @@ PG_VER=$(psql -X -tA "$DAEMON_CONN" -c 'SHOW server_version' | awk '{print $1}')
 TABLE=$("$PY" bench/peers/table.py "$RES" "$NREAD")
 {
   echo
-  echo "## make bench-peers ($MODE), $NOW"
+  echo "## make bench-peers ($MODE$([ "$SHAPE" = batched ] && echo ", station-batched")), $NOW"
   echo
   echo "Machine: $(nproc) cores, $CPU_MODEL, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo);" \
     "mosquitto $MOSQ_VER and PostgreSQL $PG_VER on the same box, loopback."
-  echo "Capture: \`$GEN\` = $NREAD readings, one message each; published with \`$REPLAY\`"
-  echo "(collectd gets the same readings rewritten by \`bench/peers/tocollectd.py\`)."
+  if [ "$SHAPE" = batched ]; then
+    echo "Capture: \`$GEN\` = $NREAD readings in $NMSG station messages (arrays of $K on cw/{station}/telemetry); published with \`$REPLAY\`."
+  else
+    echo "Capture: \`$GEN\` = $NREAD readings, one message each; published with \`$REPLAY\`"
+    echo "(collectd gets the same readings rewritten by \`bench/peers/tocollectd.py\`)."
+  fi
   echo "Peers: chargewatchd ($BUILD/chargewatchd); bridge = bench/peers/bridge.py (python3-paho-mqtt $PAHO_PY_VER," \
     "psycopg2 $PSYCOPG_VER, execute_values 1000 rows/200 ms); nodered = Node-RED $NODE_RED_VER + pg $PG_JS_VER" \
     "(bench/peers/nodered-flow.json, multi-row INSERT 1000 rows/200 ms); collectd = collectd $COLLECTD_VER mqtt +" \
     "postgresql writer, CommitInterval 1; collectd-flush = the same plus FlushInterval 1. Queue unlimited =" \
     "tests/services.sh (max_queued_messages 0, max_inflight_messages 0); default = mosquitto's 1000 queued / 20 in flight."
   echo "publish s: how long replay took to publish everything (a peer that keeps up cannot beat it). rows/s: first publish to last row committed. CPU: utime+stime of the peer process per row stored;" \
-    "DB CPU: the PostgreSQL server's processes per row stored (includes the harness's count(*) every 0.2 s); broker CPU: mosquitto per message sent. Median of $RUNS run(s), interleaved; command: \`RUNS=$RUNS bash bench/peers/run.sh${1:+ $1}\`."
+    "DB CPU: the PostgreSQL server's processes per row stored (includes the harness's count(*) every 0.2 s); broker CPU: mosquitto per message sent. Median of $RUNS run(s), interleaved; command: \`RUNS=$RUNS bash bench/peers/run.sh${*:+ $*}\`."
   echo
   echo "$TABLE"
 } >"$OUT/report.md"
