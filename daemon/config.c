@@ -45,6 +45,7 @@ void cw_config_defaults(cw_config_t *c) {
   snprintf(c->alert_topic_prefix, sizeof c->alert_topic_prefix, "cw/alerts");
   c->alert_retain = true;
   c->alert_actuate = false;
+  c->mqtt_tls_verify = true;
   c->ingest_lag_s = 10;
   c->ingest_alert_s = 10;
   cw_detect_cfg_defaults(&c->det);
@@ -193,6 +194,18 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     STR_KEY("username", mqtt_username)
     STR_KEY("password_file", mqtt_password_file)
     INT_KEY("reconnect_max_s", mqtt_reconnect_max_s, 1, 3600)
+    STR_KEY("cafile", mqtt_cafile)
+    STR_KEY("capath", mqtt_capath)
+    STR_KEY("certfile", mqtt_certfile)
+    STR_KEY("keyfile", mqtt_keyfile)
+    STR_KEY("keyfile_password_file", mqtt_keyfile_password_file)
+    BOOL_KEY("tls_verify", mqtt_tls_verify)
+    if (!strcmp(key, "tls_version")) {
+      if (!*v) c->mqtt_tls_version = 0;
+      else if (!strcmp(v, "tlsv1.2")) c->mqtt_tls_version = 3;
+      else return *why = "expected tlsv1.2 or empty (the library's default, TLS 1.2 or later)", -1;
+      return 0;
+    }
     if (!strcmp(key, "cmd_topic")) {
       if (!*v || strpbrk(v, "+#")) return *why = "must be a non-empty topic without wildcards", -1;
       if (copy_str(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, v)) goto too_long;

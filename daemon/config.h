@@ -24,6 +24,11 @@ typedef struct cw_config {
   char mqtt_username[128];   /* username, default "" */
   char mqtt_password_file[256]; /* password_file, default "" */
   int mqtt_reconnect_max_s;  /* reconnect_max_s, default 30 */
+  /* TLS, for ssl:// and mqtts:// (both clients; names as in mosquitto's own) */
+  char mqtt_cafile[256], mqtt_capath[256], mqtt_certfile[256], mqtt_keyfile[256];
+  char mqtt_keyfile_password_file[256];
+  int mqtt_tls_version;      /* tls_version: "" (library default), tlsv1.2 = 3 */
+  bool mqtt_tls_verify;      /* tls_verify, default true: chain and host name */
   char mqtt_cmd_topic[256];  /* cmd_topic, default cw/alerts/cmd */
   /* [postgres] */
   char pg_conninfo[512];     /* conninfo, default "dbname=chargewatch host=127.0.0.1" */

@@ -23,6 +23,9 @@ typedef struct cw_mqtt_client {
   const char *what;      /* for logs: "ingest", "alert publisher" */
   char id[80];
   char password[256];
+  char keypass[256];          /* [mqtt] keyfile_password_file */
+  MQTTAsync_SSLOptions ssl;   /* ssl:// and mqtts:// */
+  int tls;
   _Atomic int connecting;     /* a connect is outstanding */
   _Atomic int ever_connected; /* paho reconnects by itself after the first success */
   _Atomic int paused;         /* no more connects */
