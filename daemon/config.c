@@ -25,7 +25,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->mqtt_qos = 1;
   c->mqtt_keepalive = 30;
   c->mqtt_reconnect_max_s = 30;
-  snprintf(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, "cw/alerts/cmd");
+  snprintf(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, "cw/ops/cmd");
   snprintf(c->pg_conninfo, sizeof c->pg_conninfo, "dbname=chargewatch");
   c->pg_batch_rows = 5000;
   c->pg_batch_ms = 200;

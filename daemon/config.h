@@ -29,7 +29,7 @@ typedef struct cw_config {
   char mqtt_keyfile_password_file[256];
   int mqtt_tls_version;      /* tls_version: "" (library default), tlsv1.2 = 3 */
   bool mqtt_tls_verify;      /* tls_verify, default true: chain and host name */
-  char mqtt_cmd_topic[256];  /* cmd_topic, default cw/alerts/cmd */
+  char mqtt_cmd_topic[256];  /* cmd_topic, default cw/ops/cmd (was cw/alerts/cmd) */
   /* [postgres] */
   char pg_conninfo[512];     /* conninfo, default "dbname=chargewatch host=127.0.0.1" */
   int pg_batch_rows;         /* batch_rows, default 5000 */
