@@ -131,6 +131,11 @@ int cw_alert_sink_create(const cw_alert_sink_cfg_t *cfg, cw_alert_sink_t **out) 
     s->async_open = 1;
   }
   open_log(s);
+  if (!s->log && cfg->env->cfg->alert_log[0]) { /* a sink that cannot open is a start-up error */
+    rc = errno ? -errno : -EIO;
+    cw_alert_sink_free(s);
+    return rc;
+  }
   *out = s;
   return 0;
 }

@@ -30,6 +30,7 @@
 #include "mqtt_in.h"
 #include "mqtt_out.h"
 #include "pipeline.h"
+#include "preflight.h"
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
@@ -507,6 +508,10 @@ int main(int argc, char **argv) {
   if (!path && access(DEFAULT_CONFIG, F_OK) == 0) path = DEFAULT_CONFIG;
   if (path) {
     snprintf(a->config_path, sizeof a->config_path, "%s", path);
+    if (cw_preflight_file(path, err, sizeof err)) { /* -c /tmp: refuse, not defaults */
+      fprintf(stderr, "chargewatchd: %s\n", err);
+      goto out_free;
+    }
     if (cw_config_load(&a->cfg, path, err, sizeof err) != 0) {
       fprintf(stderr, "chargewatchd: %s\n", err);
       goto out_free;
@@ -515,6 +520,10 @@ int main(int argc, char **argv) {
   cw_decode_cfg_t dc;
   if (cw_config_decode_cfg(&a->cfg, &dc) != 0) {
     fprintf(stderr, "chargewatchd: topic patterns do not compile\n");
+    goto out_free;
+  }
+  if (cw_preflight(&a->cfg, err, sizeof err)) { /* what start-up would fail on */
+    fprintf(stderr, "chargewatchd: %s\n", err);
     goto out_free;
   }
   if (check) {
