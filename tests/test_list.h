@@ -13,5 +13,6 @@
 #include "list_schema.h"
 #include "list_writer.h"
 #include "list_pipeline.h"
+#include "list_blind.h"
 #include "list_alert_ref.h"
 #include "list_schema_ops.h"

@@ -101,7 +101,7 @@ it_eq "late subscriber gets the retained overload alert" "1 overload" \
 # to the three sinks; closing also clears the retained copy.
 thr_id=$(it_sql "SELECT id FROM alerts WHERE station='THR1' AND socket=1 AND kind='thermal_runaway'")
 ovl_id=$(it_sql "SELECT id FROM alerts WHERE station='OVL1' AND socket=1 AND kind='overload'")
-it_pub cw/alerts/cmd "{\"id\":${thr_id:-0},\"action\":\"ack\",\"by\":\"it-op\"}"
+it_pub cw/ops/cmd "{\"id\":${thr_id:-0},\"action\":\"ack\",\"by\":\"it-op\"}"
 it_eq "ack over MQTT: acknowledged event stored" 1 \
   "$(it_wait_eq 15 1 it_events THR1 1 thermal_runaway acknowledged)"
 it_eq "ack over MQTT: alert state and acked_by" "acknowledged it-op" \
