@@ -21,7 +21,7 @@ endif
 CFLAGS  ?=
 CFLAGS  += $(CFLAGS_BASE) $(SANFLAGS)
 LDFLAGS += $(SANFLAGS) -pthread
-LIBS    := $(PKG_LIBS) -lpaho-mqtt3as -lm
+LIBS    := $(PKG_LIBS) -lpaho-mqtt3as -lcrypto -lm
 
 LIB_SRC    := $(sort $(wildcard lib/*.c))
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))

@@ -2,7 +2,7 @@
 # deps.sh - install the Debian 12 packages chargewatch needs to build, test,
 # run and benchmark, through sudo when not root. Does nothing when all are there.
 set -eu
-PKGS="build-essential pkg-config libuv1-dev libpaho-mqtt-dev libpq-dev libcjson-dev libinih-dev
+PKGS="build-essential pkg-config libuv1-dev libpaho-mqtt-dev libssl-dev libpq-dev libcjson-dev libinih-dev
 libsystemd-dev libck-dev mosquitto mosquitto-clients postgresql postgresql-client clang
 libclang-rt-14-dev procps gnuplot-nox valgrind nats-server debhelper dpkg-dev fakeroot lintian tmux systemd man-db openssl"
 missing=""

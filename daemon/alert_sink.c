@@ -133,12 +133,23 @@ int cw_alert_sink_create(const cw_alert_sink_cfg_t *cfg, cw_alert_sink_t **out) 
     s->async_open = 1;
   }
   open_log(s);
+  if (!s->log && cfg->env->cfg->alert_log[0]) { /* a sink that cannot open is a start-up error */
+    rc = errno ? -errno : -EIO;
+    cw_alert_sink_free(s);
+    return rc;
+  }
   *out = s;
   return 0;
 }
 
 void cw_alert_sink_wake(cw_alert_sink_t *s) {
   if (s && s->async_open) uv_async_send(&s->async);
+}
+
+void cw_alert_sink_emit(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
+  cw_alert_sink_drain(s); /* what the workers raised first stays first */
+  sink_event(s, ev);
+  if (s->log) fflush(s->log);
 }
 
 void cw_alert_sink_reopen(cw_alert_sink_t *s) {

@@ -36,6 +36,9 @@ int cw_alert_sink_create(const cw_alert_sink_cfg_t *cfg, cw_alert_sink_t **out);
 void cw_alert_sink_wake(cw_alert_sink_t *s);  /* any thread: uv_async_send */
 /* Main loop: process everything queued. Returns the events processed. */
 size_t cw_alert_sink_drain(cw_alert_sink_t *s);
+/* Main loop: one event that no worker raised (the daemon's own `ingest`
+ * alert), through the same outputs in the same order. */
+void cw_alert_sink_emit(cw_alert_sink_t *s, const cw_alert_event_t *ev);
 void cw_alert_sink_reopen(cw_alert_sink_t *s); /* SIGHUP: reopen the log */
 void cw_alert_sink_free(cw_alert_sink_t *s);   /* closes its loop handle (uv_run to finish) */
 

@@ -26,7 +26,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->mqtt_qos = 1;
   c->mqtt_keepalive = 30;
   c->mqtt_reconnect_max_s = 30;
-  snprintf(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, "cw/alerts/cmd");
+  snprintf(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, "cw/ops/cmd");
   snprintf(c->pg_conninfo, sizeof c->pg_conninfo, "dbname=chargewatch");
   c->pg_batch_rows = 5000;
   c->pg_batch_ms = 200;
@@ -47,6 +47,9 @@ void cw_config_defaults(cw_config_t *c) {
   snprintf(c->alert_topic_prefix, sizeof c->alert_topic_prefix, "cw/alerts");
   c->alert_retain = true;
   c->alert_actuate = false;
+  c->mqtt_tls_verify = true;
+  c->ingest_lag_s = 10;
+  c->ingest_alert_s = 10;
   cw_detect_cfg_defaults(&c->det);
   snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:9187");
   c->log_level = CW_LOG_INFO;
@@ -217,6 +220,18 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     STR_KEY("username", mqtt_username)
     STR_KEY("password_file", mqtt_password_file)
     INT_KEY("reconnect_max_s", mqtt_reconnect_max_s, 1, 3600)
+    STR_KEY("cafile", mqtt_cafile)
+    STR_KEY("capath", mqtt_capath)
+    STR_KEY("certfile", mqtt_certfile)
+    STR_KEY("keyfile", mqtt_keyfile)
+    STR_KEY("keyfile_password_file", mqtt_keyfile_password_file)
+    BOOL_KEY("tls_verify", mqtt_tls_verify)
+    if (!strcmp(key, "tls_version")) {
+      if (!*v) c->mqtt_tls_version = 0;
+      else if (!strcmp(v, "tlsv1.2")) c->mqtt_tls_version = 3;
+      else return *why = "expected tlsv1.2 or empty (the library's default, TLS 1.2 or later)", -1;
+      return 0;
+    }
     if (!strcmp(key, "cmd_topic")) {
       if (!*v || strpbrk(v, "+#")) return *why = "must be a non-empty topic without wildcards", -1;
       if (copy_str(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, v)) goto too_long;
@@ -268,6 +283,8 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     BOOL_KEY("retain", alert_retain)
     BOOL_KEY("actuate", alert_actuate)
   } else if (!strcmp(sec, "detectors")) {
+    INT_KEY("ingest_lag_s", ingest_lag_s, 1, 3600)
+    INT_KEY("ingest_alert_s", ingest_alert_s, 0, 86400)
     rc = cw_detect_cfg_set(&c->det, key, v);
     if (rc == -ENOENT) return *why = "unknown key", -1;
     if (rc) return *why = "not a finite number in the accepted range", -1;

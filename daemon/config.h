@@ -26,7 +26,12 @@ typedef struct cw_config {
   char mqtt_username[128];   /* username, default "" */
   char mqtt_password_file[256]; /* password_file, default "" */
   int mqtt_reconnect_max_s;  /* reconnect_max_s, default 30 */
-  char mqtt_cmd_topic[256];  /* cmd_topic, default cw/alerts/cmd */
+  /* TLS, for ssl:// and mqtts:// (both clients; names as in mosquitto's own) */
+  char mqtt_cafile[256], mqtt_capath[256], mqtt_certfile[256], mqtt_keyfile[256];
+  char mqtt_keyfile_password_file[256];
+  int mqtt_tls_version;      /* tls_version: "" (library default), tlsv1.2 = 3 */
+  bool mqtt_tls_verify;      /* tls_verify, default true: chain and host name */
+  char mqtt_cmd_topic[256];  /* cmd_topic, default cw/ops/cmd (was cw/alerts/cmd) */
   /* [postgres] */
   char pg_conninfo[512];     /* conninfo, default "dbname=chargewatch host=127.0.0.1" */
   int pg_batch_rows;         /* batch_rows, default 5000 */
@@ -54,6 +59,8 @@ typedef struct cw_config {
   bool alert_actuate;        /* actuate, default false: publish cut-power on critical */
   /* [detectors] */
   cw_detect_cfg_t det;       /* one key per field of cw_detect_cfg_t */
+  int ingest_lag_s;          /* ingest_lag_s, default 10: a reading is live within this of its ts */
+  int ingest_alert_s;        /* ingest_alert_s, default 10: blind this long raises `ingest` */
   /* [http] */
   char http_listen[64];      /* listen, default 127.0.0.1:9187 ("" = off) */
   /* [log] */

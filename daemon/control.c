@@ -41,6 +41,24 @@ struct cw_control {
 /* ---------------------------------------------------------------- parse */
 
 /* cJSON stops after the first value; anything but white space after it is junk */
+/* A name from a command is free text: control characters (a newline that
+ * would forge a log line, terminal escapes) become \xNN before it reaches
+ * the log, MQTT or the database; cut whole at cap. */
+static void escape_controls(char *out, size_t cap, const char *in) {
+  size_t n = 0;
+  for (; *in; in++) {
+    unsigned char ch = (unsigned char)*in;
+    if (ch < 0x20 || ch == 0x7f) {
+      if (n + 4 >= cap) break;
+      n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
+    } else {
+      if (n + 1 >= cap) break;
+      out[n++] = (char)ch;
+    }
+  }
+  out[n] = 0;
+}
+
 static int trailing_space(const char *p, const char *end) {
   for (; p && p < end; p++)
     if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return 0;
@@ -115,7 +133,7 @@ cw_reject_t cw_command_parse(const char *payload, size_t len, cw_command_t *out,
     goto out;
   }
   if (id) out->id = (int64_t)id->valuedouble;
-  snprintf(out->by, sizeof out->by, "%s", by ? by->valuestring : "operator");
+  escape_controls(out->by, sizeof out->by, by ? by->valuestring : "operator");
   if (st) snprintf(out->station, sizeof out->station, "%s", st->valuestring);
   if (note) snprintf(out->note, sizeof out->note, "%s", note->valuestring);
   if (ts && cJSON_IsNumber(ts)) out->ts_ms = (int64_t)ts->valuedouble;
@@ -126,6 +144,7 @@ out:
 }
 
 /* ---------------------------------------------------------------- owners */
+
 
 static size_t bucket(int64_t id) {
   return (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 54) % OWNER_BUCKETS; /* Fibonacci */

@@ -25,6 +25,7 @@ typedef enum {
   CW_CTL_RESTORE_ALERT, /* alert */
   CW_CTL_OPERATOR,      /* alert.id + alert.event (ACKNOWLEDGED/RECTIFIED/CLOSED) + alert.by,
                          * alert.message the rectify note, ts_ms the event time (0: now) */
+  CW_CTL_BLIND,         /* socket = 1 blind, 0 sighted; ts_ms = when (cw_engine_set_blind) */
 } cw_ctl_type_t;
 
 typedef struct cw_ctl {

@@ -49,6 +49,7 @@ typedef struct cw_wdb {
   int connecting;         /* non-blocking connect in progress */
   int poll_state;         /* last PostgresPollingStatusType */
   int64_t connect_started_ms;
+  int refused; /* the last connect was refused (credentials, role, database): logged once */
   int64_t retry_at_ms;    /* monotonic: no database use before this */
   int backoff_ms;         /* capped exponential, BACKOFF_MIN..MAX */
   int temp_table;         /* cw_readings_in exists on this connection */
@@ -77,7 +78,10 @@ static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
 int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env);
 void cw__wdb_free(cw_wdb_t *db);
 /* Blocking connect (start-up). 0 or -EIO. */
+/* 0, -EIO (unreachable: retry), -EACCES (refused: credentials, role,
+ * database; logged at error level with the server's message). */
 int cw__wdb_connect_blocking(cw_wdb_t *db);
+int cw__wdb_refused(const char *msg); /* 1 if a libpq connect error is a refusal */
 /* Drive a non-blocking reconnect; returns 1 once when a new connection is
  * established (the caller then sets the session up and sets ready). */
 int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
@@ -149,5 +153,12 @@ int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *ro
  * CW_WDB_OK or CW_WDB_TEMP. */
 int cw__wdb_flush_sockets(cw_wdb_t *db);
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n);
+
+/* The current state of every alert not closed, as its retained MQTT
+ * message should show it (one event per alert: raised, escalated, cleared
+ * or acknowledged), read on a short connection of its own (main thread, at
+ * start, for the retained-state reconciliation). 0, or -EIO (logged). */
+int cw_db_alert_states(const char *conninfo, void (*fn)(void *ctx, const cw_alert_event_t *ev),
+                       void *ctx);
 
 #endif

@@ -149,3 +149,59 @@ int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
   }
   return CW_WDB_OK;
 }
+
+/* ------------------------------------------------------------- states */
+
+int cw_db_alert_states(const char *conninfo, void (*fn)(void *ctx, const cw_alert_event_t *ev),
+                       void *ctx) {
+  PGconn *c = PQconnectdb(conninfo);
+  PGresult *r = NULL;
+  int rc = -EIO;
+  if (PQstatus(c) != CONNECTION_OK) goto out;
+  r = PQexec(c,
+      "SELECT id, station, socket, kind, severity, state,"
+      " CASE WHEN state IN ('acknowledged', 'cleared', 'rectified') THEN state"
+      "  WHEN escalated_at IS NOT NULL THEN 'escalated' ELSE 'raised' END,"
+      " floor(extract(epoch FROM coalesce(CASE state WHEN 'acknowledged' THEN acked_at"
+      "  WHEN 'cleared' THEN cleared_at WHEN 'rectified' THEN acked_at END, escalated_at,"
+      "  opened_at)) * 1000)::bigint,"
+      " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''),"
+      " coalesce(message, ''), coalesce(CASE WHEN state IN ('acknowledged', 'rectified')"
+      "  THEN acked_by END, '')"
+      " FROM alerts WHERE state <> 'closed' ORDER BY id");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) goto out;
+  for (int i = 0; i < PQntuples(r); i++) {
+    cw_alert_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    snprintf(ev.station, sizeof ev.station, "%s", PQgetvalue(r, i, 1));
+    ev.socket = (uint8_t)atoi(PQgetvalue(r, i, 2));
+    if (cw_kind_parse(PQgetvalue(r, i, 3), &ev.kind) != 0) continue;
+    ev.severity = strcmp(PQgetvalue(r, i, 4), "critical") ? CW_SEV_WARNING : CW_SEV_CRITICAL;
+    const char *st = PQgetvalue(r, i, 5), *e = PQgetvalue(r, i, 6);
+    ev.state = !strcmp(st, "cleared") ? CW_ALERT_CLEARED
+               : !strcmp(st, "acknowledged") ? CW_ALERT_ACKNOWLEDGED
+               : !strcmp(st, "rectified") ? CW_ALERT_RECTIFIED : CW_ALERT_OPEN;
+    ev.event = !strcmp(e, "acknowledged") ? CW_EV_ACKNOWLEDGED
+               : !strcmp(e, "rectified") ? CW_EV_RECTIFIED
+               : !strcmp(e, "cleared") ? CW_EV_CLEARED
+               : !strcmp(e, "escalated") ? CW_EV_ESCALATED : CW_EV_RAISED;
+    ev.ts_ms = ev.recv_ms = strtoll(PQgetvalue(r, i, 7), NULL, 10);
+    ev.value = strtod(PQgetvalue(r, i, 8), NULL);
+    ev.threshold = strtod(PQgetvalue(r, i, 9), NULL);
+    snprintf(ev.unit, sizeof ev.unit, "%s", PQgetvalue(r, i, 10));
+    snprintf(ev.message, sizeof ev.message, "%s", PQgetvalue(r, i, 11));
+    snprintf(ev.by, sizeof ev.by, "%s", PQgetvalue(r, i, 12));
+    fn(ctx, &ev);
+  }
+  rc = 0;
+out:
+  if (rc) {
+    const char *msg = PQerrorMessage(c);
+    cw_log(CW_LOG_WARN, "reconcile: cannot read the alert states: %.*s", (int)strcspn(msg, "\n"),
+           msg);
+  }
+  PQclear(r);
+  PQfinish(c);
+  return rc;
+}

@@ -122,12 +122,43 @@ static void conn_ready(cw_wdb_t *db) {
   db->retry_at_ms = 0;
 }
 
+/* The server refused us (authentication, authorisation, no such role or
+ * database): not an outage, retrying will not help. libpq gives connection
+ * errors as text only: the server's FATAL messages (English, lc_messages C). */
+int cw__wdb_refused(const char *msg) {
+  static const char *const words[] = {"password authentication failed", "authentication failed",
+                                      "no pg_hba.conf entry", "pg_hba.conf rejects",
+                                      "does not exist", "permission denied",
+                                      "no password supplied", "password is required"};
+  for (size_t i = 0; msg && i < sizeof words / sizeof words[0]; i++)
+    if (strstr(msg, words[i])) return 1;
+  return 0;
+}
+
+/* The server's message on one line; a conninfo never appears in it, but a
+ * "password=..." would be cut out all the same. */
+static void refused_log(const cw_wdb_t *db, const char *when) {
+  char line[512];
+  const char *msg = db->conn ? PQerrorMessage(db->conn) : "";
+  snprintf(line, sizeof line, "%s", msg);
+  for (char *p = line; *p; p++)
+    if (*p == '\n' || *p == '\r') *p = ' ';
+  char *pw = strstr(line, "password=");
+  if (pw) snprintf(pw, sizeof line - (size_t)(pw - line), "password=***");
+  cw_log(CW_LOG_ERROR, "writer: %s: the database refused the connection: %s", when, line);
+}
+
 int cw__wdb_connect_blocking(cw_wdb_t *db) {
   const char *vals[7];
   conn_vals(db, vals);
   cw__wdb_close(db);
   db->conn = PQconnectdbParams(conn_keys, vals, 1);
   if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+    if (db->conn && cw__wdb_refused(PQerrorMessage(db->conn))) {
+      refused_log(db, "start");
+      cw__wdb_close(db);
+      return -EACCES;
+    }
     cw_log(CW_LOG_DEBUG, "writer: connect: %s", db->conn ? PQerrorMessage(db->conn) : "out of memory");
     cw__wdb_close(db);
     return -EIO;
@@ -156,6 +187,7 @@ int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now) {
     db->poll_state = PQconnectPoll(db->conn);
     if (db->poll_state == PGRES_POLLING_OK) {
       db->connecting = 0;
+      db->refused = 0;
       conn_ready(db);
       return 1;
     }
@@ -163,7 +195,12 @@ int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now) {
   }
   if (now - db->connect_started_ms < CONNECT_TIMEOUT_MS) return 0;
 failed:
-  cw_log(CW_LOG_DEBUG, "writer: reconnect: %s", db->conn ? PQerrorMessage(db->conn) : "out of memory");
+  if (db->conn && cw__wdb_refused(PQerrorMessage(db->conn))) {
+    if (!db->refused) refused_log(db, "reconnect"); /* once per refusal spell */
+    db->refused = 1;
+  } else {
+    cw_log(CW_LOG_DEBUG, "writer: reconnect: %s", db->conn ? PQerrorMessage(db->conn) : "out of memory");
+  }
   cw__wdb_close(db);
   cw__wdb_down(db, NULL);
   return 0;

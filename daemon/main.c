@@ -16,18 +16,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert_render.h"
 #include "alert_sink.h"
+#include "blind.h"
 #include "clock.h"
 #include "control.h"
+#include "db.h"
 #include "deadletter.h"
 #include "env.h"
 #include "http.h"
 #include "lease.h"
 #include "idgen.h"
+#include "instance.h"
 #include "mqtt_in.h"
 #include "mqtt_out.h"
 #include "partition.h"
 #include "pipeline.h"
+#include "preflight.h"
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
@@ -58,6 +63,11 @@ typedef struct app {
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
   int signals_on, watchdog_on;
+  /* blindness (lib/blind.h): a tick on the main loop */
+  cw_blind_t blind;
+  uv_timer_t blind_tick;
+  int blind_on;
+  cw_alert_event_t ingest_alert; /* the raised `ingest` alert (id 0: none) */
   int stop_signal;
   /* shutdown deadline, enforced by a thread because the stop sequence
    * blocks (joins, flushes) */
@@ -270,6 +280,130 @@ out:
   return rc;
 }
 
+/* ------------------------------------------------------------- blindness */
+
+#define BLIND_TICK_MS 250
+#define BLIND_STALL_MS 1000 /* a delivery waiting this long on a full ring: back-pressured */
+#define DAEMON_STATION "_daemon"
+#define DAEMON_BY "chargewatchd"
+
+/* The daemon's own alert: `ingest` on station _daemon, socket 0; raised once
+ * per blind spell, cleared and closed (by chargewatchd) when it ends. */
+static void ingest_alert(app_t *a, cw_event_t ev, int64_t now, int64_t blind_ms) {
+  cw_alert_event_t *e = &a->ingest_alert;
+  char why[64];
+  if (ev == CW_EV_RAISED) {
+    memset(e, 0, sizeof *e);
+    e->id = cw_idgen_next(&a->ids);
+    e->kind = CW_KIND_INGEST;
+    e->severity = CW_SEV_CRITICAL;
+    e->threshold = a->cfg.ingest_alert_s;
+    snprintf(e->station, sizeof e->station, "%s", DAEMON_STATION);
+    snprintf(e->unit, sizeof e->unit, "s");
+    snprintf(e->message, sizeof e->message,
+             "daemon blind (%s): offline detection paused, stations not judged",
+             cw_blind_why_name(a->blind.why, why, sizeof why));
+  } else if (!e->id) {
+    return;
+  }
+  e->event = ev;
+  e->state = ev == CW_EV_RAISED ? CW_ALERT_OPEN : ev == CW_EV_CLEARED ? CW_ALERT_CLEARED
+                                                                      : CW_ALERT_CLOSED;
+  e->ts_ms = e->recv_ms = now;
+  e->value = (double)blind_ms / 1000.0;
+  if (ev == CW_EV_CLOSED) snprintf(e->by, sizeof e->by, "%s", DAEMON_BY);
+  cw_alert_sink_emit(a->sink, e);
+  if (ev == CW_EV_CLOSED) e->id = 0;
+}
+
+static void post_blind(app_t *a, int blind, int64_t now) {
+  cw_ctl_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->type = CW_CTL_BLIND;
+  c->socket = (uint8_t)blind;
+  c->ts_ms = now;
+  all_post(a, CW_CTL_ALL, c); /* every shard's pipeline */
+}
+
+static void on_blind_tick(uv_timer_t *t) {
+  app_t *a = t->data;
+  cw_metrics_t *m = &a->m;
+  int64_t now = cw_now_ms();
+  cw_blind_obs_t o = {.connected = atomic_load(&m->mqtt_connected) != 0,
+                      .latest_recv_ms = atomic_load(&m->recv_latest_ms),
+                      .fresh_recv_ms = atomic_load(&m->recv_fresh_ms),
+                      .stalled_ms = cw_mqtt_in_stalled_ms(a->mqtt_in, now)};
+  int was = a->blind.blind;
+  int64_t since = a->blind.since_ms;
+  int r = cw_blind_update(&a->blind, &o, now);
+  cw_mqtt_out_tick(a->mqtt_out, now); /* the retained-state reconciliation, once connected */
+  char why[64];
+  if (r & CW_BLIND_CHANGED) {
+    atomic_store(&m->ingest_blind, a->blind.blind);
+    post_blind(a, a->blind.blind, now);
+    if (a->blind.blind)
+      cw_log(CW_LOG_WARN, "ingest: blind (%s): offline detection paused",
+             cw_blind_why_name(a->blind.why, why, sizeof why));
+    else if (was)
+      cw_log(CW_LOG_INFO, "ingest: sighted after %.1f s blind: offline timers restart now",
+             (double)(now - since) / 1000.0);
+  }
+  if (r & CW_BLIND_CLEAR) {
+    ingest_alert(a, CW_EV_CLEARED, now, now - since);
+    ingest_alert(a, CW_EV_CLOSED, now, now - since);
+  }
+  if (r & CW_BLIND_RAISE) ingest_alert(a, CW_EV_RAISED, now, now - a->blind.since_ms);
+}
+
+/* Blind from the start (not connected yet): the engines wait until the
+ * ingest client is connected and caught up. */
+static void start_blind(app_t *a) {
+  int64_t now = cw_now_ms();
+  cw_blind_init(&a->blind, (int64_t)a->cfg.ingest_lag_s * 1000,
+                (int64_t)a->cfg.ingest_alert_s * 1000, BLIND_STALL_MS, now);
+  atomic_store(&a->m.ingest_blind, 1);
+  post_blind(a, 1, now);
+  uv_timer_init(a->loop, &a->blind_tick);
+  a->blind_tick.data = a;
+  uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);
+  a->blind_on = 1;
+}
+
+/* ------------------------------------------------------------- retained state */
+
+typedef struct want_list {
+  cw_retained_t *v;
+  size_t n, cap;
+  const cw_config_t *cfg;
+} want_list_t;
+
+static void want_add(void *ctx, const cw_alert_event_t *ev) {
+  want_list_t *w = ctx;
+  if (w->n == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 64;
+    cw_retained_t *v = realloc(w->v, cap * sizeof *v);
+    if (!v) return;
+    w->v = v;
+    w->cap = cap;
+  }
+  cw_retained_t *r = &w->v[w->n];
+  int jn = cw_alert_json(ev, r->payload, sizeof r->payload);
+  if (jn < 0 || !cw_station_valid(ev->station, strnlen(ev->station, CW_STATION_MAX))) return;
+  r->len = (size_t)jn;
+  snprintf(r->topic, sizeof r->topic, "%s/%s/%u/%s", w->cfg->alert_topic_prefix, ev->station,
+           (unsigned)ev->socket, cw_kind_name(ev->kind));
+  w->n++;
+}
+
+/* The database is the truth: every alert not closed, as its retained message
+ * should read; the publisher fixes the broker once connected. */
+static void reconcile_retained(app_t *a) {
+  want_list_t w = {.cfg = &a->cfg};
+  if (cw_db_alert_states(a->cfg.pg_conninfo, want_add, &w) == 0)
+    cw_mqtt_out_reconcile(a->mqtt_out, w.v, w.n);
+  free(w.v);
+}
+
 /* ------------------------------------------------------------- shutdown */
 
 static void *deadline_main(void *arg) {
@@ -341,6 +475,7 @@ static void free_parts(app_t *a) {
     uv_close((uv_handle_t *)&a->sighup, close_cb_noop);
   }
   if (a->watchdog_on) uv_close((uv_handle_t *)&a->watchdog, close_cb_noop);
+  if (a->blind_on) uv_close((uv_handle_t *)&a->blind_tick, close_cb_noop);
   if (a->loop) {
     uv_run(a->loop, UV_RUN_NOWAIT); /* run the close callbacks */
     uv_loop_close(a->loop);
@@ -457,6 +592,10 @@ int main(int argc, char **argv) {
   if (!path && access(DEFAULT_CONFIG, F_OK) == 0) path = DEFAULT_CONFIG;
   if (path) {
     snprintf(a->config_path, sizeof a->config_path, "%s", path);
+    if (cw_preflight_file(path, err, sizeof err)) { /* -c /tmp: refuse, not defaults */
+      fprintf(stderr, "chargewatchd: %s\n", err);
+      goto out_free;
+    }
     if (cw_config_load(&a->cfg, path, err, sizeof err) != 0) {
       fprintf(stderr, "chargewatchd: %s\n", err);
       goto out_free;
@@ -467,6 +606,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chargewatchd: topic patterns do not compile\n");
     goto out_free;
   }
+  if (cw_preflight(&a->cfg, err, sizeof err)) { /* what start-up would fail on */
+    fprintf(stderr, "chargewatchd: %s\n", err);
+    goto out_free;
+  }
   if (check) {
     printf("config OK\n");
     status = 0;
@@ -474,6 +617,11 @@ int main(int argc, char **argv) {
   }
 
   cw_log_set_level(a->cfg.log_level);
+  int holder;
+  if (cw_instance_lock(a->cfg.spool_dir, &holder, err, sizeof err)) { /* one per configuration */
+    cw_log(CW_LOG_ERROR, "%s", err); /* stderr: the journal under systemd */
+    goto out_free;
+  }
   signal(SIGPIPE, SIG_IGN);
   a->loop = uv_default_loop();
   a->started_ms = cw_now_ms();
@@ -483,6 +631,7 @@ int main(int argc, char **argv) {
          path ? path : "built-in defaults", a->cfg.workers, a->cfg.workers == 1 ? "" : "s");
 
   if (create_parts(a, &dc)) goto out_stop;
+  start_blind(a); /* the engines start blind: nothing judged before the first connect */
   for (int i = 0; i < a->npipes; i++)
     if (cw_pipeline_start(a->pipes[i])) goto out_stop;
   if ((rc = cw_writer_start(a->writer))) {
@@ -493,6 +642,7 @@ int main(int argc, char **argv) {
    * writer may spend seconds waiting for the database) takes its default
    * action, which loses nothing: no message has been consumed yet. */
   start_loop_handles(a);
+  reconcile_retained(a);
   cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
   cw_mqtt_in_start(a->mqtt_in);
   if (a->cfg.shards) { /* the shard clients connect once their lease is held */

@@ -1,10 +1,13 @@
 /* mqtt_client.c - see mqtt_client.h. */
 #include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "mqtt_client.h"
 
 static int read_password(const char *path, char *out, size_t cap) {
@@ -14,6 +17,86 @@ static int read_password(const char *path, char *out, size_t cap) {
   fclose(f);
   out[strcspn(out, "\r\n")] = 0;
   return 0;
+}
+
+/* OpenSSL's own words (certificate verify failed, ...), once per attempt. */
+static int on_ssl_error(const char *str, size_t len, void *u) {
+  cw_mqtt_client_t *cl = u;
+  if (!cl->quiet)
+    cw_log(CW_LOG_ERROR, "mqtt: %s TLS: %.*s", cl->what, (int)strcspn(str, "\n") < (int)len ?
+           (int)strcspn(str, "\n") : (int)len, str);
+  return 0;
+}
+
+/* A client certificate that cannot work is a start-up error in words: the
+ * broker's refusal of an expired one reaches the client as a bare EOF. */
+static int check_cert(const char *path, const char *what) {
+  FILE *f = fopen(path, "re");
+  if (!f) {
+    int rc = -errno;
+    cw_log(CW_LOG_ERROR, "mqtt: %s certfile %s: %s", what, path, strerror(errno));
+    return rc;
+  }
+  X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+  fclose(f);
+  if (!x) {
+    cw_log(CW_LOG_ERROR, "mqtt: %s certfile %s: not a PEM certificate", what, path);
+    return -EINVAL;
+  }
+  int rc = 0;
+  if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+    cw_log(CW_LOG_ERROR, "mqtt: %s client certificate %s: certificate expired", what, path);
+    rc = -EKEYEXPIRED;
+  } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+    cw_log(CW_LOG_ERROR, "mqtt: %s client certificate %s: certificate not yet valid", what, path);
+    rc = -EKEYEXPIRED;
+  }
+  X509_free(x);
+  return rc;
+}
+
+static int tls_setup(cw_mqtt_client_t *cl) {
+  const cw_config_t *cfg = cl->env->cfg;
+  int rc;
+  cl->tls = !strncmp(cfg->mqtt_uri, "ssl://", 6) || !strncmp(cfg->mqtt_uri, "mqtts://", 8);
+  if (!cl->tls) return 0;
+  if (cfg->mqtt_keyfile_password_file[0] &&
+      (rc = read_password(cfg->mqtt_keyfile_password_file, cl->keypass, sizeof cl->keypass))) {
+    cw_log(CW_LOG_ERROR, "mqtt: keyfile_password_file %s: %s", cfg->mqtt_keyfile_password_file,
+           strerror(-rc));
+    return rc;
+  }
+  if (cfg->mqtt_certfile[0] && (rc = check_cert(cfg->mqtt_certfile, cl->what))) return rc;
+  MQTTAsync_SSLOptions s = MQTTAsync_SSLOptions_initializer;
+  s.trustStore = cfg->mqtt_cafile[0] ? cfg->mqtt_cafile : NULL;
+  s.CApath = cfg->mqtt_capath[0] ? cfg->mqtt_capath : NULL;
+  s.keyStore = cfg->mqtt_certfile[0] ? cfg->mqtt_certfile : NULL;
+  s.privateKey = cfg->mqtt_keyfile[0] ? cfg->mqtt_keyfile : NULL;
+  s.privateKeyPassword = cl->keypass[0] ? cl->keypass : NULL;
+  s.sslVersion = cfg->mqtt_tls_version;
+  s.enableServerCertAuth = cfg->mqtt_tls_verify;
+  s.verify = cfg->mqtt_tls_verify; /* host name too */
+  s.ssl_error_cb = on_ssl_error;
+  s.ssl_error_context = cl;
+  cl->ssl = s;
+  return 0;
+}
+
+/* paho's failure in words: MQTT CONNACK codes and the common transport cases. */
+static const char *connect_words(const MQTTAsync_failureData *r) {
+  if (!r) return "no answer";
+  switch (r->code) {
+  case 1: return "refused: unacceptable protocol version";
+  case 2: return "refused: client id rejected";
+  case 3: return "refused: server unavailable";
+  case 4: return "refused: bad user name or password";
+  case 5: return "refused: not authorised";
+  case MQTTASYNC_FAILURE:
+    if (r->message && strstr(r->message, "TLS"))
+      return "connection refused, or the TLS handshake failed (certificate not accepted?)";
+    return r->message ? r->message : "connection refused";
+  default: return r->message ? r->message : "failed";
+  }
 }
 
 int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, uv_loop_t *loop, void *owner,
@@ -35,7 +118,16 @@ int cw_mqtt_client_init(cw_mqtt_client_t *cl, const cw_env_t *env, uv_loop_t *lo
        u = strtok_r(NULL, ", ", &save))
     cl->uri_v[cl->nuris++] = u;
   if (!cl->nuris) return -EINVAL;
-  rc = MQTTAsync_createWithOptions(&cl->c, cl->uri_v[0], cl->id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+  int ptype = MQTTCLIENT_PERSISTENCE_NONE;
+  if (cl->persist_dir) {
+    if ((rc = cw_mkdir_p(cl->persist_dir))) {
+      cw_log(CW_LOG_ERROR, "mqtt: %s outbox %s: %s", what, cl->persist_dir, strerror(-rc));
+      return rc;
+    }
+    ptype = MQTTCLIENT_PERSISTENCE_DEFAULT;
+  }
+  if ((rc = tls_setup(cl))) return rc;
+  rc = MQTTAsync_createWithOptions(&cl->c, cl->uri_v[0], cl->id, ptype, (void *)cl->persist_dir,
                                    co);
   if (rc != MQTTASYNC_SUCCESS) {
     cw_log(CW_LOG_ERROR, "mqtt: cannot create the %s client for %s: error %d", what, cfg->mqtt_uri,
@@ -55,8 +147,8 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *r) {
   cw_mqtt_client_t *cl = ctx;
   atomic_store(&cl->connecting, 0);
   if (!cl->quiet)
-    cw_log(CW_LOG_WARN, "mqtt: connect to %s failed: %s (%d); retrying", cl->env->cfg->mqtt_uri,
-           r && r->message ? r->message : "no answer", r ? r->code : 0);
+    cw_log(CW_LOG_WARN, "mqtt: %s connect to %s failed: %s; retrying", cl->what,
+           cl->env->cfg->mqtt_uri, connect_words(r));
 }
 
 static int client_connect(cw_mqtt_client_t *cl) {
@@ -76,13 +168,16 @@ static int client_connect(cw_mqtt_client_t *cl) {
     o.username = cfg->mqtt_username;
     o.password = cl->password[0] ? cl->password : NULL;
   }
+  if (cl->tls) o.ssl = &cl->ssl;
   o.onFailure = on_connect_fail;
   o.context = cl;
   atomic_store(&cl->connecting, 1);
   int rc = MQTTAsync_connect(cl->c, &o);
   if (rc != MQTTASYNC_SUCCESS) {
     atomic_store(&cl->connecting, 0);
-    cw_log(CW_LOG_ERROR, "mqtt: %s connect request failed: error %d", cl->what, rc);
+    cw_log(CW_LOG_ERROR, "mqtt: %s connect request failed: %s (error %d)", cl->what,
+           rc == MQTTASYNC_BAD_PROTOCOL ? "this URI scheme needs a TLS build of paho"
+                                        : "invalid connect options", rc);
     return -EIO;
   }
   return 0;

@@ -27,6 +27,9 @@ typedef struct cw_mqtt_client {
   char *uri_v[8];
   int nuris;
   char password[256];
+  char keypass[256];          /* [mqtt] keyfile_password_file */
+  MQTTAsync_SSLOptions ssl;   /* ssl:// and mqtts:// */
+  int tls;
   _Atomic int connecting;     /* a connect is outstanding */
   _Atomic int ever_connected; /* paho reconnects by itself after the first success */
   _Atomic int paused;         /* no more connects */
@@ -36,6 +39,7 @@ typedef struct cw_mqtt_client {
   uv_timer_t retry;           /* first-connect retries, every second */
   int timer_open;
   void *owner;                /* freed when the timer has closed */
+  const char *persist_dir;    /* set before init: paho file persistence there (NULL: none) */
 } cw_mqtt_client_t;
 
 /* Create the client (not connected); loop may be NULL (no retry timer).

@@ -222,6 +222,11 @@ void cw_mqtt_in_pause(cw_mqtt_in_t *m) {
   cw_log(CW_LOG_INFO, "mqtt: stopped consuming; the broker keeps the session");
 }
 
+int64_t cw_mqtt_in_stalled_ms(cw_mqtt_in_t *m, int64_t now_ms) {
+  if (!m || !atomic_load(&m->in_cb)) return 0;
+  return now_ms - atomic_load_explicit(&m->last_msg_ms, memory_order_relaxed);
+}
+
 void cw_mqtt_in_free(cw_mqtt_in_t *m) {
   if (!m) return;
   free(m->filter);

@@ -50,6 +50,9 @@ int cw_mqtt_in_up(cw_mqtt_in_t *m);
 /* Stop consuming, keep the session (the broker queues meanwhile); returns
  * once no delivery is in progress or can start. */
 void cw_mqtt_in_pause(cw_mqtt_in_t *m);
+/* How long the delivery in progress has been waiting (a full ring), 0 if
+ * none: backpressure, for lib/blind.h. Any thread. */
+int64_t cw_mqtt_in_stalled_ms(cw_mqtt_in_t *m, int64_t now_ms);
 void cw_mqtt_in_free(cw_mqtt_in_t *m); /* closes its loop handle (uv_run to finish) */
 
 #endif

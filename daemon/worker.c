@@ -36,6 +36,7 @@ struct cw_worker {
   uint64_t sensor_events, sensor_suspect; /* last values added to m.sensor_* */
   int64_t last_sweep;
   _Atomic int64_t blind_until_ms; /* no sweep (offline) before this wall-clock time */
+  int64_t pub_latest, pub_fresh; /* last values stored in m.recv_latest_ms / recv_fresh_ms */
   /* current record, for the decode callback */
   const char *topic;
   size_t topic_len;
@@ -63,6 +64,28 @@ static void on_alert(void *ctx, const cw_alert_event_t *ev) {
 
 static void reject(cw_worker_t *w, cw_reject_t why, int index, const char *detail) {
   cw_env_reject(w->env, why, index, detail, w->topic, w->topic_len, w->payload, w->payload_len);
+}
+
+/* For lib/blind.h: receive time of the newest reading and of the newest live
+ * one, shared by every worker (max), stored at most every 50 ms each. */
+#define LAG_PUBLISH_MS 50
+static void store_max(_Atomic int64_t *a, int64_t v) {
+  int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+  while (cur < v && !atomic_compare_exchange_weak_explicit(a, &cur, v, memory_order_relaxed,
+                                                           memory_order_relaxed)) {
+  }
+}
+static void note_lag(cw_worker_t *w, int64_t ts_ms) {
+  cw_metrics_t *m = w->env->m;
+  if (w->recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
+    store_max(&m->recv_latest_ms, w->recv_ms);
+    w->pub_latest = w->recv_ms;
+  }
+  if (w->recv_ms - ts_ms <= (int64_t)w->env->cfg->ingest_lag_s * 1000 &&
+      w->recv_ms - w->pub_fresh >= LAG_PUBLISH_MS) {
+    store_max(&m->recv_fresh_ms, w->recv_ms);
+    w->pub_fresh = w->recv_ms;
+  }
 }
 
 static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int index) {
@@ -101,6 +124,7 @@ static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int in
     return;
   }
   atomic_fetch_add_explicit(&m->readings_accepted, 1, memory_order_relaxed);
+  note_lag(w, r->ts_ms);
 }
 
 static int on_record(void *ctx, const void *rec, size_t len) {
@@ -131,6 +155,7 @@ static void apply_ctl(cw_worker_t *w, cw_ctl_t *c) {
     rc = cw_engine_restore_last_ts(w->engine, c->station, c->socket, c->ts_ms);
     break;
   case CW_CTL_RESTORE_ALERT: rc = cw_engine_restore_alert(w->engine, &c->alert); break;
+  case CW_CTL_BLIND: cw_engine_set_blind(w->engine, c->socket != 0, c->ts_ms); break;
   case CW_CTL_OPERATOR: {
     int64_t t = c->ts_ms ? c->ts_ms : cw_now_ms(); /* the SQL functions send their time */
     if (c->alert.event != CW_EV_RECTIFIED)

@@ -388,10 +388,12 @@ int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   /* Bounded wait for the database at start, then carry on without it. */
   int64_t until = cw_mono_ms() + START_CONNECT_MS;
   int backoff = CW_WDB_BACKOFF_MIN_MS;
-  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && cw_mono_ms() + backoff < until) {
+  while ((rc = cw__wdb_connect_blocking(&w->db)) != 0 && rc != -EACCES &&
+         cw_mono_ms() + backoff < until) {
     cw_sleep_ms(backoff);
     backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
   }
+  if (rc == -EACCES) goto fail; /* refused: not an outage, spooling would never end */
   if (rc == 0) {
     rc = session_setup(w, 1);
     if (rc == -EPROTO) goto fail; /* reachable but the schema cannot be applied: fatal */

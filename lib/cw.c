@@ -37,6 +37,7 @@ static const char *const kind_names[CW_KIND__COUNT] = {
     [CW_KIND_OVERLOAD] = "overload",
     [CW_KIND_OVERNIGHT_CHARGING] = "overnight_charging",
     [CW_KIND_OFFLINE] = "offline",
+    [CW_KIND_INGEST] = "ingest",
 };
 
 const char *cw_kind_name(cw_kind_t k) {

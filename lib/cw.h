@@ -89,8 +89,10 @@ typedef enum {
   CW_KIND_OVERLOAD,
   CW_KIND_OVERNIGHT_CHARGING,
   CW_KIND_OFFLINE,
+  CW_KIND_INGEST, /* the daemon itself cannot see (station "_daemon", socket 0): never an engine's */
   CW_KIND__COUNT
 } cw_kind_t;
+#define CW_KIND__ENGINE CW_KIND_INGEST /* kinds a detection engine raises: [0, CW_KIND__ENGINE) */
 const char *cw_kind_name(cw_kind_t k);          /* "thermal_runaway", ... */
 int cw_kind_parse(const char *s, cw_kind_t *out);/* 0 or -EINVAL */
 

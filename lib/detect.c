@@ -250,7 +250,7 @@ static uint32_t *owner_slot(cw_engine_t *e, uint32_t si, uint8_t socket, cw_kind
 }
 
 int cw_engine_restore_alert(cw_engine_t *e, const cw_alert_event_t *ev) {
-  if (!ev || !name_ok(ev->station) || (unsigned)ev->kind >= CW_KIND__COUNT) return -EINVAL;
+  if (!ev || !name_ok(ev->station) || (unsigned)ev->kind >= CW_KIND__ENGINE) return -EINVAL;
   int64_t si = cw_sock_table_station(&e->tab, ev->station);
   if (si < 0) return (int)si;
   if (ev->socket == 0 && ev->kind != CW_KIND_OVERLOAD && ev->kind != CW_KIND_OFFLINE)
@@ -342,7 +342,7 @@ cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t rec
     else
       s->flags |= CW_SOCK_METERED;
   }
-  cw__offline_seen(cfg, st, s, recv_ms);
+  cw__offline_seen(cfg, st, s, recv_ms, e->resume_ms);
   if (r->have & CW_HAVE_W) {
     st->sum_w += (double)r->w - (double)s->last_w;
     s->last_w = r->w;
@@ -384,9 +384,14 @@ void cw_engine_sweep(cw_engine_t *e, int64_t now_ms) {
     double sum = 0; /* re-sum exactly: the running sum drifts by rounding */
     for (uint32_t j = st->first; j; j = e->tab.so[j - 1].next) sum += e->tab.so[j - 1].last_w;
     st->sum_w = sum;
-    (void)cw__offline_sweep_station(e, i, now_ms); /* -ENOMEM: retried next sweep */
+    if (!e->blind) (void)cw__offline_sweep_station(e, i, now_ms); /* -ENOMEM: next sweep */
   }
   cw_alert_expire(&e->alerts, now_ms, e->cfg.cooldown_s, drop_owner, e);
+}
+
+void cw_engine_set_blind(cw_engine_t *e, bool blind, int64_t now_ms) {
+  if (e->blind && !blind) e->resume_ms = now_ms; /* silence is measured from here on */
+  e->blind = blind;
 }
 
 static int operator_note(cw_engine_t *e, int64_t alert_id, cw_event_t action, const char *by,

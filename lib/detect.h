@@ -119,6 +119,12 @@ cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t rec
 /* Periodic (e.g. every 1 s) on receive time: offline detection and clearing of
  * offline alerts' hold timers. */
 void cw_engine_sweep(cw_engine_t *e, int64_t now_ms);
+/* The caller cannot see (ingest disconnected, replaying a backlog, back-
+ * pressured): silence is no evidence. While blind the sweep judges no
+ * station silent and clears no offline alert; once sighted again a socket
+ * not heard since counts its silence from now_ms, and its station's state
+ * is unknown (neither raised nor cleared) until that runs out. O(1). */
+void cw_engine_set_blind(cw_engine_t *e, bool blind, int64_t now_ms);
 
 /* Operator action on an alert by id: CW_EV_ACKNOWLEDGED, CW_EV_RECTIFIED
  * (only after acknowledged; no note) or CW_EV_CLOSED. Emits the event

@@ -17,6 +17,10 @@ struct cw_engine {
   void *sensor_ctx;
   uint64_t sensor_events;
   size_t sensor_suspect;
+  /* cw_engine_set_blind: while blind the offline sweep judges nothing;
+   * afterwards a socket's silence counts from max(last receive, resume_ms). */
+  bool blind;
+  int64_t resume_ms;
 };
 
 /* What the thermal detector needs to know beyond the socket's own reading.
@@ -52,9 +56,11 @@ void cw__overload_station_eval(const cw_detect_cfg_t *cfg, const cw_station_t *s
 void cw__overnight_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
                         const cw_reading_t *r, int64_t prev_ts, cw_verdict_t *out);
 
-/* Receive-time bookkeeping for offline, called for each accepted reading. */
-void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s,
-                      int64_t recv_ms);
+/* Receive-time bookkeeping for offline, called for each accepted reading.
+ * resume_ms: the end of the engine's last blind spell (0 = none); a gap
+ * that spans it says nothing about the socket's cadence. */
+void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s, int64_t recv_ms,
+                      int64_t resume_ms);
 /* Offline threshold of a socket in ms (offline_factor x EWMA gap, >= offline_min_s). */
 int64_t cw__offline_threshold_ms(const cw_detect_cfg_t *cfg, const cw_sock_t *s);
 /* Sweep one station on receive time: station-silent and per-socket offline. 0 or -ENOMEM. */

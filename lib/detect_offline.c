@@ -57,9 +57,11 @@ static void learn_max(const cw_detect_cfg_t *cfg, cw_sock_t *s, int64_t gap) {
   if (s->ngaps < UINT8_MAX) s->ngaps++;
 }
 
-void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s, int64_t recv_ms) {
-  /* arming time is not a reading */
-  if (s->last_recv && !(s->flags & CW_SOCK_ARMED) && recv_ms > s->last_recv) {
+void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s, int64_t recv_ms,
+                      int64_t resume_ms) {
+  /* arming time is not a reading, nor is a gap across a blind spell */
+  if (s->last_recv && !(s->flags & CW_SOCK_ARMED) && recv_ms > s->last_recv &&
+      s->last_recv >= resume_ms) {
     int64_t gap = recv_ms - s->last_recv;
     if (gap >= GAP_MIN_MS) learn_max(cfg, s, gap);
     /* Gaps that were outages (overdue) would teach the mean to tolerate them. */
@@ -79,6 +81,14 @@ void cw__offline_seen(const cw_detect_cfg_t *cfg, cw_station_t *st, cw_sock_t *s
   s->flags &= (uint8_t)~(CW_SOCK_OVERDUE | CW_SOCK_ARMED);
   if (recv_ms > s->last_recv) s->last_recv = recv_ms;
   if (recv_ms > st->last_recv) st->last_recv = recv_ms;
+}
+
+/* Restored and not heard yet, or not heard since the last blind spell. */
+static bool pending(const cw_engine_t *e, const cw_sock_t *s) {
+  return (s->flags & CW_SOCK_ARMED) || s->last_recv < e->resume_ms;
+}
+static int64_t since(const cw_engine_t *e, const cw_sock_t *s) {
+  return s->last_recv > e->resume_ms ? s->last_recv : e->resume_ms;
 }
 
 int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
@@ -102,9 +112,11 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
     int64_t thr = cw__offline_threshold_ms(cfg, s);
     any = true;
     nseen++;
-    if (!(s->flags & CW_SOCK_ARMED)) any_live = true;
+    /* not heard since the engine was last blind: like a restored socket,
+     * not known to be live until its clock (from the resume) runs out */
+    if (!pending(e, s)) any_live = true;
     if (thr > max_thr) max_thr = thr;
-    if (now_ms - s->last_recv > thr)
+    if (now_ms - since(e, s) > thr)
       s->flags |= CW_SOCK_OVERDUE;
     else {
       s->flags &= (uint8_t)~CW_SOCK_OVERDUE;
@@ -144,7 +156,7 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
       /* Raise only on evidence that the station itself still talks: another
        * socket delivered after this one's deadline. Otherwise this may be the
        * first moments of a whole-station outage, which the station alert covers. */
-      if (st->last_recv <= s->last_recv + thr) continue;
+      if (st->last_recv <= since(e, s) + thr) continue;
       v.known = true;
       v.sev = CW_SEV_WARNING;
       v.value = (double)(now_ms - s->last_recv) / 1000.0;
@@ -152,7 +164,7 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
       cw_verdict_msg(&v, "no reading for %.0f s (expected every %.0f s)", v.value,
                      (double)(s->gap_ms ? s->gap_ms : DEFAULT_INTERVAL_MS) / 1000.0, 0);
     } else {
-      v.known = !(s->flags & CW_SOCK_ARMED); /* restored, not overdue yet: not known */
+      v.known = !pending(e, s); /* restored or unseen since blind, not overdue: not known */
     }
     rc = cw_alert_apply(&e->alerts, &s->alert[CW_KIND_OFFLINE], st->name, idx, s->socket,
                         CW_KIND_OFFLINE, &v, now_ms, now_ms, cfg->hold_s, cfg->cooldown_s);

@@ -91,7 +91,7 @@ typedef struct cw_sock {
   uint32_t gap_max_ms;/* learned longest gap that ended in a reading (decays) */
   int64_t last_ts;    /* last accepted event time */
   int64_t last_recv;  /* receive time of the last accepted reading; 0 = never */
-  uint32_t alert[CW_KIND__COUNT]; /* alert pool index per kind; 0 = none */
+  uint32_t alert[CW_KIND__ENGINE]; /* alert pool index per kind; 0 = none */
   cw_thermal_state_t th;
   cw_overload_state_t ov;
   cw_overnight_state_t on;

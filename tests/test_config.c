@@ -25,7 +25,7 @@ CW_TEST(config_defaults) {
   CHECK_STR(c.mqtt_client_id, "chargewatchd");
   CHECK_STR(c.mqtt_topic, "cw/{station}/{socket}/telemetry");
   CHECK_STR(c.mqtt_station_topic, "cw/{station}/telemetry");
-  CHECK_STR(c.mqtt_cmd_topic, "cw/alerts/cmd");
+  CHECK_STR(c.mqtt_cmd_topic, "cw/ops/cmd");
   CHECK_EQ(c.mqtt_qos, 1);
   CHECK_EQ(c.mqtt_keepalive, 30);
   CHECK_EQ(c.mqtt_reconnect_max_s, 30);

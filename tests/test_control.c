@@ -152,3 +152,13 @@ CW_TEST(control_parse_rectify_notify) {
   cw_control_free(c);
   cw_fx_free(&f);
 }
+
+/* A newline or an escape in "by" cannot forge a log line or reach a
+ * terminal: control characters become \xNN. */
+CW_TEST(control_by_control_chars_escaped) {
+  cw_command_t cmd;
+  const char *why = NULL;
+  const char *p = "{\"id\":7,\"action\":\"ack\",\"by\":\"eve\\nFAKE\\u001b[2J\"}";
+  CHECK_EQ(cw_command_parse(p, strlen(p), &cmd, &why), CW_REJ_OK);
+  CHECK_STR(cmd.by, "eve\\x0aFAKE\\x1b[2J");
+}

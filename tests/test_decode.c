@@ -114,7 +114,8 @@ CW_TEST(decode_enum_names) {
   CHECK_STR(cw_reject_name(CW_REJ__COUNT), "unknown");
   CHECK_STR(cw_reject_name((cw_reject_t)-1), "unknown");
   cw_kind_t k;
-  static const char *kinds[] = {"thermal_runaway", "overload", "overnight_charging", "offline"};
+  static const char *kinds[] = {"thermal_runaway", "overload", "overnight_charging", "offline",
+                                "ingest"};
   for (int i = 0; i < CW_KIND__COUNT; i++) {
     CHECK_STR(cw_kind_name((cw_kind_t)i), kinds[i]);
     CHECK_EQ(cw_kind_parse(kinds[i], &k), 0);

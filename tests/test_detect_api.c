@@ -421,3 +421,63 @@ CW_TEST(detect_cfg_reload_and_socket_policy) {
   det_free(r);
   CHECK(ok);
 }
+
+/* Three stations report every 3 s (offline_min_s 30); the caller goes blind
+ * from 100 s to 160 s (broker down: nothing received) and sighted again at
+ * 160 s, with the first readings at 163 s. No offline alert at all: the sweep
+ * judged nothing while blind and measures silence from the resume. Then ST-B2
+ * really falls silent at 300 s: its station alert comes within offline_min_s
+ * (+ one sweep) of the last reading, and the gap across the blind spell did
+ * not teach the sockets a slower cadence. */
+CW_TEST(detect_offline_blind_no_storm) {
+  cw_detect_cfg_t c;
+  cw_detect_cfg_defaults(&c);
+  c.offline_min_s = 30;
+  det_rec_t *r = det_new(&c);
+  const char *st[3] = {"ST-B1", "ST-B2", "ST-B3"};
+  for (int s = 0; s <= 500; s++) {
+    int64_t now = T0 + (int64_t)s * 1000;
+    if (s == 100) cw_engine_set_blind(r->e, true, now);
+    if (s == 160) cw_engine_set_blind(r->e, false, now);
+    bool down = s >= 100 && s < 163;
+    for (int k = 0; k < 3 && s % 3 == 0 && !down; k++) {
+      if (k == 1 && s > 300) continue;
+      cw_reading_t a = det_reading(st[k], 1, now);
+      a.have = CW_HAVE_T;
+      a.t = 25;
+      CHECK_EQ(cw_engine_process(r->e, &a, now), CW_REJ_OK);
+    }
+    cw_engine_sweep(r->e, now);
+  }
+  det_exp_t exp[] = {{OFF, CW_SEV_CRITICAL, CW_EV_RAISED, 331, 0, 0}};
+  int ok = det_match(r, T0, exp, 1);
+  if (!ok) det_dump(r, T0);
+  det_free(r);
+  CHECK(ok);
+}
+
+/* A station already silent before the blind spell keeps its alert across it
+ * (not cleared on resume, not raised twice); one that was never heard since
+ * the resume is neither raised nor cleared until its clock from the resume
+ * runs out. */
+CW_TEST(detect_offline_blind_keeps_alert) {
+  cw_detect_cfg_t c;
+  cw_detect_cfg_defaults(&c);
+  c.offline_min_s = 30;
+  det_rec_t *r = det_new(&c);
+  for (int s = 0; s <= 400; s++) {
+    int64_t now = T0 + (int64_t)s * 1000;
+    if (s == 100) cw_engine_set_blind(r->e, true, now);
+    if (s == 200) cw_engine_set_blind(r->e, false, now);
+    if (s <= 30 && s % 3 == 0) {
+      cw_reading_t a = det_reading("ST-DEAD", 1, now);
+      CHECK_EQ(cw_engine_process(r->e, &a, now), CW_REJ_OK);
+    }
+    cw_engine_sweep(r->e, now);
+  }
+  det_exp_t exp[] = {{OFF, CW_SEV_CRITICAL, CW_EV_RAISED, 61, 0, 0}};
+  int ok = det_match(r, T0, exp, 1) && cw_engine_open_alerts(r->e) == 1;
+  if (!ok) det_dump(r, T0);
+  det_free(r);
+  CHECK(ok);
+}

@@ -91,8 +91,8 @@ int det_run(det_rec_t *r, const char *station, uint8_t socket, int64_t start_ms,
 }
 
 static const char *kname(cw_kind_t k) {
-  static const char *n[] = {"thermal", "overload", "overnight", "offline"};
-  return (unsigned)k < 4 ? n[k] : "?";
+  static const char *n[] = {"thermal", "overload", "overnight", "offline", "ingest"};
+  return (unsigned)k < 5 ? n[k] : "?";
 }
 static const char *ename(cw_event_t e) {
   return cw_event_name(e);

@@ -13,6 +13,7 @@
 #include "list_schema.h"
 #include "list_writer.h"
 #include "list_pipeline.h"
+#include "list_blind.h"
 #include "list_alert_ref.h"
 #include "list_schema_ops.h"
 #include "list_db_alerts.h"

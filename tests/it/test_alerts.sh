@@ -101,7 +101,7 @@ it_eq "late subscriber gets the retained overload alert" "1 overload" \
 # to the three sinks; closing also clears the retained copy.
 thr_id=$(it_sql "SELECT id FROM alerts WHERE station='THR1' AND socket=1 AND kind='thermal_runaway'")
 ovl_id=$(it_sql "SELECT id FROM alerts WHERE station='OVL1' AND socket=1 AND kind='overload'")
-it_pub cw/alerts/cmd "{\"id\":${thr_id:-0},\"action\":\"ack\",\"by\":\"it-op\"}"
+it_pub cw/ops/cmd "{\"id\":${thr_id:-0},\"action\":\"ack\",\"by\":\"it-op\"}"
 it_eq "ack over MQTT: acknowledged event stored" 1 \
   "$(it_wait_eq 15 1 it_events THR1 1 thermal_runaway acknowledged)"
 it_eq "ack over MQTT: alert state and acked_by" "acknowledged it-op" \
@@ -132,6 +132,6 @@ thr_ref=$(it_sql "SELECT ref FROM alerts WHERE id=${thr_id:-0}")
 typed=$(echo "$thr_ref" | tr 'A' 'a' | sed -E 's/-0+([0-9])/-\1/2')
 it_eq "the retained alert JSON carries the reference" "$thr_ref" \
   "$(it_sub_once cw/alerts/THR1/1/thermal_runaway 1 5 | it_json ref)"
-it_pub cw/alerts/cmd "{\"ref\":\"$typed\",\"action\":\"rectify\",\"by\":\"it-op\",\"note\":\"new socket\"}"
+it_pub cw/ops/cmd "{\"ref\":\"$typed\",\"action\":\"rectify\",\"by\":\"it-op\",\"note\":\"new socket\"}"
 it_eq "rectify by reference over MQTT: state, by, note" "rectified it-op new socket" \
   "$(it_wait_eq 10 "rectified it-op new socket" it_sql "SELECT state || ' ' || rectified_by || ' ' || rectify_note FROM alerts WHERE id=${thr_id:-0}")"
