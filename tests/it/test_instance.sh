@@ -28,5 +28,5 @@ rc=$?
 it_note "figures: refused start exited in $(($(it_now_ms) - t0)) ms"
 it_eq "a refused database connection at start: exit 1" 1 "$rc"
 it_eq "with the server's message at error level" 1 \
-  "$(grep -c '^<3>writer: start: the database refused the connection: .*role "cw_no_such_role" does not exist' "$IT_DIR/refused.log")"
+  "$(grep -cE '^[0-9-]+T[0-9:.]+Z error: writer: start: the database refused the connection: .*role "cw_no_such_role" does not exist' "$IT_DIR/refused.log")"
 it_eq "no password in any log" 0 "$(cat "$IT_DIR"/*.log | grep -c Sekr1tPw)"
