@@ -7,6 +7,7 @@
  * until SIGTERM/SIGINT stops it; the graceful shutdown runs after the loop
  * has returned: stop consuming, drain the rings, flush or spool, exit 0
  * within shutdown_timeout_s (docs/RELIABILITY.md). */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -287,6 +288,19 @@ out:
 #define DAEMON_STATION "_daemon"
 #define DAEMON_BY "chargewatchd"
 
+/* The station code of the daemon's own alert: "_daemon"; with [cluster],
+ * one per process ("_d-" and its MQTT client id, in the station alphabet),
+ * since every member is blind or sighted on its own. */
+static void daemon_station(const app_t *a, char *out, size_t cap) {
+  if (!a->cfg.shards) {
+    snprintf(out, cap, "%s", DAEMON_STATION);
+    return;
+  }
+  size_t n = (size_t)snprintf(out, cap, "_d-%.29s", a->cfg.mqtt_client_id);
+  for (size_t i = 3; i < n && i < cap; i++)
+    if (!isalnum((unsigned char)out[i]) && out[i] != '_' && out[i] != '-') out[i] = '-';
+}
+
 /* The daemon's own alert: `ingest` on station _daemon, socket 0; raised once
  * per blind spell, cleared and closed (by chargewatchd) when it ends. */
 static void ingest_alert(app_t *a, cw_event_t ev, int64_t now, int64_t blind_ms) {
@@ -298,7 +312,7 @@ static void ingest_alert(app_t *a, cw_event_t ev, int64_t now, int64_t blind_ms)
     e->kind = CW_KIND_INGEST;
     e->severity = CW_SEV_CRITICAL;
     e->threshold = a->cfg.ingest_alert_s;
-    snprintf(e->station, sizeof e->station, "%s", DAEMON_STATION);
+    daemon_station(a, e->station, sizeof e->station);
     snprintf(e->unit, sizeof e->unit, "s");
     snprintf(e->message, sizeof e->message,
              "daemon blind (%s): offline detection paused, stations not judged",

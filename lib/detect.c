@@ -342,7 +342,9 @@ cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t rec
     else
       s->flags |= CW_SOCK_METERED;
   }
-  cw__offline_seen(cfg, st, s, recv_ms, e->resume_ms);
+  /* While blind (or before the unblind reaches this worker: a session
+   * backlog arrives first), a gap may span the blind spell: not a cadence. */
+  cw__offline_seen(cfg, st, s, recv_ms, e->blind ? INT64_MAX : e->resume_ms);
   if (r->have & CW_HAVE_W) {
     st->sum_w += (double)r->w - (double)s->last_w;
     s->last_w = r->w;
