@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "detect.h"
+#include "text.h"
 
 /* The replay starts at 10:00 UTC on an arbitrary day: the overnight rules
  * (UTC+8 night) cannot fire, so only thermal events appear. */
@@ -28,19 +29,6 @@ static void on_alert(void *ctx, const cw_alert_event_t *ev) {
   printf("event %.0f %s %s %s %.2f %s\n", (double)(ev->ts_ms - START_MS) / 1000.0,
          cw_kind_name(ev->kind), cw_severity_name(ev->severity), cw_event_name(ev->event),
          ev->value, ev->unit);
-}
-
-/* Splits one unquoted CSV line in place into at most max fields. */
-static int split(char *line, char **f, int max) {
-  int n = 0;
-  for (char *p = line; n < max;) {
-    f[n++] = p;
-    char *c = strchr(p, ',');
-    if (!c) break;
-    *c = '\0';
-    p = c + 1;
-  }
-  return n;
 }
 
 int main(int argc, char **argv) {
@@ -78,7 +66,7 @@ int main(int argc, char **argv) {
   if (!fgets(line, sizeof line, in)) goto out;
   line[strcspn(line, "\r\n")] = '\0';
   char *f[32];
-  int nf = split(line, f, 32);
+  int nf = cw_csv_split(line, f, 32);
   for (int i = 0; i < nf; i++) {
     if (!strcmp(f[i], "Cell 5 Temperature (C)")) col_t5 = i;
     if (!strcmp(f[i], "THC (ppm)")) col_thc = i;
@@ -91,7 +79,7 @@ int main(int argc, char **argv) {
   if (out) fprintf(out, "# time_s cell5_t_c thc_ppm\n");
   while (fgets(line, sizeof line, in)) {
     line[strcspn(line, "\r\n")] = '\0';
-    nf = split(line, f, 32);
+    nf = cw_csv_split(line, f, 32);
     if (nf <= col_t5 || f[0][0] == '\0') continue; /* trailing rows without a time */
     int ts = atoi(f[0]);
     if (tr_flag < 0 && !strcmp(f[col_tr], "TRUE")) tr_flag = ts;

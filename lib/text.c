@@ -145,3 +145,15 @@ size_t cw_conninfo_redact(char *out, size_t cap, const char *ci) {
   }
   return o.n;
 }
+
+int cw_csv_split(char *line, char **f, int max) {
+  int n = 0;
+  for (char *p = line; n < max;) {
+    f[n++] = p;
+    char *c = strchr(p, ',');
+    if (!c) break;
+    *c = '\0';
+    p = c + 1;
+  }
+  return n;
+}

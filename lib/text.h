@@ -22,6 +22,10 @@ int cw_escape(char *out, size_t cap, const void *in, size_t len, int mode);
 /* "2026-11-29T08:00:00.123+08:00" for ms since the epoch at a UTC offset.
  * Returns the length or -ENOSPC. */
 int cw_iso_time(char *out, size_t cap, int64_t ms, int utc_offset_min);
+/* Splits one unquoted CSV line in place (commas become NULs) into at most
+ * max fields, dropping anything after the max-th; returns how many. The
+ * fields point into line. */
+int cw_csv_split(char *line, char **f, int max);
 
 /* Copy a libpq conninfo ("key=value ..." or a postgres:// URI) with the
  * value of password replaced by "***", so it can be logged. Always

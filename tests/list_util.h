@@ -2,6 +2,7 @@
 TEST(util_utf8_len)
 TEST(util_escape_modes)
 TEST(util_iso_time)
+TEST(util_csv_split)
 TEST(util_log_journal_stream)
 TEST(util_conninfo_redacted)
 TEST(util_fnv1a_vectors)

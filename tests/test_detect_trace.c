@@ -8,6 +8,7 @@
 
 #include "test.h"
 #include "test_detect_util.h"
+#include "text.h"
 
 #define FSRI_TR_FLAG_S 1701 /* first "Thermal Runaway" TRUE row in the file */
 
@@ -111,7 +112,7 @@ CW_TEST(detect_ninebot_charge_silent) {
   int n = 0, charging = 0;
   while (fgets(line, sizeof(line), fp)) {
     char *f[3];
-    if (det_split_csv(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
+    if (cw_csv_split(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
     cw_reading_t rd = det_reading("NB-0001", 1, start + llround(atof(f[0])));
     rd.have = CW_HAVE_W;
     rd.w = (float)atof(f[1]);

@@ -1,6 +1,7 @@
 /* test_detect_util.c - recorder, trace generator and event matcher for the
  * detection-engine tests (see test_detect_util.h). */
 #include "test_detect_util.h"
+#include "text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -131,18 +132,6 @@ int det_match(const det_rec_t *r, int64_t start_ms, const det_exp_t *exp, int n)
 
 const char *cw_test_data_dir(void);
 
-int det_split_csv(char *line, char **f, int max) {
-  int n = 0;
-  for (char *p = line; n < max;) {
-    f[n++] = p;
-    char *c = strchr(p, ',');
-    if (!c) break;
-    *c = '\0';
-    p = c + 1;
-  }
-  return n;
-}
-
 int det_fsri_load(det_fsri_row_t **out) {
   char path[512], line[2048];
   snprintf(path, sizeof(path), "%s/fsri-lib-ess-demo-2020/Cell_Level_Experiment.csv",
@@ -169,7 +158,7 @@ int det_fsri_load(det_fsri_row_t **out) {
       continue;
     }
     char *f[20];
-    if (det_split_csv(line, f, 20) < 18 || f[0][0] == '\0') continue; /* trailing rows: no Time */
+    if (cw_csv_split(line, f, 20) < 18 || f[0][0] == '\0') continue; /* trailing rows: no Time */
     rows[n].time_s = atoi(f[0]);
     rows[n].tr = strcmp(f[1], "TRUE") == 0;
     rows[n].thc = atof(f[3]);
@@ -252,7 +241,7 @@ static int plug_feed(det_rec_t *r, int step_s, det_scen_out_t *out, const char *
   int64_t last = -1, ts = out->start_ms;
   while (fgets(line, sizeof(line), fp)) {
     char *f[3];
-    if (det_split_csv(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
+    if (cw_csv_split(line, f, 3) < 2 || !strchr("0123456789", f[0][0])) continue; /* header */
     ts = out->start_ms + llround(atof(f[0]));
     if (last >= 0 && ts - last < (int64_t)step_s * 1000 - 500) continue;
     last = ts;

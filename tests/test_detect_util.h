@@ -71,8 +71,6 @@ typedef struct det_fsri_row {
   double cell[9];  /* Cell 1..9 surface temperature, C */
 } det_fsri_row_t;
 
-/* Split one CSV line (no quoting) in place into at most max fields. */
-int det_split_csv(char *line, char **f, int max);
 /* Loads the file once per call; returns rows (caller frees) or -1. */
 int det_fsri_load(det_fsri_row_t **out);
 /* Onset of a cell's runaway: first 1 Hz step >= 1 C/s above 80 C (s), -1 if none. */

@@ -140,3 +140,15 @@ CW_TEST(util_log_journal_stream) {
   CHECK_EQ(cw_log_journal_stream(), 0);
   if (saved[0]) setenv("JOURNAL_STREAM", saved, 1);
 }
+
+CW_TEST(util_csv_split) {
+  char line[] = "1,,x y,4";
+  char *f[3];
+  CHECK_EQ(cw_csv_split(line, f, 3), 3); /* at most max fields; what follows is cut off */
+  CHECK_STR(f[0], "1");
+  CHECK_STR(f[1], "");
+  CHECK_STR(f[2], "x y");
+  char one[] = "solo";
+  CHECK_EQ(cw_csv_split(one, f, 3), 1);
+  CHECK_STR(f[0], "solo");
+}
