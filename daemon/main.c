@@ -100,10 +100,7 @@ static void on_reject(void *ctx, cw_reject_t why, int index, const char *detail,
 
 static void wake_sink(void *ctx) { cw_alert_sink_wake(((app_t *)ctx)->sink); }
 
-static int deliver(void *ctx, const char *topic, size_t tlen, const void *payload, size_t len,
-                   int64_t recv_ms) {
-  return cw_pipeline_ingest(ctx, topic, tlen, payload, len, recv_ms);
-}
+static int deliver(void *ctx, const cw_msg_t *msg) { return cw_pipeline_deliver(ctx, msg); }
 
 static void mqtt_command(void *ctx, const char *payload, size_t len) {
   app_t *a = ctx;

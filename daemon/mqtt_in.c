@@ -1,6 +1,6 @@
 /* mqtt_in.c - the ingest MQTT client (mqtt_in.h). Paho's receive thread
- * hands every message to the deliver callback (a pipeline's ingest, which
- * waits while the ring is full: backpressure reaches the broker through TCP
+ * hands every message to the deliver callback (a pipeline, which waits
+ * while a ring is full: backpressure reaches the broker through TCP
  * instead of anything being dropped). */
 #include <MQTTAsync.h>
 #include <errno.h>
@@ -32,7 +32,8 @@ struct cw_mqtt_in {
 };
 
 /* Paho's receive thread, with paho's lock held: hand over and go.
- * Returning 1 lets paho send the PUBACK: by then the message is in a ring. */
+ * Returning 1 lets paho send the PUBACK: by then the message's readings
+ * are in the reading ring (inline) or the message is in an ingest ring. */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg) {
   cw_mqtt_in_t *m = ctx;
   size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
@@ -53,8 +54,9 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     if (m->cfg.command) m->cfg.command(m->cfg.command_ctx, payload, plen);
   } else {
     atomic_fetch_add_explicit(&m->env->m->msgs_received, 1, memory_order_relaxed);
-    int rc = m->cfg.deliver(m->cfg.deliver_ctx, topic, tlen, payload, plen, now);
-    if (rc < 0) cw_log(CW_LOG_ERROR, "mqtt: ingest ring push: %s", strerror(-rc));
+    cw_msg_t cm = {topic, tlen, payload, plen, now};
+    int rc = m->cfg.deliver(m->cfg.deliver_ctx, &cm);
+    if (rc < 0) cw_log(CW_LOG_ERROR, "mqtt: ingest: %s", strerror(-rc));
   }
   MQTTAsync_freeMessage(&msg);
   MQTTAsync_free(topic);

@@ -12,17 +12,19 @@
 #include <uv.h>
 
 #include "env.h"
+#include "ingest.h"
 
 typedef struct cw_mqtt_in cw_mqtt_in_t;
 
 typedef struct cw_mqtt_in_cfg {
   const cw_env_t *env;
   uv_loop_t *loop; /* connect retry timer; may be NULL */
-  /* Paho's receive thread, with paho's lock held: store the message and
-   * return (waiting while full is allowed: backpressure). Returning lets
-   * paho acknowledge the message. 0 or -errno (logged). */
-  int (*deliver)(void *ctx, const char *topic, size_t topic_len, const void *payload, size_t len,
-                 int64_t recv_ms);
+  /* Paho's receive thread, with paho's lock held: process or store the
+   * message and return (waiting while a ring is full is allowed:
+   * backpressure). Returning lets paho acknowledge the message; its bytes
+   * are freed then. 0 or -errno (logged). Every per-message field travels
+   * in cw_msg_t (lib/ingest.h). */
+  int (*deliver)(void *ctx, const cw_msg_t *msg);
   void *deliver_ctx;
   /* Paho's receive thread: a message on cmd_topic (payload not NUL-terminated). */
   void (*command)(void *ctx, const char *payload, size_t len);

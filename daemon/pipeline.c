@@ -1,4 +1,6 @@
-/* pipeline.c - one ingest shard (pipeline.h): rings, workers, routing. */
+/* pipeline.c - one ingest shard (pipeline.h): rings, workers, routing.
+ * One worker: inline mode (no ingest ring, the engine driven on the
+ * delivering thread); several: threaded mode (an ingest ring each). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +15,14 @@
 static const _Atomic int never = 0;
 
 typedef struct lane {
-  cw_ring_t ingest, readings, alerts; /* cache-line aligned (ring.h) */
+  cw_ring_t ingest, readings, alerts; /* cache-line aligned (ring.h); ingest unused inline */
   cw_worker_t *worker;
 } lane_t;
 
 struct cw_pipeline {
   const cw_env_t *env;
   int n;
+  int inline_mode; /* one worker, driven by cw_pipeline_deliver */
   lane_t *lanes; /* aligned_alloc: each ring keeps its indices on their own lines */
   cw_decode_cfg_t dcfg;
 };
@@ -44,9 +47,10 @@ int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out) {
   if (!p->lanes) goto fail;
   memset(p->lanes, 0, sz);
   size_t acap = cfg->ring_bytes < ALERT_RING_MAX ? cfg->ring_bytes : ALERT_RING_MAX;
+  p->inline_mode = cfg->nworkers == 1;
   for (int i = 0; i < cfg->nworkers; i++) {
     lane_t *l = &p->lanes[i];
-    if ((rc = cw_ring_init(&l->ingest, cfg->ring_bytes))) goto fail;
+    if (!p->inline_mode && (rc = cw_ring_init(&l->ingest, cfg->ring_bytes))) goto fail;
     p->n = i + 1; /* rings of lanes [0, n) are initialised (the others zero) */
     if ((rc = cw_ring_init(&l->readings, cfg->ring_bytes)) ||
         (rc = cw_ring_init(&l->alerts, acap)))
@@ -54,7 +58,7 @@ int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out) {
     cw_worker_cfg_t wc = {.index = i,
                           .env = cfg->env,
                           .dcfg = cfg->dcfg,
-                          .ingest = &l->ingest,
+                          .ingest = p->inline_mode ? NULL : &l->ingest,
                           .readings = &l->readings,
                           .alerts = &l->alerts,
                           .ids = cfg->ids,
@@ -80,32 +84,42 @@ int cw_pipeline_start(cw_pipeline_t *p) {
   return 0;
 }
 
-int cw_pipeline_ingest(cw_pipeline_t *p, const char *topic, size_t tlen, const void *payload,
-                       size_t plen, int64_t recv_ms) {
+int cw_pipeline_deliver(cw_pipeline_t *p, const cw_msg_t *msg) {
   cw_metrics_t *m = p->env->m;
   char station[CW_STATION_MAX + 1];
   int sock, w = 0;
-  /* Routing needs the station; with one worker there is nothing to route
-   * and the worker's decode is the only topic match. A topic that matches
-   * no pattern goes to worker 0, which rejects it as bad_topic with the
-   * bytes in the dead-letter file. */
-  if (p->n > 1 && (cw_topic_match(&p->dcfg.socket_topic, topic, tlen, station, &sock) == CW_REJ_OK ||
-                   cw_topic_match(&p->dcfg.station_topic, topic, tlen, station, &sock) == CW_REJ_OK))
-    w = cw_pipeline_route(p, station, strlen(station));
-  cw_ring_t *r = &p->lanes[w].ingest;
-  cw_ingest_hdr_t h = {recv_ms, (uint32_t)tlen, (uint32_t)plen};
-  if (sizeof h + tlen + plen > r->max_record) {
-    /* only possible above max_payload: rejected here since no ring can take it */
-    cw_env_reject(p->env, CW_REJ_OVERSIZE, -1, "larger than a ring record", topic, tlen, payload,
-                  plen);
+  if (p->inline_mode) {
+    cw_worker_deliver(p->lanes[0].worker, msg);
     return 0;
   }
-  cw_ring_part_t parts[3] = {{&h, sizeof h}, {topic, tlen}, {payload, plen}};
+  /* Routing needs the station. A topic that matches no pattern goes to
+   * worker 0, which rejects it as bad_topic with the bytes in the
+   * dead-letter file. */
+  const char *topic = msg->topic;
+  size_t tlen = msg->topic_len, plen = msg->payload_len;
+  if (cw_topic_match(&p->dcfg.socket_topic, topic, tlen, station, &sock) == CW_REJ_OK ||
+      cw_topic_match(&p->dcfg.station_topic, topic, tlen, station, &sock) == CW_REJ_OK)
+    w = cw_pipeline_route(p, station, strlen(station));
+  cw_ring_t *r = &p->lanes[w].ingest;
+  cw_ingest_hdr_t h = {msg->recv_ms, (uint32_t)tlen, (uint32_t)plen};
+  if (sizeof h + tlen + plen > r->max_record) {
+    /* only possible above max_payload: rejected here since no ring can take it */
+    cw_env_reject(p->env, CW_REJ_OVERSIZE, -1, "larger than a ring record", topic, tlen,
+                  msg->payload, plen);
+    return 0;
+  }
+  cw_ring_part_t parts[3] = {{&h, sizeof h}, {topic, tlen}, {msg->payload, plen}};
   uint64_t before = r->stalls; /* producer-only field: this thread is the producer */
   int rc = cw_ring_pushv_wait(r, parts, 3, &never);
   if (r->stalls != before)
     atomic_fetch_add_explicit(&m->ingest_stalls, r->stalls - before, memory_order_relaxed);
   return rc < 0 ? rc : 0;
+}
+
+int cw_pipeline_ingest(cw_pipeline_t *p, const char *topic, size_t tlen, const void *payload,
+                       size_t plen, int64_t recv_ms) {
+  cw_msg_t msg = {topic, tlen, payload, plen, recv_ms};
+  return cw_pipeline_deliver(p, &msg);
 }
 
 void cw_pipeline_post(cw_pipeline_t *p, int worker, cw_ctl_t *c) {
@@ -141,10 +155,10 @@ cw_ctl_port_t cw_pipeline_ctl_port(cw_pipeline_t *p) {
 
 void cw_pipeline_gauges(const cw_pipeline_t *p, int i, cw_pipeline_gauges_t *out) {
   const lane_t *l = &p->lanes[i];
-  out->ingest_used = cw_ring_used(&l->ingest);
+  out->ingest_used = p->inline_mode ? 0 : cw_ring_used(&l->ingest);
   out->readings_used = cw_ring_used(&l->readings);
   out->alerts_used = cw_ring_used(&l->alerts);
-  out->ingest_cap = (size_t)l->ingest.mask + 1;
+  out->ingest_cap = p->inline_mode ? 0 : (size_t)l->ingest.mask + 1;
 }
 
 void cw_pipeline_request_stop(cw_pipeline_t *p) {

@@ -1,10 +1,22 @@
 /* pipeline.h - one ingest shard: the workers fed by one ingest client and
  * every ring between them and their consumers. The pipeline creates and
- * owns the rings and hands out their ends:
- *   ingest ring i   producer: the ingest client's thread (cw_pipeline_ingest)
- *                   consumer: worker i
- *   reading ring i  producer: worker i; consumer: the writer thread
- *   alert ring i    producer: worker i; consumer: the alert sink (main loop)
+ * owns the rings and hands out their ends. Two modes, by worker count:
+ *  - one worker ([pipeline] workers = 1, the default): inline. The ingest
+ *    client's thread runs decode + detect itself (cw_pipeline_deliver ->
+ *    cw_worker_deliver, the engine under the worker's mutex); the worker's
+ *    thread only applies control messages, sweeps and pays owed wake-ups.
+ *      reading ring  producer: whoever holds the engine mutex (the ingest
+ *                    client's thread; never the worker's thread in practice)
+ *                    consumer: the writer thread
+ *      alert ring    producer: whoever holds the engine mutex (the ingest
+ *                    client's thread, or the worker's thread for sweeps and
+ *                    control); consumer: the alert sink (main loop)
+ *  - several workers: threaded. The ingest client's thread copies each
+ *    message into the owning worker's ingest ring; each worker runs decode
+ *    + detect on its own thread.
+ *      ingest ring i   producer: the ingest client's thread; consumer: worker i
+ *      reading ring i  producer: worker i; consumer: the writer thread
+ *      alert ring i    producer: worker i; consumer: the alert sink
  * Stations are routed to workers by FNV-1a of the station name modulo the
  * worker count, stable across restarts. A process may create several
  * pipelines (one per MQTT ingest connection); each is independent. */
@@ -18,13 +30,14 @@
 #include "decode.h"
 #include "env.h"
 #include "idgen.h"
+#include "ingest.h"
 #include "ring.h"
 
 typedef struct cw_pipeline cw_pipeline_t;
 
 typedef struct cw_pipeline_cfg {
   const cw_env_t *env;
-  int nworkers;              /* >= 1 */
+  int nworkers;              /* >= 1; 1: inline mode */
   size_t ring_bytes;         /* ingest and reading rings (power of two >= 4096) */
   const cw_decode_cfg_t *dcfg; /* topic patterns and limits (copied) */
   cw_idgen_t *ids;           /* alert ids */
@@ -36,10 +49,14 @@ int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out); /* 0 
 int cw_pipeline_start(cw_pipeline_t *p); /* starts the worker threads; 0 or -errno */
 int cw_pipeline_nworkers(const cw_pipeline_t *p);
 
-/* Producer side, one thread only (the ingest client's receive thread): copy
- * one message into the owning worker's ingest ring, waiting while it is full
- * (backpressure, never a drop). A message too large for any ring is
- * rejected (oversize) here. 0, or -errno from the ring. */
+/* Producer side, one thread at a time (the ingest client's receive
+ * thread). Inline: decode + detect the message here, its readings into the
+ * reading ring. Threaded: copy it into the owning worker's ingest ring
+ * (a message too large for any ring is rejected, oversize, here). Either
+ * way waits while a ring is full (backpressure, never a drop); the message
+ * bytes need to live only during the call. 0, or -errno from the ring. */
+int cw_pipeline_deliver(cw_pipeline_t *p, const cw_msg_t *msg);
+/* The same from loose fields (tests, tools). */
 int cw_pipeline_ingest(cw_pipeline_t *p, const char *topic, size_t topic_len, const void *payload,
                        size_t len, int64_t recv_ms);
 
@@ -58,13 +75,14 @@ cw_ring_t *cw_pipeline_readings(cw_pipeline_t *p, int i);
 cw_ring_t *cw_pipeline_alerts(cw_pipeline_t *p, int i);
 
 /* Occupancy for /metrics: bytes used in the ingest, reading and alert ring
- * of worker i, and the ingest ring's capacity. */
+ * of worker i, and the ingest ring's capacity (0 and 0 inline: no ring). */
 typedef struct cw_pipeline_gauges {
   size_t ingest_used, readings_used, alerts_used, ingest_cap;
 } cw_pipeline_gauges_t;
 void cw_pipeline_gauges(const cw_pipeline_t *p, int i, cw_pipeline_gauges_t *out);
 
-/* Shutdown: ask every worker to drain its ingest ring and end; poll
+/* Shutdown, once the ingest client delivers no more (cw_mqtt_in_pause):
+ * ask every worker to drain its ingest ring and end; poll
  * cw_pipeline_stopped until 1 while consuming the alert rings (a worker
  * may be waiting on a full one); then join. */
 void cw_pipeline_request_stop(cw_pipeline_t *p);

@@ -1,11 +1,14 @@
-/* worker.c - one detection worker (worker.h). Hot path: ingest ring in
- * (from the MQTT receive thread), decode + validate + detect, reading ring
- * out (to the writer), alert ring out (to the main loop's alert sink). */
+/* worker.c - one detection worker (worker.h). Hot path: a message in
+ * (inline: on the MQTT receive thread; threaded: off the ingest ring),
+ * decode + validate (no lock), detect (engine mutex), reading ring out (to
+ * the writer, published per message, woken lazily), alert ring out (to the
+ * main loop's alert sink, at once). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "ingest.h"
@@ -13,6 +16,16 @@
 
 #define IDLE_WAIT_MS 100
 #define SWEEP_MS 1000
+/* Lazy wake-up of the writer: readings published while it sleeps wake it
+ * once WAKE_RECORDS of them wait or the oldest is WAKE_MS old (the next
+ * message or the worker's thread pays the wake-up). The writer batches for
+ * [postgres] batch_ms anyway, so this adds at most WAKE_MS to a row's way
+ * into the database, and spares a futex wake-up per message. */
+#define WAKE_RECORDS 256
+#define WAKE_MS 10
+/* Readings decoded before the engine lock is taken (a station-batched
+ * message is usually one chunk). */
+#define CHUNK 32
 
 struct cw_worker {
   const cw_env_t *env;
@@ -27,7 +40,12 @@ struct cw_worker {
   cw_idgen_t *ids;
   void (*alert_wake)(void *ctx);
   void *alert_wake_ctx;
+  int inline_mode;     /* no ingest ring: cw_worker_deliver on the producer's thread */
+  /* The engine, the producer ends of the reading and alert rings and the
+   * fields below it: the delivering thread and the worker's thread. */
+  pthread_mutex_t engine_mu;
   pthread_mutex_t ctl_mu;
+  pthread_cond_t ctl_cv; /* inline mode: the worker's thread sleeps on it (with ctl_mu) */
   cw_ctl_t *ctl_head, *ctl_tail; /* FIFO: restore order matters (policies before state) */
   _Atomic int ctl_pending;        /* set after an enqueue: spares the mutex per burst */
   _Atomic int stop;   /* set by cw_worker_request_stop: drain the ingest ring, then exit */
@@ -37,12 +55,15 @@ struct cw_worker {
   int64_t last_sweep;
   _Atomic int64_t blind_until_ms; /* no sweep (offline) before this wall-clock time */
   int64_t pub_latest, pub_fresh; /* last values stored in m.recv_latest_ms / recv_fresh_ms */
-  /* current record, for the decode callback */
-  const char *topic;
-  size_t topic_len;
-  const void *payload;
-  size_t payload_len;
-  int64_t recv_ms;
+  unsigned unwoken;              /* readings published since the writer was last awake */
+  _Atomic int64_t owed_since_ms; /* a wake-up of the writer is owed since (0: none) */
+  /* the delivering thread's: the current message and its decoded readings */
+  const cw_msg_t *msg;
+  int nchunk;
+  struct {
+    cw_reading_t r;
+    int index;
+  } chunk[CHUNK];
 };
 
 static const _Atomic int never = 0; /* stop flag for pushes that must not give up */
@@ -63,7 +84,8 @@ static void on_alert(void *ctx, const cw_alert_event_t *ev) {
 }
 
 static void reject(cw_worker_t *w, cw_reject_t why, int index, const char *detail) {
-  cw_env_reject(w->env, why, index, detail, w->topic, w->topic_len, w->payload, w->payload_len);
+  const cw_msg_t *m = w->msg;
+  cw_env_reject(w->env, why, index, detail, m->topic, m->topic_len, m->payload, m->payload_len);
 }
 
 /* For lib/blind.h: receive time of the newest reading and of the newest live
@@ -75,33 +97,69 @@ static void store_max(_Atomic int64_t *a, int64_t v) {
                                                            memory_order_relaxed)) {
   }
 }
-static void note_lag(cw_worker_t *w, int64_t ts_ms) {
+static void note_lag(cw_worker_t *w, int64_t recv_ms, int64_t ts_ms) {
   cw_metrics_t *m = w->env->m;
-  if (w->recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
-    store_max(&m->recv_latest_ms, w->recv_ms);
-    w->pub_latest = w->recv_ms;
+  if (recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
+    store_max(&m->recv_latest_ms, recv_ms);
+    w->pub_latest = recv_ms;
   }
-  if (w->recv_ms - ts_ms <= (int64_t)w->env->cfg->ingest_lag_s * 1000 &&
-      w->recv_ms - w->pub_fresh >= LAG_PUBLISH_MS) {
-    store_max(&m->recv_fresh_ms, w->recv_ms);
-    w->pub_fresh = w->recv_ms;
+  if (recv_ms - ts_ms <= (int64_t)w->env->cfg->ingest_lag_s * 1000 &&
+      recv_ms - w->pub_fresh >= LAG_PUBLISH_MS) {
+    store_max(&m->recv_fresh_ms, recv_ms);
+    w->pub_fresh = recv_ms;
   }
 }
 
-static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int index) {
-  cw_worker_t *w = ctx;
-  cw_metrics_t *m = w->env->m;
-  if (!r) {
-    reject(w, why, index, NULL);
+/* Engine lock held. The one place a reading record is made and handed to
+ * the writer: a per-message field that must travel with each reading is
+ * taken from msg and appended here (a second part; the writer's record
+ * size follows). Staged, published by publish_readings once per message;
+ * waits while the ring is full (backpressure, never a drop). */
+static int hand_reading(cw_worker_t *w, const cw_reading_t *r, const cw_msg_t *msg) {
+  cw_ring_part_t part = {r, sizeof *r};
+  (void)msg;
+  int rc = cw_ring_stage(w->readings, &part, 1);
+  if (rc == -EAGAIN) {
+    /* full: what is staged goes to the writer, woken, before we wait */
+    cw_ring_publish(w->readings, 1);
+    uint64_t before = w->readings->stalls;
+    rc = cw_ring_pushv_wait(w->readings, &part, 1, &never);
+    if (w->readings->stalls != before)
+      atomic_fetch_add_explicit(&w->env->m->writer_stalls, w->readings->stalls - before,
+                                memory_order_relaxed);
+    w->unwoken = 0;
+    atomic_store_explicit(&w->owed_since_ms, 0, memory_order_relaxed);
+    return rc < 0 ? rc : 0;
+  }
+  if (rc == 0) w->unwoken++;
+  return rc;
+}
+
+/* Engine lock held: publish the staged readings; wake the writer if it
+ * sleeps and enough wait (WAKE_RECORDS, WAKE_MS), else note the wake-up as
+ * owed. */
+static void publish_readings(cw_worker_t *w, int64_t now) {
+  int64_t since = atomic_load_explicit(&w->owed_since_ms, memory_order_relaxed);
+  if (!w->unwoken && !since) return;
+  int wake = w->unwoken >= WAKE_RECORDS || (since && (now - since >= WAKE_MS || now < since));
+  if (cw_ring_publish(w->readings, wake)) {
+    if (!since) atomic_store_explicit(&w->owed_since_ms, now ? now : 1, memory_order_relaxed);
     return;
   }
-  cw_reject_t rc = cw_engine_process(w->engine, r, w->recv_ms);
+  w->unwoken = 0;
+  if (since) atomic_store_explicit(&w->owed_since_ms, 0, memory_order_relaxed);
+}
+
+/* Engine lock held: detect one decoded reading of w->msg and hand it on. */
+static void detect_one(cw_worker_t *w, const cw_reading_t *r, int index) {
+  const cw_msg_t *msg = w->msg;
+  cw_reject_t rc = cw_engine_process(w->engine, r, msg->recv_ms);
   /* While blind (a shard taken over or reconnected), a broker may redeliver
    * a message its previous consumer never acknowledged after newer ones:
    * not after the last ts is then not proof of a stored reading. It goes to
    * the writer without detection; the unique index drops a real duplicate. */
   if (rc == CW_REJ_DUPLICATE &&
-      w->recv_ms < atomic_load_explicit(&w->blind_until_ms, memory_order_relaxed))
+      msg->recv_ms < atomic_load_explicit(&w->blind_until_ms, memory_order_relaxed))
     rc = CW_REJ_OK;
   if (rc == CW_REJ_DUPLICATE) {
     char detail[96];
@@ -113,19 +171,53 @@ static void on_reading(void *ctx, const cw_reading_t *r, cw_reject_t why, int in
   if (rc != CW_REJ_OK) /* out of memory for socket state: store it, detection skipped */
     cw_log(CW_LOG_ERROR, "worker %d: detection failed for %s/%u (out of memory)", w->index,
            r->station, (unsigned)r->socket);
-  uint64_t before = w->readings->stalls;
-  cw_ring_part_t part = {r, sizeof *r};
-  int prc = cw_ring_pushv_wait(w->readings, &part, 1, &never);
-  if (w->readings->stalls != before)
-    atomic_fetch_add_explicit(&m->writer_stalls, w->readings->stalls - before,
-                              memory_order_relaxed);
+  int prc = hand_reading(w, r, msg);
   if (prc < 0) {
     cw_log(CW_LOG_ERROR, "worker %d: reading ring push: %s", w->index, strerror(-prc));
     return;
   }
-  atomic_fetch_add_explicit(&m->readings_accepted, 1, memory_order_relaxed);
-  note_lag(w, r->ts_ms);
+  atomic_fetch_add_explicit(&w->env->m->readings_accepted, 1, memory_order_relaxed);
+  note_lag(w, msg->recv_ms, r->ts_ms);
 }
+
+static void drain_ctl(cw_worker_t *w);
+
+/* The decoded readings of the current message through the engine: one lock
+ * per chunk; control messages posted meanwhile are applied first. */
+static void run_chunk(cw_worker_t *w) {
+  pthread_mutex_lock(&w->engine_mu);
+  drain_ctl(w);
+  for (int i = 0; i < w->nchunk; i++) detect_one(w, &w->chunk[i].r, w->chunk[i].index);
+  publish_readings(w, w->msg->recv_ms);
+  pthread_mutex_unlock(&w->engine_mu);
+  w->nchunk = 0;
+}
+
+/* Decode callback (no lock): a reject goes out at once, a reading waits in
+ * the chunk for the engine. */
+static void on_decoded(void *ctx, const cw_reading_t *r, cw_reject_t why, int index) {
+  cw_worker_t *w = ctx;
+  if (!r) {
+    reject(w, why, index, NULL);
+    return;
+  }
+  w->chunk[w->nchunk].r = *r;
+  w->chunk[w->nchunk].index = index;
+  if (++w->nchunk == CHUNK) run_chunk(w);
+}
+
+/* The one per-message path of both modes: decode outside the engine lock,
+ * then detect and hand over under it. */
+static void process_msg(cw_worker_t *w, const cw_msg_t *msg) {
+  w->msg = msg;
+  w->nchunk = 0;
+  cw_decode(&w->dcfg, msg->topic, msg->topic_len, msg->payload, msg->payload_len, msg->recv_ms,
+            on_decoded, w);
+  if (w->nchunk) run_chunk(w);
+  w->msg = NULL;
+}
+
+void cw_worker_deliver(cw_worker_t *w, const cw_msg_t *msg) { process_msg(w, msg); }
 
 static int on_record(void *ctx, const void *rec, size_t len) {
   cw_worker_t *w = ctx;
@@ -133,13 +225,9 @@ static int on_record(void *ctx, const void *rec, size_t len) {
   if (len < sizeof h) return 0;
   memcpy(&h, rec, sizeof h);
   if (sizeof h + (size_t)h.topic_len + h.payload_len > len) return 0; /* producer bug */
-  w->topic = (const char *)rec + sizeof h;
-  w->topic_len = h.topic_len;
-  w->payload = w->topic + h.topic_len;
-  w->payload_len = h.payload_len;
-  w->recv_ms = h.recv_ms;
-  cw_decode(&w->dcfg, w->topic, w->topic_len, w->payload, w->payload_len, h.recv_ms, on_reading,
-            w);
+  const char *topic = (const char *)rec + sizeof h;
+  cw_msg_t msg = {topic, h.topic_len, topic + h.topic_len, h.payload_len, h.recv_ms};
+  process_msg(w, &msg);
   return 0;
 }
 
@@ -215,16 +303,28 @@ static void on_sensor(void *ctx, const char *station, uint8_t socket, int64_t ts
          station, (unsigned)socket, from_c, to_c, (long long)ts_ms);
 }
 
-size_t cw_worker_poll(cw_worker_t *w, size_t max) {
+/* Engine lock held: the offline sweep once a second (not while blind), and
+ * the engine's counters into the metrics. */
+static void sweep_if_due(cw_worker_t *w, int64_t now) {
+  if (now - w->last_sweep < SWEEP_MS && now >= w->last_sweep) return;
+  if (now >= atomic_load_explicit(&w->blind_until_ms, memory_order_relaxed))
+    cw_engine_sweep(w->engine, now);
+  update_sockets(w);
+  w->last_sweep = now;
+}
+
+/* Control, sweep and an owed wake-up of the writer, under the engine lock. */
+static void housekeep(cw_worker_t *w, int64_t now) {
+  pthread_mutex_lock(&w->engine_mu);
   drain_ctl(w);
+  sweep_if_due(w, now);
+  publish_readings(w, now);
+  pthread_mutex_unlock(&w->engine_mu);
+}
+
+size_t cw_worker_poll(cw_worker_t *w, size_t max) {
   size_t n = cw_ring_pop_burst(w->ingest, max, on_record, w);
-  int64_t now = cw_now_ms();
-  if (now - w->last_sweep >= SWEEP_MS || now < w->last_sweep) {
-    if (now >= atomic_load_explicit(&w->blind_until_ms, memory_order_relaxed))
-      cw_engine_sweep(w->engine, now);
-    update_sockets(w);
-    w->last_sweep = now;
-  }
+  housekeep(w, cw_now_ms());
   return n;
 }
 
@@ -237,11 +337,55 @@ static void *worker_main(void *arg) {
       /* stop only once the ring is empty: everything the ingest client
        * handed us is ours */
       if (atomic_load_explicit(&w->stop, memory_order_acquire) && cw_ring_empty(w->ingest)) break;
-      cw_ring_wait(w->ingest, IDLE_WAIT_MS);
+      int owed = atomic_load_explicit(&w->owed_since_ms, memory_order_relaxed) != 0;
+      cw_ring_wait(w->ingest, owed ? WAKE_MS : IDLE_WAIT_MS);
     }
   }
+  return NULL;
+}
+
+/* Inline mode: the deliveries run on the producer's thread; this one
+ * applies control messages that arrive while none does, sweeps once a
+ * second and pays an owed wake-up of the writer. */
+static void *inline_main(void *arg) {
+  cw_worker_t *w = arg;
+  for (;;) {
+    int64_t now = cw_now_ms();
+    int stop = atomic_load_explicit(&w->stop, memory_order_acquire);
+    housekeep(w, now);
+    if (stop) break;
+    int64_t due = w->last_sweep + SWEEP_MS; /* last_sweep: this thread's under the lock above */
+    int64_t owed = atomic_load_explicit(&w->owed_since_ms, memory_order_relaxed);
+    if (owed && owed + WAKE_MS < due) due = owed + WAKE_MS;
+    int64_t wait_ms = due - now;
+    if (wait_ms < 1) wait_ms = 1;
+    if (wait_ms > SWEEP_MS) wait_ms = SWEEP_MS;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += wait_ms / 1000;
+    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&w->ctl_mu);
+    /* cw_worker_post and request_stop set their flags under ctl_mu */
+    if (!atomic_load_explicit(&w->ctl_pending, memory_order_relaxed) &&
+        !atomic_load_explicit(&w->stop, memory_order_relaxed))
+      pthread_cond_timedwait(&w->ctl_cv, &w->ctl_mu, &ts);
+    pthread_mutex_unlock(&w->ctl_mu);
+  }
+  return NULL;
+}
+
+static void *thread_main(void *arg) {
+  cw_worker_t *w = arg;
+  if (w->inline_mode) inline_main(w);
+  else worker_main(w);
+  pthread_mutex_lock(&w->engine_mu);
   drain_ctl(w); /* operator actions that raced the stop still get logged */
+  cw_ring_publish(w->readings, 1); /* nothing left unwoken */
+  w->unwoken = 0;
+  atomic_store_explicit(&w->owed_since_ms, 0, memory_order_relaxed);
   update_sockets(w);
+  pthread_mutex_unlock(&w->engine_mu);
   atomic_store_explicit(&w->done, 1, memory_order_release);
   return NULL;
 }
@@ -253,6 +397,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
   w->index = cfg->index;
   w->dcfg = *cfg->dcfg;
   w->ingest = cfg->ingest;
+  w->inline_mode = cfg->ingest == NULL;
   w->readings = cfg->readings;
   w->alerts = cfg->alerts;
   w->ids = cfg->ids;
@@ -267,14 +412,20 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
   }
   cw_engine_on_sensor(w->engine, on_sensor, w);
   cw_engine_on_ref(w->engine, next_ref);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->ctl_cv, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_mutex_init(&w->ctl_mu, NULL);
+  pthread_mutex_init(&w->engine_mu, NULL);
   *out = w;
   return 0;
 }
 
 int cw_worker_start(cw_worker_t *w) {
   atomic_store(&w->done, 0);
-  int rc = pthread_create(&w->thread, NULL, worker_main, w);
+  int rc = pthread_create(&w->thread, NULL, thread_main, w);
   if (rc) {
     atomic_store(&w->done, 1);
     return -rc;
@@ -283,15 +434,23 @@ int cw_worker_start(cw_worker_t *w) {
   return 0;
 }
 
+/* The worker may be asleep: on its ingest ring (threaded) or its condition
+ * variable (inline; the caller holds ctl_mu). */
+static void wake_worker(cw_worker_t *w) {
+  if (w->inline_mode) pthread_cond_signal(&w->ctl_cv);
+  else cw_ring_kick(w->ingest);
+}
+
 void cw_worker_post(cw_worker_t *w, cw_ctl_t *ctl) {
   ctl->next = NULL;
   pthread_mutex_lock(&w->ctl_mu);
   if (w->ctl_tail) w->ctl_tail->next = ctl;
   else w->ctl_head = ctl;
   w->ctl_tail = ctl;
-  pthread_mutex_unlock(&w->ctl_mu);
   atomic_store_explicit(&w->ctl_pending, 1, memory_order_release); /* pairs with drain_ctl */
-  cw_ring_kick(w->ingest); /* the worker may be asleep in cw_ring_wait */
+  if (w->inline_mode) wake_worker(w);
+  pthread_mutex_unlock(&w->ctl_mu);
+  if (!w->inline_mode) wake_worker(w);
 }
 
 /* The one place that makes a worker blind: today it holds the offline
@@ -302,13 +461,23 @@ void cw_worker_set_blind(cw_worker_t *w, int64_t until_ms) {
 }
 
 void cw_worker_request_stop(cw_worker_t *w) {
+  pthread_mutex_lock(&w->ctl_mu);
   atomic_store_explicit(&w->stop, 1, memory_order_release);
-  cw_ring_kick(w->ingest);
+  if (w->inline_mode) wake_worker(w);
+  pthread_mutex_unlock(&w->ctl_mu);
+  if (!w->inline_mode) wake_worker(w);
 }
 
 int cw_worker_done(cw_worker_t *w) {
   if (!atomic_load_explicit(&w->done, memory_order_acquire)) {
-    cw_ring_kick(w->ingest); /* a kick may race the thread going to sleep: repeat it */
+    /* a kick may race the thread going to sleep: repeat it */
+    if (w->inline_mode) {
+      pthread_mutex_lock(&w->ctl_mu);
+      wake_worker(w);
+      pthread_mutex_unlock(&w->ctl_mu);
+    } else {
+      wake_worker(w);
+    }
     return 0;
   }
   return 1;
@@ -333,6 +502,8 @@ void cw_worker_free(cw_worker_t *w) {
     c = n;
   }
   cw_engine_free(w->engine);
+  pthread_mutex_destroy(&w->engine_mu);
   pthread_mutex_destroy(&w->ctl_mu);
+  pthread_cond_destroy(&w->ctl_cv);
   free(w);
 }

@@ -1,9 +1,19 @@
 /* worker.h - one detection worker: it owns one detection engine and the
- * sockets of the stations routed to it, so its hot path takes no lock.
- * It is given three ring ends (pipeline.c owns the rings): the consumer end
- * of its ingest ring, the producer ends of its reading ring and alert ring.
- * It knows no other part: alerts wake their consumer through a callback,
- * rejects go to env->reject. */
+ * sockets of the stations routed to it. Two modes:
+ *  - inline (no ingest ring): the ingest client's receive thread calls
+ *    cw_worker_deliver, which decodes (no lock) and drives the engine under
+ *    the worker's engine mutex; the worker's own thread only wakes for
+ *    control messages, the offline sweep (once a second) and an owed
+ *    wake-up of the writer, taking the same mutex.
+ *  - threaded (an ingest ring): the worker's thread takes the messages off
+ *    the ring (cw_worker_poll) and runs the same per-message path.
+ * It is given the ring ends pipeline.c owns: the consumer end of its ingest
+ * ring (threaded mode), the producer ends of its reading ring and alert
+ * ring. Readings are staged and published once per message; the writer is
+ * woken lazily (when WAKE_RECORDS readings wait or the oldest unwoken one is
+ * WAKE_MS old, worker.c); alerts are pushed and woken at once. It knows no
+ * other part: alerts wake their consumer through a callback, rejects go to
+ * env->reject. */
 #ifndef CW_WORKER_H
 #define CW_WORKER_H
 
@@ -13,6 +23,7 @@
 #include "decode.h"
 #include "env.h"
 #include "idgen.h"
+#include "ingest.h"
 #include "ring.h"
 
 typedef struct cw_worker cw_worker_t;
@@ -21,7 +32,8 @@ typedef struct cw_worker_cfg {
   int index;               /* for logs */
   const cw_env_t *env;
   const cw_decode_cfg_t *dcfg; /* copied */
-  cw_ring_t *ingest;       /* consumer end: cw_ingest_hdr_t records (lib/ingest.h) */
+  cw_ring_t *ingest;       /* consumer end: cw_ingest_hdr_t records (lib/ingest.h);
+                            * NULL: inline mode (cw_worker_deliver) */
   cw_ring_t *readings;     /* producer end: one cw_reading_t per record */
   cw_ring_t *alerts;       /* producer end: one cw_alert_event_t per record */
   cw_idgen_t *ids;         /* alert ids */
@@ -30,9 +42,15 @@ typedef struct cw_worker_cfg {
 } cw_worker_cfg_t;
 
 int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out); /* 0 or -errno */
-/* Runs cw_worker_poll on a thread of its own until stopped. 0 or -errno. */
+/* Starts the worker's thread: threaded mode, cw_worker_poll until stopped;
+ * inline mode, control, sweep and owed wake-ups until stopped. 0 or -errno. */
 int cw_worker_start(cw_worker_t *w);
-/* One step on the calling thread: apply posted control messages, take up to
+/* Inline mode, one producer thread at a time (the ingest client's receive
+ * thread): decode + detect one message, its readings into the reading ring
+ * (waiting while it is full: backpressure, never a drop), its alerts into
+ * the alert ring. The message's bytes need to live only during the call. */
+void cw_worker_deliver(cw_worker_t *w, const cw_msg_t *msg);
+/* Threaded mode. One step on the calling thread: apply posted control messages, take up to
  * max ingest records through decode + detect into the reading ring, and
  * sweep (offline) once a second. Returns the records taken. The thread of
  * cw_worker_start loops on it; tests and bench/pipeline.c call it directly
@@ -43,7 +61,8 @@ void cw_worker_post(cw_worker_t *w, cw_ctl_t *ctl);
 /* Any thread: no offline detection until the wall-clock time until_ms
  * (0: none). A shard being taken over is blind until its backlog is in. */
 void cw_worker_set_blind(cw_worker_t *w, int64_t until_ms);
-/* Any thread: drain the ingest ring, then let the thread end. */
+/* Any thread: drain the ingest ring (threaded mode), then let the thread
+ * end. Inline mode: call once no delivery is in progress or can start. */
 void cw_worker_request_stop(cw_worker_t *w);
 /* 1 once the thread has ended (or never started). */
 int cw_worker_done(cw_worker_t *w);

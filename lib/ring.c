@@ -108,7 +108,7 @@ static inline uint64_t footprint(const cw_ring_t *r, uint64_t head, uint64_t len
  * consumer's exchange of tail followed by its load of producer_sleeping:
  * either we see the freed space or the consumer sees us sleeping. */
 static int room_for(cw_ring_t *r, uint64_t len) {
-  uint64_t pad, head = atomic_load_explicit(&r->head, memory_order_relaxed); /* own index */
+  uint64_t pad, head = r->staged; /* own index (staged records published by then) */
   uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
   return head + footprint(r, head, len, &pad) - tail <= r->mask + 1;
 }
@@ -127,8 +127,8 @@ static void wake_producer(cw_ring_t *r) {
   futex_wake(&r->space_seq, 1);
 }
 
-int cw_ring_pushv(cw_ring_t *r, const cw_ring_part_t *parts, int nparts) {
-  uint64_t len = 0, pad, total, head, old, tail, cap = r->mask + 1;
+int cw_ring_stage(cw_ring_t *r, const cw_ring_part_t *parts, int nparts) {
+  uint64_t len = 0, pad, total, head, cap = r->mask + 1;
   uint8_t *dst;
   uint32_t hdr[2];
   if (nparts < 1 || nparts > MAX_PARTS) return -EINVAL;
@@ -141,7 +141,7 @@ int cw_ring_pushv(cw_ring_t *r, const cw_ring_part_t *parts, int nparts) {
    * cw_ring_pop's return value. */
   if (len == 0) return -EINVAL;
 
-  old = head = atomic_load_explicit(&r->head, memory_order_relaxed); /* producer owns head */
+  head = r->staged; /* producer-private: the published head plus what is staged */
   total = footprint(r, head, len, &pad);
   if (head + total - r->cached_tail > cap) {
     /* Acquire pairs with the consumer's release (seq_cst) exchange of tail
@@ -165,26 +165,55 @@ int cw_ring_pushv(cw_ring_t *r, const cw_ring_part_t *parts, int nparts) {
     if (parts[i].len) memcpy(dst, parts[i].ptr, parts[i].len);
     dst += parts[i].len;
   }
-  head += stride(len);
+  r->staged = head + stride(len);
+  return 0;
+}
 
-  /* Publish. Release half: pairs with the consumer's acquire (seq_cst) load
-   * of head in pop/pop_burst/wait, so the record bytes and headers written
-   * above are visible before the consumer can see the new head. Full-barrier
-   * half: orders this store before the loads of tail and consumer_sleeping
-   * below (Dekker with the consumer's exchanges of tail and
-   * consumer_sleeping). */
-  atomic_exchange_explicit(&r->head, head, memory_order_seq_cst);
-  /* Pairs with the consumer's exchange of tail in publish_tail: if the
-   * consumer had consumed everything before `old`, we see it here and report
-   * the empty->non-empty edge; otherwise the consumer's next load of head
-   * (after its exchange) sees our record. Also acquire for cached_tail. */
-  tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
-  r->cached_tail = tail;
+/* Producer: make the staged records visible; wake a sleeping consumer if
+ * wake. Returns the empty edge (1: the ring was empty before them) in
+ * bit 0 and "consumer asleep, not woken" in bit 1. */
+static int publish_head(cw_ring_t *r, int wake) {
+  uint64_t old = atomic_load_explicit(&r->head, memory_order_relaxed); /* producer owns head */
+  uint64_t tail;
+  int edge = 0;
+  if (r->staged != old) {
+    /* Release half: pairs with the consumer's acquire (seq_cst) load of head
+     * in pop/pop_burst/wait, so the record bytes and headers written by
+     * cw_ring_stage are visible before the consumer can see the new head.
+     * Full-barrier half: orders this store before the loads of tail and
+     * consumer_sleeping below (Dekker with the consumer's exchanges of tail
+     * and consumer_sleeping). */
+    atomic_exchange_explicit(&r->head, r->staged, memory_order_seq_cst);
+    /* Pairs with the consumer's exchange of tail in publish_tail: if the
+     * consumer had consumed everything before `old`, we see it here and
+     * report the empty->non-empty edge; otherwise the consumer's next load
+     * of head (after its exchange) sees our records. Also acquire for
+     * cached_tail. */
+    tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+    r->cached_tail = tail;
+    edge = (int64_t)(tail - old) >= 0;
+  }
   /* Pairs with the consumer's exchange of consumer_sleeping in cw_ring_wait:
-   * either we see it asleep and wake it, or it re-checks after its exchange
-   * and sees our head. */
-  if (atomic_load_explicit(&r->consumer_sleeping, memory_order_seq_cst)) wake_consumer(r);
-  return (int64_t)(tail - old) >= 0 ? 1 : 0;
+   * either we see it asleep (and wake it, or report it), or it re-checks
+   * after its exchange and sees our head. A flush with nothing new staged
+   * follows an earlier publish that saw it asleep: a stale 1 here only
+   * costs one wake-up. */
+  if (!atomic_load_explicit(&r->consumer_sleeping, memory_order_seq_cst)) return edge;
+  if (!wake) return edge | 2;
+  wake_consumer(r);
+  return edge;
+}
+
+int cw_ring_publish(cw_ring_t *r, int wake) { return publish_head(r, wake) >> 1; }
+
+int cw_ring_pushv(cw_ring_t *r, const cw_ring_part_t *parts, int nparts) {
+  int rc = cw_ring_stage(r, parts, nparts);
+  if (rc < 0) {
+    if (rc == -EAGAIN && r->staged != atomic_load_explicit(&r->head, memory_order_relaxed))
+      publish_head(r, 1); /* a full ring's staged records must reach the consumer */
+    return rc;
+  }
+  return publish_head(r, 1) & 1;
 }
 
 int cw_ring_push(cw_ring_t *r, const void *rec, size_t len) {

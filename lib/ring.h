@@ -27,6 +27,7 @@ typedef struct cw_ring {
   _Atomic uint64_t stalls;                     /* producer waits (full ring); written by
                                                   the producer only, readable by anyone */
   uint64_t cached_tail;                        /* producer-private last seen tail */
+  uint64_t staged;                             /* producer-private: head + staged bytes */
   /* read-only after init */
   alignas(CW_CACHELINE) uint8_t *buf;
   uint64_t mask; /* capacity - 1 */
@@ -52,6 +53,19 @@ typedef struct cw_ring_part {
 } cw_ring_part_t;
 int cw_ring_pushv(cw_ring_t *r, const cw_ring_part_t *parts, int nparts);
 int cw_ring_push(cw_ring_t *r, const void *rec, size_t len);
+
+/* Producer, lazy hand-over: cw_ring_stage writes a record like
+ * cw_ring_pushv but leaves it invisible to the consumer until
+ * cw_ring_publish, so several records cost one publication and at most one
+ * wake-up. Stage returns 0 or the errors of cw_ring_pushv (-EAGAIN: not
+ * enough space besides what is staged; publish, wake, then wait with
+ * cw_ring_pushv_wait, which publishes the staged records too).
+ * cw_ring_publish makes every staged record visible; with wake, a sleeping
+ * consumer is woken. Returns 1 when the consumer sleeps and was not woken
+ * (wake == 0): a wake-up is owed (cw_ring_publish(r, 1) pays it, with or
+ * without new records), 0 otherwise. cw_ring_pushv = stage + publish(1). */
+int cw_ring_stage(cw_ring_t *r, const cw_ring_part_t *parts, int nparts);
+int cw_ring_publish(cw_ring_t *r, int wake);
 
 /* Producer: like cw_ring_pushv but waits (bounded spin, then futex sleep)
  * while the ring is full; counts each wait in r->stalls. Never drops.
