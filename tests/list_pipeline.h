@@ -3,3 +3,7 @@
 TEST(pipeline_two_threads_exactly_once)
 TEST(pipeline_control_reaches_owner)
 TEST(pipeline_blind_stores_late_redelivery)
+TEST(pipeline_inline_exactly_once)
+TEST(pipeline_inline_control_without_messages)
+TEST(pipeline_inline_sweep_without_messages)
+TEST(pipeline_inline_backpressure)

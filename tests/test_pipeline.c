@@ -2,11 +2,15 @@
  * the daemon runs: cw_pipeline_ingest on the producer side (the MQTT
  * receive thread's call), the real worker threads (decode, detect, reading
  * and alert rings), and a consumer thread standing in for the writer and
- * the alert sink. Checks that every reading arrives exactly once and in
- * order per socket, that duplicates are refused (and reach the reject sink),
- * that the alert the data contains is raised once, and that control
- * messages reach the owning worker. Run under ThreadSanitizer by
- * `make check` (tests whose name starts with pipeline_). */
+ * the alert sink. Both modes: threaded (two workers, an ingest ring each)
+ * and inline (one worker: the producer's thread runs decode + detect, the
+ * worker's thread applies control and sweeps under the same engine mutex).
+ * Checks that every reading arrives exactly once and in order per socket,
+ * that duplicates are refused (and reach the reject sink), that the alert
+ * the data contains is raised once, that control messages reach the
+ * owning engine, that the offline sweep runs while no message arrives and
+ * that a full reading ring holds the producer back. Run under
+ * ThreadSanitizer by `make check` (tests whose name starts with pipeline_). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,14 +26,16 @@
 #define P_TICKS 500 /* 100,000 readings */
 #define P_T0 1764374400000LL
 #define P_WORKERS 2
+#define P_WAIT_MS 20000 /* a bound on waiting for another thread, not a timing assertion */
 
 typedef struct pipe_ctx {
   cw_fx_t fx;
   cw_pipeline_t *p;
+  int nworkers;
   cw_decode_cfg_t dcfg;
   _Atomic int stop;
   int64_t last_ts[P_STATIONS][P_SOCKETS + 1];
-  long accepted, out_of_order, foreign, alerts_thermal;
+  long accepted, out_of_order, foreign, alerts_thermal, alerts_offline, closed_777;
 } pipe_ctx_t;
 
 static int on_reading(void *ctx, const void *rec, size_t len) {
@@ -54,6 +60,8 @@ static int on_alert(void *ctx, const void *rec, size_t len) {
   if (len != sizeof ev) return 0;
   memcpy(&ev, rec, sizeof ev);
   if (ev.kind == CW_KIND_THERMAL_RUNAWAY && ev.event == CW_EV_RAISED) c->alerts_thermal++;
+  if (ev.kind == CW_KIND_OFFLINE && ev.event == CW_EV_RAISED) c->alerts_offline++;
+  if (ev.id == 777 && ev.event == CW_EV_CLOSED) c->closed_777++;
   return 0;
 }
 
@@ -62,7 +70,7 @@ static void *consumer(void *arg) {
   pipe_ctx_t *c = arg;
   for (;;) {
     size_t n = 0;
-    for (int i = 0; i < P_WORKERS; i++) {
+    for (int i = 0; i < c->nworkers; i++) {
       n += cw_ring_pop_burst(cw_pipeline_readings(c->p, i), 256, on_reading, c);
       n += cw_ring_pop_burst(cw_pipeline_alerts(c->p, i), 64, on_alert, c);
     }
@@ -99,17 +107,20 @@ static int produce(pipe_ctx_t *c) {
   return 0;
 }
 
-static int setup(pipe_ctx_t *c, int nworkers) {
+static int setup_ring(pipe_ctx_t *c, int nworkers, size_t ring_bytes) {
   if (cw_fx_init(&c->fx)) return -1;
+  c->nworkers = nworkers;
   cw_decode_cfg_defaults(&c->dcfg);
   c->dcfg.max_age_ms = INT64_MAX / 4; /* fixed 2025 timestamps */
   cw_pipeline_cfg_t pc = {.env = &c->fx.env,
                           .nworkers = nworkers,
-                          .ring_bytes = 64 * 1024,
+                          .ring_bytes = ring_bytes,
                           .dcfg = &c->dcfg,
                           .ids = &c->fx.ids};
   return cw_pipeline_create(&pc, &c->p);
 }
+
+static int setup(pipe_ctx_t *c, int nworkers) { return setup_ring(c, nworkers, 64 * 1024); }
 
 static void stop_workers(pipe_ctx_t *c) {
   cw_pipeline_request_stop(c->p);
@@ -117,20 +128,58 @@ static void stop_workers(pipe_ctx_t *c) {
   cw_pipeline_join(c->p);
 }
 
-CW_TEST(pipeline_two_threads_exactly_once) {
+static cw_ctl_t *restore_777(void) {
+  cw_ctl_t *ctl = calloc(1, sizeof *ctl);
+  if (!ctl) return NULL;
+  ctl->type = CW_CTL_RESTORE_ALERT;
+  snprintf(ctl->station, sizeof ctl->station, "ST05");
+  ctl->socket = 2;
+  ctl->alert = (cw_alert_event_t){.id = 777, .ts_ms = P_T0, .kind = CW_KIND_OVERLOAD,
+                                  .severity = CW_SEV_WARNING, .event = CW_EV_RAISED,
+                                  .state = CW_ALERT_OPEN, .socket = 2};
+  snprintf(ctl->alert.station, sizeof ctl->alert.station, "ST05");
+  return ctl;
+}
+
+static cw_ctl_t *close_777(void) {
+  cw_ctl_t *ctl = calloc(1, sizeof *ctl);
+  if (!ctl) return NULL;
+  ctl->type = CW_CTL_OPERATOR;
+  ctl->alert.id = 777;
+  ctl->alert.event = CW_EV_CLOSED;
+  snprintf(ctl->alert.by, sizeof ctl->alert.by, "test");
+  return ctl;
+}
+
+static void *post_restore_and_close(void *arg) {
+  pipe_ctx_t *c = arg;
+  cw_ctl_t *r = restore_777(), *x = close_777();
+  if (r) cw_pipeline_post(c->p, CW_CTL_BY_STATION, r);
+  if (x) cw_pipeline_post(c->p, CW_CTL_ALL, x);
+  return NULL;
+}
+
+/* Every reading through nworkers workers (threads started) to the
+ * consumer thread; while it runs, a control thread posts the restore of an
+ * open alert and its operator close (the writer's and control's calls). */
+static void *post_restore_and_close(void *arg);
+
+static void exactly_once(int nworkers) {
   pipe_ctx_t *c = calloc(1, sizeof *c);
-  pthread_t th;
+  pthread_t th, ctl;
   CHECK(c != NULL);
-  CHECK_EQ(setup(c, P_WORKERS), 0);
+  CHECK_EQ(setup(c, nworkers), 0);
   CHECK_EQ(cw_pipeline_start(c->p), 0);
   CHECK_EQ(pthread_create(&th, NULL, consumer, c), 0);
+  CHECK_EQ(pthread_create(&ctl, NULL, post_restore_and_close, c), 0);
   int rc = produce(c);
+  pthread_join(ctl, NULL);
   stop_workers(c); /* every ingest ring drained into the reading rings */
   atomic_store(&c->stop, 1);
   pthread_join(th, NULL);
   consumer(c); /* what arrived after the consumer's last look */
   long accepted = c->accepted, ooo = c->out_of_order, foreign = c->foreign;
-  long thermal = c->alerts_thermal;
+  long thermal = c->alerts_thermal, closed = c->closed_777;
   uint64_t dups = atomic_load(&c->fx.m.rejects[CW_REJ_DUPLICATE]);
   uint64_t other = atomic_load(&c->fx.rejects) - dups;
   uint64_t sockets = atomic_load(&c->fx.m.sockets_tracked);
@@ -147,7 +196,14 @@ CW_TEST(pipeline_two_threads_exactly_once) {
   CHECK_EQ(foreign, 0);
   CHECK_EQ(sockets, (uint64_t)P_STATIONS * P_SOCKETS);
   CHECK_EQ(thermal, 1);
+  CHECK_EQ(closed, 1);
 }
+
+CW_TEST(pipeline_two_threads_exactly_once) { exactly_once(P_WORKERS); }
+
+/* Inline mode: the producer's thread drives the engine, the worker's
+ * thread applies the control messages posted meanwhile. */
+CW_TEST(pipeline_inline_exactly_once) { exactly_once(1); }
 
 /* Control messages take the routes the daemon uses: an open alert restored
  * to the worker owning its station (as the writer does at start), then an
@@ -159,23 +215,7 @@ CW_TEST(pipeline_control_reaches_owner) {
   CHECK(c != NULL);
   CHECK_EQ(setup(c, P_WORKERS), 0);
   CHECK_EQ(cw_pipeline_start(c->p), 0);
-  cw_ctl_t *ctl = calloc(1, sizeof *ctl);
-  CHECK(ctl != NULL);
-  ctl->type = CW_CTL_RESTORE_ALERT;
-  snprintf(ctl->station, sizeof ctl->station, "ST05");
-  ctl->socket = 2;
-  ctl->alert = (cw_alert_event_t){.id = 777, .ts_ms = P_T0, .kind = CW_KIND_OVERLOAD,
-                                  .severity = CW_SEV_WARNING, .event = CW_EV_RAISED,
-                                  .state = CW_ALERT_OPEN, .socket = 2};
-  snprintf(ctl->alert.station, sizeof ctl->alert.station, "ST05");
-  cw_pipeline_post(c->p, CW_CTL_BY_STATION, ctl);
-  ctl = calloc(1, sizeof *ctl);
-  CHECK(ctl != NULL);
-  ctl->type = CW_CTL_OPERATOR;
-  ctl->alert.id = 777;
-  ctl->alert.event = CW_EV_CLOSED;
-  snprintf(ctl->alert.by, sizeof ctl->alert.by, "test");
-  cw_pipeline_post(c->p, CW_CTL_ALL, ctl);
+  post_restore_and_close(c);
   static char big[70 * 1024]; /* larger than any record of a 64 KiB ring */
   memset(big, ' ', sizeof big);
   const char topic[] = "cw/ST05/2/telemetry";
@@ -200,8 +240,7 @@ CW_TEST(pipeline_control_reaches_owner) {
 /* A blind pipeline (a shard just taken over) stores a reading that is not
  * after its socket's last ts (a broker's late redelivery of a message the
  * previous owner never acknowledged) instead of rejecting it; once sighted
- * again the same reading is a duplicate as before. No thread: the worker is
- * polled on this one (cw_worker_poll through cw_pipeline_ingest's ring). */
+ * again the same reading is a duplicate as before. One worker: inline. */
 CW_TEST(pipeline_blind_stores_late_redelivery) {
   pipe_ctx_t *c = calloc(1, sizeof *c);
   CHECK(c != NULL);
@@ -228,4 +267,114 @@ CW_TEST(pipeline_blind_stores_late_redelivery) {
   free(c);
   CHECK_EQ(stored, 3); /* 2000, late 1000 (blind), 3000 */
   CHECK_EQ(dups, 1);   /* late 1000 again, not blind */
+}
+
+/* Inline mode, no message at all: control posted from another thread
+ * reaches the engine through the worker's own thread (restore, then close:
+ * the closed event appears in the alert ring). */
+CW_TEST(pipeline_inline_control_without_messages) {
+  pipe_ctx_t *c = calloc(1, sizeof *c);
+  CHECK(c != NULL);
+  CHECK_EQ(setup(c, 1), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, post_restore_and_close, c), 0);
+  pthread_join(th, NULL);
+  for (int i = 0; i < P_WAIT_MS && !c->closed_777; i++)
+    if (cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c) == 0) cw_sleep_ms(1);
+  long closed = c->closed_777;
+  stop_workers(c);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
+  CHECK_EQ(closed, 1);
+}
+
+/* Inline mode: two readings of a station, received long ago, then silence:
+ * the worker's thread sweeps while no message arrives and raises offline;
+ * set blind first, it does not (the alert comes only once sighted). */
+CW_TEST(pipeline_inline_sweep_without_messages) {
+  pipe_ctx_t *c = calloc(1, sizeof *c);
+  CHECK(c != NULL);
+  CHECK_EQ(setup(c, 1), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  cw_pipeline_set_blind(c->p, INT64_MAX);
+  const char topic[] = "cw/ST09/4/telemetry";
+  char pl[128];
+  int64_t old = cw_now_ms() - 2 * 3600 * 1000LL;
+  for (int i = 0; i < 3; i++) {
+    int n = snprintf(pl, sizeof pl, "{\"ts\":%lld,\"v\":230.0,\"a\":0,\"w\":0}",
+                     (long long)(P_T0 + i * 10000));
+    CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), pl, (size_t)n, old + i * 10000), 0);
+  }
+  /* blind: the sweeps skip it (two sweeps' worth of waiting, no alert) */
+  cw_sleep_ms(2500);
+  cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c);
+  long while_blind = c->alerts_offline;
+  cw_pipeline_set_blind(c->p, 0);
+  for (int i = 0; i < P_WAIT_MS && !c->alerts_offline; i++)
+    if (cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c) == 0) cw_sleep_ms(1);
+  long offline = c->alerts_offline;
+  stop_workers(c);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
+  CHECK_EQ(while_blind, 0);
+  CHECK(offline >= 1);
+}
+
+/* Inline mode, backpressure: a 4 KiB reading ring and no consumer. The
+ * producer thread must wait (not drop) once the ring is full; a consumer
+ * started then takes every reading exactly once. */
+#define BP_MSGS 600
+typedef struct bp_ctx {
+  pipe_ctx_t *c;
+  _Atomic int sent, done;
+} bp_ctx_t;
+
+static void *bp_produce(void *arg) {
+  bp_ctx_t *b = arg;
+  char topic[64], pl[160];
+  for (int i = 0; i < BP_MSGS; i++) {
+    int tl = snprintf(topic, sizeof topic, "cw/ST%02d/%d/telemetry", i % P_STATIONS, 1 + i % 5);
+    int n = snprintf(pl, sizeof pl, "{\"ts\":%lld,\"v\":230.0,\"a\":0.5,\"w\":115}",
+                     (long long)(P_T0 + i * 1000LL));
+    cw_pipeline_ingest(b->c->p, topic, (size_t)tl, pl, (size_t)n, P_T0 + i * 1000LL);
+    atomic_fetch_add(&b->sent, 1);
+  }
+  atomic_store(&b->done, 1);
+  return NULL;
+}
+
+CW_TEST(pipeline_inline_backpressure) {
+  pipe_ctx_t *c = calloc(1, sizeof *c);
+  bp_ctx_t b = {.c = c};
+  pthread_t prod, cons;
+  CHECK(c != NULL);
+  CHECK_EQ(setup_ring(c, 1, 4096), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  CHECK_EQ(pthread_create(&prod, NULL, bp_produce, &b), 0);
+  cw_ring_t *rr = cw_pipeline_readings(c->p, 0);
+  /* wait until the ring cannot take another reading */
+  for (int i = 0; i < P_WAIT_MS && cw_ring_used(rr) + sizeof(cw_reading_t) + 16 <= 4096; i++)
+    cw_sleep_ms(1);
+  int sent_full = atomic_load(&b.sent), done_full = atomic_load(&b.done);
+  CHECK_EQ(pthread_create(&cons, NULL, consumer, c), 0);
+  pthread_join(prod, NULL);
+  stop_workers(c);
+  atomic_store(&c->stop, 1);
+  pthread_join(cons, NULL);
+  consumer(c);
+  long accepted = c->accepted, ooo = c->out_of_order;
+  uint64_t stalls = atomic_load(&c->fx.m.writer_stalls);
+  uint64_t rejects = atomic_load(&c->fx.rejects);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
+  CHECK_EQ(done_full, 0); /* 4 KiB holds far fewer than BP_MSGS readings */
+  CHECK(sent_full < BP_MSGS);
+  CHECK_EQ(accepted, BP_MSGS);
+  CHECK_EQ(ooo, 0);
+  CHECK_EQ(rejects, 0);
+  CHECK(stalls >= 1);
 }
