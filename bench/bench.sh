@@ -15,11 +15,13 @@ MODE=${1:-quick}
 BUILD=${BUILD:-build}
 OUT=$PWD/build/bench-run
 # S stations x K sockets every I s for D s; LAT_N alert probes over a
-# background replay at BG_X times recorded speed; BIG_S x 10 sockets for RSS.
-# SB: stations of the batched capture (more, so that its run lasts seconds).
+# background replay at BG_X times recorded speed over BG_P connections;
+# BIG_S x 10 sockets for RSS. SB: stations of the batched capture (more, so
+# that its drain lasts seconds). quick: S=340 = ~100,000 single-reading
+# messages, SB=1000 = ~300,000 readings in ~30,000 station messages.
 case "$MODE" in
-  quick) S=200 SB=500 K=10 I=10 D=300 LAT_N=200 BG_X="10 20" BIG_S=10000 PIPE_N=200000 RUNS=${RUNS:-3} ;;
-  full) S=1000 SB=2000 K=10 I=10 D=300 LAT_N=1000 BG_X="2 4" BIG_S=10000 PIPE_N=1000000 RUNS=${RUNS:-3} ;;
+  quick) S=340 SB=1000 K=10 I=10 D=300 LAT_N=200 BG_X="10 60" BG_P=2 BIG_S=10000 PIPE_N=200000 RUNS=${RUNS:-3} ;;
+  full) S=1000 SB=2000 K=10 I=10 D=300 LAT_N=1000 BG_X="4 20" BG_P=2 BIG_S=10000 PIPE_N=1000000 RUNS=${RUNS:-3} ;;
   profile) S=1000 SB=1000 K=10 I=10 D=300 RUNS=1 ;;
   peers)
     # per-socket messages, then the same readings station-batched
@@ -29,10 +31,13 @@ case "$MODE" in
   *) echo "usage: bench.sh quick|full|peers|profile" >&2; exit 2 ;;
 esac
 
+# CW_BENCH_DAEMON: measure another chargewatchd binary (e.g. an older
+# build, for a before/after comparison); everything else is this tree's.
+DAEMON_BIN=${CW_BENCH_DAEMON:-$BUILD/chargewatchd}
 T_START=$(date +%s)
 sh .ci/deps.sh
 BINS="gen replay countsub copyraw alertlat pipeline ring fsri_replay"
-make -s -j2 BUILD="$BUILD" "$BUILD/chargewatchd" $(for b in $BINS; do echo "$BUILD/bench/$b"; done) >/dev/null
+make -s -j2 BUILD="$BUILD" "$BUILD/chargewatchd" "$BUILD/test_unit" $(for b in $BINS; do echo "$BUILD/bench/$b"; done) >/dev/null
 . tests/services.sh
 
 DAEMON_PID=""
@@ -97,7 +102,7 @@ DAEMON_ID=""
 start_daemon() {
   DAEMON_ID=$1
   cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" "$DAEMON_ID" "$CW_PG_CONN" "$HTTP_PORT" warn
-  "$BUILD/chargewatchd" -c "$OUT/chargewatch.conf" 2>>"$OUT/daemon.log" &
+  "$DAEMON_BIN" -c "$OUT/chargewatch.conf" 2>>"$OUT/daemon.log" &
   DAEMON_PID=$!
   for _ in $(seq 1 300); do
     http_get /healthz 2>/dev/null | grep -q ' 200 ' && return 0
@@ -134,9 +139,12 @@ metric_fast() {
 # Waits until the daemon has committed $1 rows (or made no progress for 20 s,
 # or 600 s passed), polling every ~0.05 s and sampling rows every 0.5 s into
 # $2 (ms since $3, an EPOCHREALTIME). Sets DONE_T (EPOCHREALTIME when
-# the last row was seen committed) and DONE_ROWS.
+# the last row was seen committed) and DONE_ROWS, FIRST_T and FIRST_ROWS (the
+# first poll that saw rows committed: a drain's rate from there excludes the
+# start-up).
 wait_rows() {
-  local want=$1 samples=$2 t0=${3/[.,]/} rows=0 last=-1 still_since t next=0 end
+  local want=$1 samples=$2 t0=${3/[.,]/} rows=0 last=-1 still_since t next=0 end first=""
+  FIRST_ROWS=0
   : >"$samples"
   t=${EPOCHREALTIME/[.,]/}
   still_since=$t
@@ -145,6 +153,7 @@ wait_rows() {
     metric_fast rows_committed_total
     rows=$MV
     t=${EPOCHREALTIME/[.,]/}
+    if [ -z "$first" ] && [ "$rows" -gt 0 ]; then first=$t; FIRST_ROWS=$rows; fi
     if [ "$t" -ge "$next" ] || [ "$rows" -ge "$want" ]; then
       echo "$(((t - t0) / 1000)) $rows" >>"$samples"
       next=$((t + 500000))
@@ -157,6 +166,8 @@ wait_rows() {
   done
   DONE_T="$((t / 1000000)).$(printf '%06d' $((t % 1000000)))"
   DONE_ROWS=$rows
+  first=${first:-$t}
+  FIRST_T="$((first / 1000000)).$(printf '%06d' $((first % 1000000)))"
 }
 
 if [ "$MODE" = profile ]; then
@@ -262,21 +273,61 @@ e2e_run() { # cap nread nmsg tag
   stored=$(PSQL "SELECT count(*) FROM readings")
   sent=$(field readings <"$OUT/replay-$tag")
   lost=$((sent - rej - stored))
-  echo "e2e: sent=$sent stored=$stored rejected=$rej lost=$lost seconds=$(calc "$DONE_T - $t0") readings_per_s=$(calc "$stored / ($DONE_T - $t0)" 0) cpu_us_per_reading=$(calc "($c1 - $c0) * 1e6 / $TCK / $want" 2) broker_cpu_us_per_msg=$(calc "($m1 - $m0) * 1e6 / $TCK / $n" 2) hwm_kb=$hwm" >"$OUT/e2e.$tag"
+  local steady=n/a
+  if awk "BEGIN { exit !($DONE_T > $FIRST_T && $DONE_ROWS > $FIRST_ROWS) }"; then
+    steady=$(calc "($DONE_ROWS - $FIRST_ROWS) / ($DONE_T - $FIRST_T)" 0)
+  fi
+  echo "e2e: sent=$sent stored=$stored rejected=$rej lost=$lost seconds=$(calc "$DONE_T - $t0") readings_per_s=$(calc "$stored / ($DONE_T - $t0)" 0) steady_readings_per_s=$steady cpu_us_per_reading=$(calc "($c1 - $c0) * 1e6 / $TCK / $want" 2) broker_cpu_us_per_msg=$(calc "($m1 - $m0) * 1e6 / $TCK / $n" 2) hwm_kb=$hwm" >"$OUT/e2e.$tag"
   cat "$OUT/e2e.$tag" >&2
 }
 
 # ---------------------------------------------------------------- ceilings + daemon, interleaved
-say "bench: bare subscriber and chargewatchd, $RUNS interleaved runs each, live and drain"
+say "bench: bare subscriber and chargewatchd, $RUNS interleaved runs each: live, drain, batched live, batched drain"
 PSQL "$(cat "$OUT/stations.sql")" >/dev/null
 for r in $(seq 1 "$RUNS"); do
+  echo "run $r: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/loadavg.txt"
+  countsub_run "$OUT/city.cap" 'cw/+/+/telemetry' "$NMSG" "drain$r"
+  e2e_run "$OUT/city.cap" "$NREAD" "$NMSG" "drain$r"
+  countsub_run "$OUT/city-batched.cap" 'cw/+/telemetry' "$NMSG_B" "bdrain$r"
+  e2e_run "$OUT/city-batched.cap" "$NREAD_B" "$NMSG_B" "bdrain$r"
   countsub_run "$OUT/city.cap" 'cw/+/+/telemetry' "$NMSG" "live$r"
   e2e_run "$OUT/city.cap" "$NREAD" "$NMSG" "live$r"
   countsub_run "$OUT/city-batched.cap" 'cw/+/telemetry' "$NMSG_B" "batched$r"
   e2e_run "$OUT/city-batched.cap" "$NREAD_B" "$NMSG_B" "batched$r"
-  countsub_run "$OUT/city.cap" 'cw/+/+/telemetry' "$NMSG" "drain$r"
-  e2e_run "$OUT/city.cap" "$NREAD" "$NMSG" "drain$r"
 done
+
+# Where the daemon's remaining time goes: one more single-reading drain
+# (not counted above) under perf (software event cpu-clock: this VM has no
+# hardware counters), attached as soon as the daemon starts.
+PROF_OK=0
+if command -v perf >/dev/null; then
+  say "bench: profile of one drain (perf, cpu-clock)"
+  reset_db
+  start_daemon cw-bench-prof
+  stop_daemon keep
+  $REPLAY -f "$OUT/city.cap" --client-prefix cw-p-prof >"$OUT/replay-prof" 2>/dev/null
+  t0=$(now)
+  cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" cw-bench-prof "$CW_PG_CONN" "$HTTP_PORT" warn
+  "$DAEMON_BIN" -c "$OUT/chargewatch.conf" 2>>"$OUT/daemon.log" &
+  DAEMON_PID=$!
+  DAEMON_ID=cw-bench-prof
+  perf record -e cpu-clock -F 999 -g -p "$DAEMON_PID" -o "$OUT/perf.data" >"$OUT/perf.log" 2>&1 &
+  PERF=$!
+  BG_PIDS="$PERF"
+  wait_rows "$NREAD" "$OUT/samples.prof" "$t0"
+  kill -INT "$PERF" 2>/dev/null || true
+  wait "$PERF" 2>/dev/null || true
+  BG_PIDS=""
+  stop_daemon
+  echo "perf record -e cpu-clock -F 999 -g -p DAEMON_PID   (one drain of \$OUT/city.cap, not in the medians)" >>"$CMDS"
+  if [ -s "$OUT/perf.data" ]; then
+    PROF_OK=1
+    PR() { perf report -i "$OUT/perf.data" --stdio --no-children -g none --percent-limit 1 "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' || true; }
+    PR --sort comm >"$OUT/profile-thread.txt"
+    PR --sort dso >"$OUT/profile-dso.txt"
+    PR --sort dso,sym >"$OUT/profile-sym.txt"
+  fi
+fi
 
 # Detection needs the single-reading capture's alerts: one more live run,
 # kept, with the replay's ts shift recovered from the first record.
@@ -331,14 +382,14 @@ medmax() { echo "$1" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} EN
 say "bench: alert latency, $LAT_N probes idle and under background replays at ${BG_X}x"
 reset_db
 start_daemon cw-bench-lat
-LATCMD="$BUILD/bench/alertlat -u $CW_MQTT_URI -n $LAT_N -g 20"
-echo "$LATCMD -o FILE   (idle, then during each: $REPLAY -f $OUT/city.cap -x X, X in $BG_X)" >>"$CMDS"
+LATCMD="$BUILD/bench/alertlat -u $CW_MQTT_URI -n $LAT_N -g 10"
+echo "$LATCMD -o FILE   (idle, then during each: $REPLAY -f $OUT/city.cap -x X -P $BG_P, X in $BG_X)" >>"$CMDS"
 $LATCMD -o "$OUT/lat-idle.dat" >"$OUT/alertlat-idle.txt" || true
 for x in $BG_X; do
-  "$BUILD/bench/replay" -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 -x "$x" --client-prefix "cw-bg$x" >"$OUT/replay-bg$x" 2>/dev/null &
+  "$BUILD/bench/replay" -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 -x "$x" -P "$BG_P" --client-prefix "cw-bg$x" >"$OUT/replay-bg$x" 2>/dev/null &
   BG=$!
   BG_PIDS="$BG"
-  sleep 2
+  sleep 1
   b0=$(metric messages_received_total)
   tb0=$(now)
   $LATCMD -o "$OUT/lat-load$x.dat" >"$OUT/alertlat-load$x.txt" || true
@@ -374,13 +425,14 @@ stop_daemon
 
 # ---------------------------------------------------------------- table
 pick() { for t in $(seq 1 "$RUNS"); do field "$2" <"$OUT/$1$t"; done | med; }
-for kind in live batched drain; do
+for kind in live batched drain bdrain; do
   eval "CS_RATE_$kind=\$(pick countsub.$kind msgs_per_s)"
   eval "CS_CPU_$kind=\$(pick countsub.$kind cpu_us_per_msg)"
   eval "CS_BRK_$kind=\$(pick countsub.$kind broker_cpu_us_per_msg)"
   eval "E_RATE_$kind=\$(pick e2e.$kind readings_per_s)"
   eval "E_CPU_$kind=\$(pick e2e.$kind cpu_us_per_reading)"
   eval "E_BRK_$kind=\$(pick e2e.$kind broker_cpu_us_per_msg)"
+  eval "E_STEADY_$kind=\$(pick e2e.$kind steady_readings_per_s)"
   eval "E_LOST_$kind=\$(for t in \$(seq 1 $RUNS); do field lost <$OUT/e2e.$kind\$t; done | sort -g | tail -1)"
   eval "E_HWM_$kind=\$(for t in \$(seq 1 $RUNS); do field hwm_kb <$OUT/e2e.$kind\$t; done | sort -g | tail -1)"
 done
@@ -395,6 +447,29 @@ done
 COPY_RATE=$(for r in $(seq 1 "$RUNS"); do field rows_per_s <"$OUT/copyraw.$r"; done | med)
 readvals() { for t in $(seq 1 "$RUNS"); do field "$2" <"$OUT/$1$t"; done | tr '\n' ' '; }
 
+# ---------------------------------------------------------------- Node-RED, same batched messages
+# Only if `make bench-peers` has installed it (build/peers/node-red): one
+# interleaved chargewatchd + Node-RED run of bench/peers/run.sh --batched
+# (live, its own broker and database), table not appended there.
+NR_CPU="" CWP_CPU="" NR_NOTE="Node-RED not installed (\`make bench-peers\` installs it): no comparison this run"
+if [ -f build/peers/node-red/node_modules/node-red/red.js ]; then
+  say "bench: chargewatchd and Node-RED on the same station-batched messages (bench/peers/run.sh --batched)"
+  PEERS_CMD="CW_PEERS_APPEND=0 CW_PEERS='chargewatchd nodered' BUILD=$BUILD RUNS=${PEER_RUNS:-1} bash bench/peers/run.sh --batched"
+  echo "$PEERS_CMD" >>"$CMDS"
+  if CW_PEERS_APPEND=0 CW_PEERS='chargewatchd nodered' BUILD=$BUILD RUNS=${PEER_RUNS:-1} bash bench/peers/run.sh --batched >"$OUT/peers.txt" 2>&1; then
+    PRES=build/peers/run/results.tsv
+    NR_CPU=$(awk -F'\t' '$1 == "nodered" {print $5}' "$PRES" | med)
+    CWP_CPU=$(awk -F'\t' '$1 == "chargewatchd" {print $5}' "$PRES" | med)
+    NR_NOTE="same run, \`$PEERS_CMD\` (live: both subscribed while replay publishes)"
+  else
+    NR_NOTE="bench/peers/run.sh --batched failed (see \$OUT/peers.txt)"
+  fi
+fi
+
+# Engine state per socket (the detection engine alone, 100,000 sockets).
+ENGINE_MEM=$("$BUILD/test_unit" detect_100k_sockets_memory 2>&1 | sed -n 's/^ *detect: //p' | head -1)
+ENGINE_MEM=${ENGINE_MEM:-n/a}
+
 LAT_IDLE=$(sed 's/^alertlat: //' "$OUT/alertlat-idle.txt")
 NOW=$(date -u +%Y-%m-%dT%H:%MZ)
 CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
@@ -404,25 +479,46 @@ PER_SOCK=$(( (rss1 - rss0) * 1024 / (TRACKED > 0 ? TRACKED : 1) ))
 r3() { calc "$1" 2; }
 {
   echo
-  echo "## make bench ($MODE), $NOW"
+  echo "## make bench ($MODE), $NOW$([ -n "${CW_BENCH_DAEMON:-}" ] && echo ", daemon $CW_BENCH_DAEMON")"
   echo
   echo "Machine: $(nproc) cores, $CPU_MODEL, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); broker, database, publisher and consumer on the same box."
   echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1: other work shared the cores, so elapsed-time figures are noisy; CPU per reading is the steadier comparison."
   echo "Capture: $NMSG messages = $NREAD readings (single); batched: $NMSG_B messages = $NREAD_B readings. Median of $RUNS runs; ceiling and daemon runs interleaved. Took ${ELAPSED} s."
+  echo "Load average before each run: $(tr '\n' ';' <"$OUT/loadavg.txt" | sed 's/;$//; s/;/; /g')."
+  echo
+  echo "Goals of the ingest path (ratios against the bare paho subscriber of the same run):"
+  echo
+  echo "| goal | measured | target |"
+  echo "|---|---|---|"
+  echo "| drain, one reading per message: daemon CPU per message / bare subscriber's | $E_CPU_drain / $CS_CPU_drain us = $(r3 "$E_CPU_drain / $CS_CPU_drain")x | <= 1.25x |"
+  echo "| drain, station-batched: daemon CPU per reading / bare subscriber's | $E_CPU_bdrain / $(calc "$CS_CPU_bdrain * $NMSG_B / $NREAD_B" 2) us = $(r3 "$E_CPU_bdrain / ($CS_CPU_bdrain * $NMSG_B / $NREAD_B)")x | <= 2.2x |"
+  echo "| drain, station-batched: readings/s into the indexed readings table (first row -> last row committed; from the daemon's start: $E_RATE_bdrain) | $E_STEADY_bdrain | >= 150,000 |"
+  if [ -n "$NR_CPU" ]; then
+    echo "| station-batched, live: Node-RED CPU per reading / chargewatchd's ($NR_NOTE) | $NR_CPU / $CWP_CPU us = $(calc "$NR_CPU / $CWP_CPU" 1)x | >= 10x |"
+  else
+    echo "| station-batched: Node-RED CPU per reading / chargewatchd's | $NR_NOTE | >= 10x |"
+  fi
+  for x in $BG_X; do
+    echo "| alert latency p99 with ~$(cat "$OUT/bg-rate$x") msgs/s background (${x}x replay, $BG_P connections) | $(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' "$OUT/alertlat-load$x.txt") ms | <= 10 ms at 20,000 msgs/s |"
+  done
+  echo "| detection engine state (\`test_unit detect_100k_sockets_memory\`) | $ENGINE_MEM | report |"
+  echo "| daemon RSS at $TRACKED tracked sockets | $rss1 KiB ($PER_SOCK B/socket over the idle daemon's $rss0 KiB) | report |"
   echo
   echo "| figure | chargewatchd | ceiling (same run) | ratio |"
   echo "|---|---|---|---|"
   echo "| readings/s, live: replay publishing while consumer runs (first publish -> last row committed) | $E_RATE_live | bare paho subscriber: $CS_RATE_live msgs/s | $(r3 "$E_RATE_live / $CS_RATE_live") |"
   echo "| readings/s, drain: broker backlog of the whole capture consumed | $E_RATE_drain | bare paho subscriber: $CS_RATE_drain msgs/s | $(r3 "$E_RATE_drain / $CS_RATE_drain") |"
+  echo "| readings/s, drain, station-batched (from the daemon's start / first row -> last row) | $E_RATE_bdrain / $E_STEADY_bdrain | bare paho subscriber: $CS_RATE_bdrain msgs/s = $(calc "$CS_RATE_bdrain * $NREAD_B / $NMSG_B" 0) readings/s | $(r3 "$E_RATE_bdrain / ($CS_RATE_bdrain * $NREAD_B / $NMSG_B)") |"
   echo "| readings/s, live, station-batched (one message per station per interval) | $E_RATE_batched | bare paho subscriber: $CS_RATE_batched msgs/s = $(calc "$CS_RATE_batched * $NREAD_B / $NMSG_B" 0) readings/s | $(r3 "$E_RATE_batched / ($CS_RATE_batched * $NREAD_B / $NMSG_B)") |"
   echo "| readings/s vs raw binary COPY into the same indexed partitioned table (5000-row transactions) | $E_RATE_drain (drain) | $COPY_RATE rows/s | $(r3 "$E_RATE_drain / $COPY_RATE") |"
   echo "| daemon CPU us per reading, live | $E_CPU_live | bare subscriber $CS_CPU_live us/msg | $(r3 "$E_CPU_live / $CS_CPU_live") |"
   echo "| daemon CPU us per reading, drain | $E_CPU_drain | bare subscriber $CS_CPU_drain us/msg | $(r3 "$E_CPU_drain / $CS_CPU_drain") |"
+  echo "| daemon CPU us per reading, batched drain | $E_CPU_bdrain | bare subscriber $(calc "$CS_CPU_bdrain * $NMSG_B / $NREAD_B" 2) us/reading ($CS_CPU_bdrain us/msg) | $(r3 "$E_CPU_bdrain / ($CS_CPU_bdrain * $NMSG_B / $NREAD_B)") |"
   echo "| daemon CPU us per reading, batched | $E_CPU_batched | bare subscriber $(calc "$CS_CPU_batched * $NMSG_B / $NREAD_B" 2) us/reading ($CS_CPU_batched us/msg) | $(r3 "$E_CPU_batched / ($CS_CPU_batched * $NMSG_B / $NREAD_B)") |"
   echo "| in-process decode+detect+COPY encode, CPU ns per reading (\`pipeline\`) | $PIPE_NS | bare cJSON parse $CJSON_NS ns | $(r3 "$PIPE_NS / $CJSON_NS") |"
-  echo "| mosquitto CPU us per message (live / drain / batched) | $E_BRK_live / $E_BRK_drain / $E_BRK_batched | with the bare subscriber: $CS_BRK_live / $CS_BRK_drain / $CS_BRK_batched | |"
-  echo "| rows lost (sent - rejected - stored), worst run (live / drain / batched) | $E_LOST_live / $E_LOST_drain / $E_LOST_batched | 0 | |"
-  echo "| peak RSS (VmHWM), largest run | $E_HWM_live / $E_HWM_drain / $E_HWM_batched KiB | | |"
+  echo "| mosquitto CPU us per message (live / drain / batched / batched drain) | $E_BRK_live / $E_BRK_drain / $E_BRK_batched / $E_BRK_bdrain | with the bare subscriber: $CS_BRK_live / $CS_BRK_drain / $CS_BRK_batched / $CS_BRK_bdrain | |"
+  echo "| rows lost (sent - rejected - stored), worst run (live / drain / batched / batched drain) | $E_LOST_live / $E_LOST_drain / $E_LOST_batched / $E_LOST_bdrain | 0 | |"
+  echo "| peak RSS (VmHWM), largest run (live / drain / batched / batched drain) | $E_HWM_live / $E_HWM_drain / $E_HWM_batched / $E_HWM_bdrain KiB | | |"
   echo "| RSS at $TRACKED tracked sockets | $rss1 KiB (at start $rss0 KiB: $PER_SOCK B/socket; VmHWM $hwm_big KiB) | | |"
   echo "| alert latency, publish -> retained alert received (fresh socket, t = 95 C), idle | $LAT_IDLE | | |"
   for x in $BG_X; do
@@ -434,7 +530,7 @@ r3() { calc "$1" 2; }
     echo "| $k: alert opened - injected start (event time) | $(medmax "$l") | critical at: $(medmax "$c") | |"
   done
   echo
-  echo "Per run (live / batched / drain): daemon readings/s $(readvals e2e.live readings_per_s)/ $(readvals e2e.batched readings_per_s)/ $(readvals e2e.drain readings_per_s); bare subscriber msgs/s $(readvals countsub.live msgs_per_s)/ $(readvals countsub.batched msgs_per_s)/ $(readvals countsub.drain msgs_per_s); daemon CPU us/reading $(readvals e2e.live cpu_us_per_reading)/ $(readvals e2e.batched cpu_us_per_reading)/ $(readvals e2e.drain cpu_us_per_reading); bare subscriber CPU us/msg $(readvals countsub.live cpu_us_per_msg)/ $(readvals countsub.batched cpu_us_per_msg)/ $(readvals countsub.drain cpu_us_per_msg); COPY rows/s $(for r in $(seq 1 "$RUNS"); do field rows_per_s <"$OUT/copyraw.$r"; done | tr '\n' ' ')."
+  echo "Per run (live / batched / drain / batched drain): daemon readings/s $(readvals e2e.live readings_per_s)/ $(readvals e2e.batched readings_per_s)/ $(readvals e2e.drain readings_per_s)/ $(readvals e2e.bdrain readings_per_s); bare subscriber msgs/s $(readvals countsub.live msgs_per_s)/ $(readvals countsub.batched msgs_per_s)/ $(readvals countsub.drain msgs_per_s)/ $(readvals countsub.bdrain msgs_per_s); daemon CPU us/reading $(readvals e2e.live cpu_us_per_reading)/ $(readvals e2e.batched cpu_us_per_reading)/ $(readvals e2e.drain cpu_us_per_reading)/ $(readvals e2e.bdrain cpu_us_per_reading); bare subscriber CPU us/msg $(readvals countsub.live cpu_us_per_msg)/ $(readvals countsub.batched cpu_us_per_msg)/ $(readvals countsub.drain cpu_us_per_msg)/ $(readvals countsub.bdrain cpu_us_per_msg); COPY rows/s $(for r in $(seq 1 "$RUNS"); do field rows_per_s <"$OUT/copyraw.$r"; done | tr '\n' ' ')."
   echo
   echo "Definitions: live = the subscriber is connected while \`replay\` publishes (QoS 1, one connection), so both are bounded by the publisher too; drain = the broker first queues the whole capture for the consumer's persistent session, then the consumer is started and timed until the last message (subscriber) or the last row committed (daemon, from its start). CPU is utime+stime of the consumer process (/proc/PID/stat, getrusage) over the same interval, per reading. Lead time = alerts.opened_at minus the injected start_ts_ms of gen's truth row, both in capture time (the replay's ts shift, $SHIFT ms, recovered from the first record); negative = raised before the labelled start (e.g. the 2 C/min warning before the runaway jump)."
   [ -s "$OUT/daemon-exit.txt" ] && { echo; echo "Daemon exits: $(grep -c shutdown "$OUT/daemon-exit.txt") stops, slowest shutdown $(sed -n 's/.*shutdown \([0-9.]*\) s/\1/p' "$OUT/daemon-exit.txt" | sort -g | tail -1) s; non-zero exits: $(grep -c 'exit status' "$OUT/daemon-exit.txt" || true)."; }
@@ -446,6 +542,19 @@ r3() { calc "$1" 2; }
   sed "s#$OUT#\$OUT#g" "$CMDS"
   echo '```'
   echo
+  if [ "$PROF_OK" = 1 ]; then
+    echo "Where the daemon's time goes in a single-reading drain (perf, software event cpu-clock, 999 Hz, whole process; share of its samples; rows under 1 % left out):"
+    echo
+    echo '```'
+    echo "by thread:"
+    cat "$OUT/profile-thread.txt"
+    echo "by object:"
+    cat "$OUT/profile-dso.txt"
+    echo "by function:"
+    head -30 "$OUT/profile-sym.txt"
+    echo '```'
+    echo
+  fi
   echo "In-process pipeline (\`$PIPE_CMD\`, then \`--batched\`):"
   echo
   echo '```'

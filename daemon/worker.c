@@ -431,6 +431,7 @@ int cw_worker_start(cw_worker_t *w) {
     return -rc;
   }
   w->started = 1;
+  pthread_setname_np(w->thread, w->inline_mode ? "cw-engine" : "cw-worker"); /* for perf, top */
   return 0;
 }
 
