@@ -269,35 +269,52 @@ CW_TEST(pipeline_blind_stores_late_redelivery) {
   CHECK_EQ(dups, 1);   /* late 1000 again, not blind */
 }
 
-/* Inline mode, no message at all: control posted from another thread
- * reaches the engine through the worker's own thread (restore, then close:
- * the closed event appears in the alert ring). */
-CW_TEST(pipeline_inline_control_without_messages) {
+/* An inline pipeline with its engine thread started, or NULL. */
+static pipe_ctx_t *inline_started(void) {
   pipe_ctx_t *c = calloc(1, sizeof *c);
-  CHECK(c != NULL);
-  CHECK_EQ(setup(c, 1), 0);
-  CHECK_EQ(cw_pipeline_start(c->p), 0);
-  pthread_t th;
-  CHECK_EQ(pthread_create(&th, NULL, post_restore_and_close, c), 0);
-  pthread_join(th, NULL);
-  for (int i = 0; i < P_WAIT_MS && !c->closed_777; i++)
-    if (cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c) == 0) cw_sleep_ms(1);
-  long closed = c->closed_777;
+  if (c && (setup(c, 1) || cw_pipeline_start(c->p))) {
+    if (c->p) cw_pipeline_free(c->p);
+    cw_fx_free(&c->fx);
+    free(c);
+    c = NULL;
+  }
+  return c;
+}
+
+static void finish(pipe_ctx_t *c) {
   stop_workers(c);
   cw_pipeline_free(c->p);
   cw_fx_free(&c->fx);
   free(c);
+}
+
+/* Consume alert events until *seen is non-zero (bounded). */
+static long await_alerts(pipe_ctx_t *c, const long *seen) {
+  for (int i = 0; i < P_WAIT_MS && !*seen; i++)
+    if (cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c) == 0) cw_sleep_ms(1);
+  return *seen;
+}
+
+/* Inline mode, no message at all: control posted from another thread
+ * reaches the engine through the worker's own thread (restore, then close:
+ * the closed event appears in the alert ring). */
+CW_TEST(pipeline_inline_control_without_messages) {
+  pipe_ctx_t *c = inline_started();
+  CHECK(c != NULL);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, post_restore_and_close, c), 0);
+  pthread_join(th, NULL);
+  long closed = await_alerts(c, &c->closed_777);
+  finish(c);
   CHECK_EQ(closed, 1);
 }
 
-/* Inline mode: two readings of a station, received long ago, then silence:
- * the worker's thread sweeps while no message arrives and raises offline;
- * set blind first, it does not (the alert comes only once sighted). */
+/* Inline mode: three readings of a socket, received two hours ago, then
+ * silence: the engine thread sweeps while no message arrives and raises
+ * offline; blind first, it does not (the alert comes only once sighted). */
 CW_TEST(pipeline_inline_sweep_without_messages) {
-  pipe_ctx_t *c = calloc(1, sizeof *c);
+  pipe_ctx_t *c = inline_started();
   CHECK(c != NULL);
-  CHECK_EQ(setup(c, 1), 0);
-  CHECK_EQ(cw_pipeline_start(c->p), 0);
   cw_pipeline_set_blind(c->p, INT64_MAX);
   const char topic[] = "cw/ST09/4/telemetry";
   char pl[128];
@@ -312,13 +329,8 @@ CW_TEST(pipeline_inline_sweep_without_messages) {
   cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c);
   long while_blind = c->alerts_offline;
   cw_pipeline_set_blind(c->p, 0);
-  for (int i = 0; i < P_WAIT_MS && !c->alerts_offline; i++)
-    if (cw_ring_pop_burst(cw_pipeline_alerts(c->p, 0), 16, on_alert, c) == 0) cw_sleep_ms(1);
-  long offline = c->alerts_offline;
-  stop_workers(c);
-  cw_pipeline_free(c->p);
-  cw_fx_free(&c->fx);
-  free(c);
+  long offline = await_alerts(c, &c->alerts_offline);
+  finish(c);
   CHECK_EQ(while_blind, 0);
   CHECK(offline >= 1);
 }
@@ -351,7 +363,7 @@ CW_TEST(pipeline_inline_backpressure) {
   bp_ctx_t b = {.c = c};
   pthread_t prod, cons;
   CHECK(c != NULL);
-  CHECK_EQ(setup_ring(c, 1, 4096), 0);
+  CHECK_EQ(setup_ring(c, 1, 4096), 0); /* the smallest ring */
   CHECK_EQ(cw_pipeline_start(c->p), 0);
   CHECK_EQ(pthread_create(&prod, NULL, bp_produce, &b), 0);
   cw_ring_t *rr = cw_pipeline_readings(c->p, 0);
@@ -368,9 +380,7 @@ CW_TEST(pipeline_inline_backpressure) {
   long accepted = c->accepted, ooo = c->out_of_order;
   uint64_t stalls = atomic_load(&c->fx.m.writer_stalls);
   uint64_t rejects = atomic_load(&c->fx.rejects);
-  cw_pipeline_free(c->p);
-  cw_fx_free(&c->fx);
-  free(c);
+  finish(c);
   CHECK_EQ(done_full, 0); /* 4 KiB holds far fewer than BP_MSGS readings */
   CHECK(sent_full < BP_MSGS);
   CHECK_EQ(accepted, BP_MSGS);
