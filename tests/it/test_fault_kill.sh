@@ -86,11 +86,16 @@ fault_publish "$IT_DIR/g3" 100 0 &
 PUB=$!
 IT_BG_PIDS="$IT_BG_PIDS $PUB"
 ring_used() { it_metric "ring_used_bytes{ring=\"$1\""; }
+# One worker (the default) runs inline: no ingest ring (capacity 0), the
+# reading ring is the one that fills and holds the receive thread back.
+icap=$(it_metric 'ring_capacity_bytes{ring="ingest"')
+icap=${icap:-0}
 # Full: both rings hold more than 3/4 of their capacity (a ring refuses a
 # record that does not fit whole, so "full" is never quite 100 %).
 full=0
 for _ in $(seq 1 100); do
-  if [ "$(ring_used ingest)" -ge $((RING * 3 / 4)) ] && [ "$(ring_used readings)" -ge $((RING * 3 / 4)) ]; then
+  if { [ "$icap" = 0 ] || [ "$(ring_used ingest)" -ge $((RING * 3 / 4)) ]; } &&
+    [ "$(ring_used readings)" -ge $((RING * 3 / 4)) ]; then
     full=1
     break
   fi

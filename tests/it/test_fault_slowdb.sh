@@ -64,9 +64,14 @@ fault_publish "$IT_DIR/gen2" 300 0 &
 PUB=$!
 IT_BG_PIDS="$IT_BG_PIDS $PUB"
 ring_used() { it_metric "ring_used_bytes{ring=\"$1\""; }
+# One worker (the default) runs inline: no ingest ring (capacity 0), the
+# reading ring is the one that fills and holds the receive thread back.
+icap=$(it_metric 'ring_capacity_bytes{ring="ingest"')
+icap=${icap:-0}
 full=0
 for _ in $(seq 1 100); do
-  if [ "$(ring_used ingest)" -ge $((R * 3 / 4)) ] && [ "$(ring_used readings)" -ge $((R * 3 / 4)) ]; then
+  if { [ "$icap" = 0 ] || [ "$(ring_used ingest)" -ge $((R * 3 / 4)) ]; } &&
+    [ "$(ring_used readings)" -ge $((R * 3 / 4)) ]; then
     full=1
     break
   fi
