@@ -216,7 +216,8 @@ typedef struct full {
 
 static int ring_slots; /* --ring-slots; 0: as the daemon ships ([pipeline] ring_slots) */
 
-static int full_init(full_t *f, const cw_decode_cfg_t *dcfg) {
+/* inl: the worker in inline mode (no ingest ring: cw_worker_deliver). */
+static int full_init(full_t *f, const cw_decode_cfg_t *dcfg, int inl) {
   memset(f, 0, sizeof *f);
   cw_config_defaults(&f->cfg);
   if (ring_slots > 0) f->cfg.ring_slots = ring_slots;
@@ -229,7 +230,7 @@ static int full_init(full_t *f, const cw_decode_cfg_t *dcfg) {
       cw_ring_init(&f->rings[1], OUT_RING_BYTES) || cw_ring_init(&f->rings[2], OUT_RING_BYTES) ||
       cw_copy_init(&f->copy, 1 << 20))
     return -ENOMEM;
-  cw_worker_cfg_t wc = {.env = &f->env, .dcfg = dcfg, .ingest = &f->rings[0],
+  cw_worker_cfg_t wc = {.env = &f->env, .dcfg = dcfg, .ingest = inl ? NULL : &f->rings[0],
                         .readings = &f->rings[1], .alerts = &f->rings[2], .ids = &f->ids};
   return cw_worker_create(&wc, &f->worker);
 }
@@ -261,13 +262,18 @@ static int count_alert(void *ctx, const void *rec, size_t len) {
   return 0;
 }
 
-/* One worker step, then everything it produced consumed. */
-static size_t full_step(full_t *f) {
-  size_t n = cw_worker_poll(f->worker, BURST);
+/* Everything the worker produced, consumed as the writer and sink do. */
+static void full_consume(full_t *f) {
   while (cw_ring_pop_burst(&f->rings[1], 4096, copy_one, f)) {
   }
   while (cw_ring_pop_burst(&f->rings[2], 256, count_alert, f)) {
   }
+}
+
+/* One worker step, then everything it produced consumed. */
+static size_t full_step(full_t *f) {
+  size_t n = cw_worker_poll(f->worker, BURST);
+  full_consume(f);
   return n;
 }
 
@@ -330,6 +336,21 @@ static tm2_t stage_full1(const corpus_t *c, full_t *f) {
   return (tm2_t){now_s() - t0, cpu_s() - c0};
 }
 
+/* Inline (the daemon's default, one worker): every message through
+ * cw_worker_deliver on this thread, as paho's receive thread calls it; the
+ * reading and alert rings consumed after every BURST messages. */
+static tm2_t stage_inline(const corpus_t *c, full_t *f) {
+  double t0 = now_s(), c0 = cpu_s();
+  for (size_t i = 0; i < c->nmsgs; i++) {
+    const msg_t *m = &c->msgs[i];
+    cw_msg_t msg = {c->buf + m->off, m->tlen, c->buf + m->off + m->tlen, m->plen, c->now_ms};
+    cw_worker_deliver(f->worker, &msg);
+    if ((i + 1) % BURST == 0) full_consume(f);
+  }
+  full_consume(f);
+  return (tm2_t){now_s() - t0, cpu_s() - c0};
+}
+
 typedef struct ringrun {
   const corpus_t *c;
   cw_ring_t *ring; /* the worker's ingest ring */
@@ -378,10 +399,11 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-enum { ST_CJSON, ST_DECODE, ST_DETECT, ST_FULL1, ST_RING, ST__N };
+enum { ST_CJSON, ST_DECODE, ST_DETECT, ST_INLINE, ST_FULL1, ST_RING, ST__N };
 static const char *const st_name[ST__N] = {
     "bare cJSON parse+delete (ceiling)", "cw_decode only", "decode + detect",
-    "worker + COPY, 1 thread", "pipeline: ring -> worker -> COPY"};
+    "inline: deliver + COPY, 1 thread", "worker + COPY, 1 thread",
+    "pipeline: ring -> worker -> COPY"};
 
 static void usage(FILE *f) {
   fprintf(f, "usage: pipeline [-n readings] [-r runs] [--batched] [--stations S] [--seed N]\n"
@@ -445,13 +467,15 @@ int main(int argc, char **argv) {
       wall[s][r] = tm.wall;
       cpu[s][r] = tm.cpu;
     }
-    for (int s = ST_FULL1; s <= ST_RING; s++) {
+    for (int s = ST_INLINE; s <= ST_RING; s++) {
       full_t f;
-      if (full_init(&f, &dcfg)) {
+      if (full_init(&f, &dcfg, s == ST_INLINE)) {
         full_free(&f);
         goto nomem;
       }
-      tm = s == ST_RING ? stage_ring(&cp, &f, &stalls, &pcpu[r]) : stage_full1(&cp, &f);
+      tm = s == ST_RING     ? stage_ring(&cp, &f, &stalls, &pcpu[r])
+           : s == ST_INLINE ? stage_inline(&cp, &f)
+                            : stage_full1(&cp, &f);
       if (s == ST_RING) full_counts(&f, &acc, &rej, &dup, &alerts);
       full_free(&f);
       if (tm.wall < 0) {
@@ -482,9 +506,10 @@ int main(int argc, char **argv) {
          (unsigned long long)acc, (unsigned long long)rej, (unsigned long long)dup,
          (unsigned long long)alerts, (unsigned long long)stalls);
   printf("pipeline: readings=%llu readings_per_s=%.0f ceiling_per_s=%.0f cpu_ns=%.0f"
-         " ceiling_cpu_ns=%.0f cpu_ratio=%.2f\n",
+         " ceiling_cpu_ns=%.0f cpu_ratio=%.2f inline_cpu_ns=%.0f\n",
          (unsigned long long)cp.readings, rd / mw[ST_RING], rd / mw[ST_CJSON],
-         mc[ST_RING] * 1e9 / rd, mc[ST_CJSON] * 1e9 / rd, mc[ST_RING] / mc[ST_CJSON]);
+         mc[ST_RING] * 1e9 / rd, mc[ST_CJSON] * 1e9 / rd, mc[ST_RING] / mc[ST_CJSON],
+         mc[ST_INLINE] * 1e9 / rd);
   rc = acc + rej + dup == cp.readings ? 0 : 1;
   if (rc) fprintf(stderr, "pipeline: readings lost in the pipeline run\n");
   goto out;
