@@ -307,19 +307,27 @@ if command -v perf >/dev/null; then
   stop_daemon keep
   $REPLAY -f "$OUT/city.cap" --client-prefix cw-p-prof >"$OUT/replay-prof" 2>/dev/null
   t0=$(now)
+  # under perf from its first instruction: perf follows the threads the
+  # daemon creates later (paho's, the writer's), which -p PID would miss
   cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" cw-bench-prof "$CW_PG_CONN" "$HTTP_PORT" warn
-  "$DAEMON_BIN" -c "$OUT/chargewatch.conf" 2>>"$OUT/daemon.log" &
-  DAEMON_PID=$!
-  DAEMON_ID=cw-bench-prof
-  perf record -e cpu-clock -F 999 -g -p "$DAEMON_PID" -o "$OUT/perf.data" >"$OUT/perf.log" 2>&1 &
+  perf record -e cpu-clock -F 999 -g -o "$OUT/perf.data" -- "$DAEMON_BIN" -c "$OUT/chargewatch.conf" \
+    >"$OUT/perf.log" 2>>"$OUT/daemon.log" &
   PERF=$!
   BG_PIDS="$PERF"
+  DAEMON_PID=""
+  for _ in $(seq 1 100); do
+    DAEMON_PID=$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pp="$PERF" '$4 == pp && $2 == "(chargewatchd)" {print $1}')
+    [ -n "$DAEMON_PID" ] && break
+    sleep 0.05
+  done
+  DAEMON_ID=cw-bench-prof
   wait_rows "$NREAD" "$OUT/samples.prof" "$t0"
-  kill -INT "$PERF" 2>/dev/null || true
+  [ -n "$DAEMON_PID" ] && kill -TERM "$DAEMON_PID" 2>/dev/null
   wait "$PERF" 2>/dev/null || true
   BG_PIDS=""
-  stop_daemon
-  echo "perf record -e cpu-clock -F 999 -g -p DAEMON_PID   (one drain of \$OUT/city.cap, not in the medians)" >>"$CMDS"
+  DAEMON_PID=""
+  drop_session cw-bench-prof
+  echo "perf record -e cpu-clock -F 999 -g -- chargewatchd ...   (one drain of \$OUT/city.cap, not in the medians)" >>"$CMDS"
   if [ -s "$OUT/perf.data" ]; then
     PROF_OK=1
     PR() { perf report -i "$OUT/perf.data" --stdio --no-children -g none --percent-limit 1 "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' || true; }
