@@ -391,7 +391,7 @@ say "bench: alert latency, $LAT_N probes idle and under background replays at ${
 reset_db
 start_daemon cw-bench-lat
 LATCMD="$BUILD/bench/alertlat -u $CW_MQTT_URI -n $LAT_N -g 10"
-echo "$LATCMD -o FILE   (idle, then during each: $REPLAY -f $OUT/city.cap -x X -P $BG_P, X in $BG_X)" >>"$CMDS"
+echo "$LATCMD -o FILE   (idle, then during each: $BUILD/bench/replay -f $OUT/city.cap -u $CW_MQTT_URI -q 1 -x X -P $BG_P, X in $BG_X)" >>"$CMDS"
 $LATCMD -o "$OUT/lat-idle.dat" >"$OUT/alertlat-idle.txt" || true
 for x in $BG_X; do
   "$BUILD/bench/replay" -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 -x "$x" -P "$BG_P" --client-prefix "cw-bg$x" >"$OUT/replay-bg$x" 2>/dev/null &
@@ -566,7 +566,7 @@ r3() { calc "$1" 2; }
   echo "In-process pipeline (\`$PIPE_CMD\`, then \`--batched\`):"
   echo
   echo '```'
-  grep -v '^pipeline: last run' "$OUT/pipeline.txt"
+  grep -v -e '^pipeline: last run' -e ' info: ' "$OUT/pipeline.txt"
   grep -E 'readings_per_s|^stage|pipeline: ring' "$OUT/pipeline-batched.txt" || true
   echo '```'
 } >"$OUT/table.md"
