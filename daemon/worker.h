@@ -50,9 +50,10 @@ int cw_worker_start(cw_worker_t *w);
  * (waiting while it is full: backpressure, never a drop), its alerts into
  * the alert ring. The message's bytes need to live only during the call. */
 void cw_worker_deliver(cw_worker_t *w, const cw_msg_t *msg);
-/* Threaded mode. One step on the calling thread: apply posted control messages, take up to
- * max ingest records through decode + detect into the reading ring, and
- * sweep (offline) once a second. Returns the records taken. The thread of
+/* Threaded mode. One step on the calling thread: take up to max ingest
+ * records through decode + detect into the reading ring, apply posted
+ * control messages, sweep (offline) once a second and pay an owed wake-up
+ * of the writer. Returns the records taken. The thread of
  * cw_worker_start loops on it; tests and bench/pipeline.c call it directly
  * (then no thread must have been started). */
 size_t cw_worker_poll(cw_worker_t *w, size_t max);
