@@ -7,6 +7,7 @@
 
 #include "alert_render.h"
 #include "alert_sink.h"
+#include "session.h"
 
 struct cw_alert_sink {
   cw_alert_sink_cfg_t cfg; /* rings points at our own copy */
@@ -70,6 +71,10 @@ static void publish(cw_alert_sink_t *s, const cw_alert_event_t *ev, const char *
 static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
   const cw_config_t *c = s->cfg.env->cfg;
   char json[1024], line[1200];
+  if (ev->kind == CW_SESSION_KIND) { /* a charging session (lib/session.h): only stored */
+    if (s->cfg.store) s->cfg.store(s->cfg.store_ctx, ev);
+    return;
+  }
   int jn = cw_alert_json(ev, json, sizeof json);
 
   if ((unsigned)ev->kind < CW_KIND__COUNT && (unsigned)ev->severity < 3)

@@ -62,6 +62,14 @@ static void on_alert(void *ctx, const cw_alert_event_t *ev) {
   else if (rc < 0) cw_log(CW_LOG_ERROR, "worker %d: alert ring push: %s", w->index, strerror(-rc));
 }
 
+/* Engine -> alert ring: a finished charging session rides the alert path
+ * in an alert-sized envelope (lib/session.h), spooled like an alert. */
+static void on_session(void *ctx, const cw_session_t *s) {
+  cw_alert_event_t ev;
+  cw_session_wrap(s, &ev);
+  on_alert(ctx, &ev);
+}
+
 static void reject(cw_worker_t *w, cw_reject_t why, int index, const char *detail) {
   cw_env_reject(w->env, why, index, detail, w->topic, w->topic_len, w->payload, w->payload_len);
 }
@@ -266,6 +274,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
     return -ENOMEM;
   }
   cw_engine_on_sensor(w->engine, on_sensor, w);
+  cw_engine_on_session(w->engine, on_session, w);
   cw_engine_on_ref(w->engine, next_ref);
   pthread_mutex_init(&w->ctl_mu, NULL);
   *out = w;
