@@ -7,6 +7,7 @@
 
 #include "alert_render.h"
 #include "alert_sink.h"
+#include "clock.h"
 #include "session.h"
 
 struct cw_alert_sink {
@@ -82,6 +83,11 @@ static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
   if ((unsigned)ev->kind < CW_KIND__COUNT && (unsigned)ev->severity < 3 && (unsigned)ev->event <= CW_EV_RECTIFIED)
     atomic_fetch_add(&s->cfg.env->m->alert_events_by[ev->kind][ev->severity][ev->event], 1);
   if (s->cfg.note) s->cfg.note(s->cfg.note_ctx, ev);
+  /* reading ts -> alert out, for alerts a reading raised (offline and
+   * ingest run on receive time: no reading behind them) */
+  if ((ev->event == CW_EV_RAISED || ev->event == CW_EV_ESCALATED || ev->event == CW_EV_REPEATED) &&
+      ev->kind != CW_KIND_OFFLINE && ev->kind != CW_KIND_INGEST)
+    cw_hist_observe(&s->cfg.env->m->publish_to_alert, cw_now_ms() - ev->ts_ms);
   if (s->log) { /* (a) */
     int json_log = c->alert_log_format == CW_LOG_JSON;
     int ln = json_log ? jn : cw_alert_text(ev, local_offset_min(ev->ts_ms), line, sizeof line);

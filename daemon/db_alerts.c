@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db.h"
 #include "session.h"
 
@@ -178,6 +179,36 @@ int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
            cw_event_name(v[i].event), msg);
   }
   return CW_WDB_OK;
+}
+
+/* ------------------------------------------------------------- gauge */
+
+/* Alerts not closed, by kind, severity and state, as operators see them
+ * (`chargewatch alerts`): every combination is set, 0 when none. */
+int cw__wdb_alerts_open(cw_wdb_t *db, cw_metrics_t *m) {
+  uint64_t n[CW_KIND__COUNT][3][CW_ALERT_RECTIFIED + 1];
+  memset(n, 0, sizeof n);
+  PGresult *r = PQexec(db->conn, "SELECT kind, severity, state, count(*) FROM alerts"
+                                 " WHERE state <> 'closed' GROUP BY 1, 2, 3");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PQclear(r);
+    return -EIO;
+  }
+  for (int i = 0; i < PQntuples(r); i++) {
+    cw_kind_t k;
+    if (cw_kind_parse(PQgetvalue(r, i, 0), &k) != 0 || (unsigned)k >= CW_KIND__COUNT) continue;
+    int sv = !strcmp(PQgetvalue(r, i, 1), "critical") ? CW_SEV_CRITICAL : CW_SEV_WARNING;
+    for (int st = 0; st <= CW_ALERT_RECTIFIED; st++)
+      if (!strcmp(PQgetvalue(r, i, 2), cw_alert_state_name((cw_alert_state_t)st)))
+        n[k][sv][st] += strtoull(PQgetvalue(r, i, 3), NULL, 10);
+  }
+  PQclear(r);
+  for (int k = 0; k < CW_KIND__COUNT; k++)
+    for (int sv = 0; sv < 3; sv++)
+      for (int st = 0; st <= CW_ALERT_RECTIFIED; st++)
+        atomic_store_explicit(&m->alerts_open[k][sv][st], n[k][sv][st], memory_order_relaxed);
+  atomic_store_explicit(&m->alerts_open_ms, cw_now_ms(), memory_order_relaxed);
+  return 0;
 }
 
 /* ------------------------------------------------------------- states */

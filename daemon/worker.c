@@ -85,6 +85,7 @@ static void store_max(_Atomic int64_t *a, int64_t v) {
 }
 static void note_lag(cw_worker_t *w, int64_t ts_ms) {
   cw_metrics_t *m = w->env->m;
+  cw_hist_observe(&m->ingest_lag, w->recv_ms - ts_ms);
   if (w->recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
     store_max(&m->recv_latest_ms, w->recv_ms);
     w->pub_latest = w->recv_ms;
