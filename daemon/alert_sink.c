@@ -7,6 +7,7 @@
 
 #include "alert_render.h"
 #include "alert_sink.h"
+#include "alert_tz.h"
 #include "clock.h"
 #include "session.h"
 
@@ -17,13 +18,6 @@ struct cw_alert_sink {
   FILE *log;
   int log_is_stdout;
 };
-
-static int local_offset_min(int64_t ms) {
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  return (int)(tm.tm_gmtoff / 60);
-}
 
 static void open_log(cw_alert_sink_t *s) {
   const char *path = s->cfg.env->cfg->alert_log;
@@ -90,7 +84,8 @@ static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
     cw_hist_observe(&s->cfg.env->m->publish_to_alert, cw_now_ms() - ev->ts_ms);
   if (s->log) { /* (a) */
     int json_log = c->alert_log_format == CW_LOG_JSON;
-    int ln = json_log ? jn : cw_alert_text(ev, local_offset_min(ev->ts_ms), line, sizeof line);
+    int ln = json_log ? jn : cw_alert_text(ev, cw_alert_tz_offset_min(ev->station, c->alert_default_tz, ev->ts_ms), line,
+                                       sizeof line);
     if (ln >= 0) {
       fwrite(json_log ? json : line, 1, (size_t)ln, s->log);
       fputc('\n', s->log);
