@@ -33,6 +33,18 @@ static void feed(det_rec_t *r, const char *st, uint8_t sock, int64_t ts, uint16_
 
 #define WWT (CW_HAVE_W | CW_HAVE_WH | CW_HAVE_T)
 
+/* Every field of a record (NAN peak: none expected). */
+static void expect(const cw_session_t *s, int64_t start, int64_t end, double wh, double pw,
+                   double pt, uint32_t n, const char *why) {
+  CHECK_EQ(s->start_ms, start);
+  CHECK_EQ(s->end_ms, end);
+  CHECK_NEAR(s->energy_wh, wh, 1e-4);
+  CHECK(isnan(pw) ? isnan(s->peak_w) : s->peak_w == (float)pw);
+  CHECK(isnan(pt) ? isnan(s->peak_t) : s->peak_t == (float)pt);
+  CHECK_EQ(s->readings, n);
+  CHECK_STR(cw_session_end_name(s->end), why);
+}
+
 /* Ended by the device: stop full on the last reading (state full, 0 W). */
 CW_TEST(detect_session_device_stop) {
   det_rec_t *r = det_new(NULL);
@@ -47,13 +59,7 @@ CW_TEST(detect_session_device_stop) {
   CHECK_EQ(got.n, 1);
   CHECK_STR(got.s[0].station, "SES1");
   CHECK_EQ(got.s[0].socket, 1);
-  CHECK_EQ(got.s[0].start_ms, T);
-  CHECK_EQ(got.s[0].end_ms, T + 300000);
-  CHECK(got.s[0].energy_wh == 46.0);
-  CHECK(got.s[0].peak_w == 300.0f);
-  CHECK(got.s[0].peak_t == 31.0f);
-  CHECK_EQ(got.s[0].readings, 11);
-  CHECK_STR(cw_session_end_name(got.s[0].end), "full");
+  expect(&got.s[0], T, T + 300000, 46, 300, 31, 11, "full");
   /* idle readings afterwards open nothing */
   feed(r, "SES1", 1, T + 330000, WWT | CW_HAVE_STATE, 0, 0, 28, CW_STATE_IDLE, 0);
   cw_engine_sweep(r->e, T + 331000);
@@ -72,13 +78,7 @@ CW_TEST(detect_session_idle_power) {
   CHECK_EQ(got.n, 0); /* 90 s low: not yet */
   feed(r, "SES2", 2, T + 300000, WWT, 2, 20.5, 35, 0, 0);
   CHECK_EQ(got.n, 1);
-  CHECK_EQ(got.s[0].start_ms, T);
-  CHECK_EQ(got.s[0].end_ms, T + 180000);
-  CHECK(got.s[0].energy_wh == 10.5);
-  CHECK(got.s[0].peak_w == 200.0f);
-  CHECK(got.s[0].peak_t == 40.0f);
-  CHECK_EQ(got.s[0].readings, 11);
-  CHECK_STR(cw_session_end_name(got.s[0].end), "idle");
+  expect(&got.s[0], T, T + 180000, 10.5, 200, 40, 11, "idle");
   det_free(r);
 }
 
@@ -94,23 +94,13 @@ CW_TEST(detect_session_timeout_then_new) {
   CHECK_EQ(got.n, 0);
   cw_engine_sweep(r->e, T + 60000 + 2000000); /* beyond offline_max_s */
   CHECK_EQ(got.n, 1);
-  CHECK_EQ(got.s[0].start_ms, T);
-  CHECK_EQ(got.s[0].end_ms, T + 60000);
-  CHECK(fabs(got.s[0].energy_wh - 100.0 * 60 / 3600) < 1e-4);
-  CHECK(got.s[0].peak_w == 100.0f);
-  CHECK(isnan(got.s[0].peak_t));
-  CHECK_EQ(got.s[0].readings, 7);
-  CHECK_STR(cw_session_end_name(got.s[0].end), "timeout");
+  expect(&got.s[0], T, T + 60000, 100.0 * 60 / 3600, 100, NAN, 7, "timeout");
   cw_engine_sweep(r->e, T + 60000 + 2001000);
   CHECK_EQ(got.n, 1); /* once */
   feed(r, "SES3", 3, T + 2160000, CW_HAVE_W, 100, 0, 0, 0, 0);
   feed(r, "SES3", 3, T + 2190000, CW_HAVE_W | CW_HAVE_STOP, 0, 0, 0, 0, CW_STOP_UNPLUGGED);
   CHECK_EQ(got.n, 2);
-  CHECK_EQ(got.s[1].start_ms, T + 2160000);
-  CHECK_EQ(got.s[1].end_ms, T + 2190000);
-  CHECK(got.s[1].energy_wh == 0.0);
-  CHECK_EQ(got.s[1].readings, 2);
-  CHECK_STR(cw_session_end_name(got.s[1].end), "unplugged");
+  expect(&got.s[1], T + 2160000, T + 2190000, 0, 100, NAN, 2, "unplugged");
   det_free(r);
 }
 
@@ -131,18 +121,12 @@ CW_TEST(detect_session_checkpoint_restart) {
   cw_engine_sweep(r->e, T + 14000);
   CHECK_EQ(got.n, 1);
   CHECK_EQ(got.s[0].socket, 1);
-  CHECK_EQ(got.s[0].start_ms, T);
-  CHECK_EQ(got.s[0].end_ms, T + 3000);
-  CHECK(got.s[0].energy_wh == 3.0);
-  CHECK(got.s[0].peak_t == 33.3f);
-  CHECK_EQ(got.s[0].readings, 4);
-  CHECK_STR(cw_session_end_name(got.s[0].end), "restart");
+  expect(&got.s[0], T, T + 3000, 3, 150, 33.3, 4, "restart");
   cw_engine_sweep(r->e, T + 15000);
   CHECK_EQ(got.n, 1); /* not before the next checkpoint */
   feed(r, "SES4", 1, T + 16000, WWT | CW_HAVE_STOP, 0, 104, 33, 0, CW_STOP_MANUAL);
   CHECK_EQ(got.n, 2);
-  CHECK_EQ(got.s[1].start_ms, T);
-  CHECK_STR(cw_session_end_name(got.s[1].end), "manual");
+  expect(&got.s[1], T, T + 16000, 4, 150, 33.3, 5, "manual");
   cw_session_t back;
   cw_alert_event_t env;
   cw_session_wrap(&got.s[1], &env);
