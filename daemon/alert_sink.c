@@ -7,7 +7,7 @@
 
 #include "alert_render.h"
 #include "alert_sink.h"
-#include "alert_tz.h"
+#include "station_tz.h"
 #include "clock.h"
 #include "session.h"
 
@@ -84,7 +84,7 @@ static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
     cw_hist_observe(&s->cfg.env->m->publish_to_alert, cw_now_ms() - ev->ts_ms);
   if (s->log) { /* (a) */
     int json_log = c->alert_log_format == CW_LOG_JSON;
-    int ln = json_log ? jn : cw_alert_text(ev, cw_alert_tz_offset_min(ev->station, c->alert_default_tz, ev->ts_ms), line,
+    int ln = json_log ? jn : cw_alert_text(ev, cw_station_tz_offset_min(ev->station, c->alert_default_tz, ev->ts_ms), line,
                                        sizeof line);
     if (ln >= 0) {
       fwrite(json_log ? json : line, 1, (size_t)ln, s->log);

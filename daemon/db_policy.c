@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert_tz.h"
+#include "station_tz.h"
 #include "db.h"
 
 #define ADVISORY_KEY "chargewatch.migrations"
@@ -157,8 +157,8 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
     ctl->station_policy.site_type = site_parse(PQgetvalue(r, i, 6));
     ctl->station_policy.charge_max_w = strtod(PQgetvalue(r, i, 7), NULL);
     post(port, ctl);
-    /* the alert log's local time (alert_tz.h); an unreadable zone falls back */
-    if (cw_alert_tz_set(code, PQgetvalue(r, i, 8)) == -ENOENT)
+    /* the alert log's local time (station_tz.h); an unreadable zone falls back */
+    if (cw_station_tz_set(code, PQgetvalue(r, i, 8)) == -ENOENT)
       cw_log(CW_LOG_WARN, "writer: station %s: time zone \"%s\" not found under the zoneinfo"
                           " directory; the alert log uses [alerts] default_timezone", code,
              PQgetvalue(r, i, 8));

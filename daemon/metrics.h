@@ -1,6 +1,6 @@
-/* metrics.h - the daemon's counters, gauges and histograms: relaxed
- * atomics every thread adds to; http.c renders them (/metrics). Plain data
- * but for the histogram observers (metrics.c). */
+/* metrics.h - the daemon's counters, gauges and histograms (lib/hist.h):
+ * relaxed atomics every thread adds to; http.c renders them (/metrics).
+ * Plain data, no functions. */
 #ifndef CW_METRICS_H
 #define CW_METRICS_H
 
@@ -8,16 +8,7 @@
 #include <stdint.h>
 
 #include "cw.h"
-
-/* Latency histogram in seconds, observed in ms. Buckets are not cumulative
- * here (http.c sums them); b[CW_HIST_NB] is +Inf. */
-#define CW_HIST_NB 16
-extern const double cw_hist_bounds[CW_HIST_NB]; /* upper bounds, seconds */
-typedef struct cw_hist {
-  _Atomic uint64_t b[CW_HIST_NB + 1];
-  _Atomic uint64_t count;
-  _Atomic uint64_t sum_ms;
-} cw_hist_t;
+#include "hist.h"
 
 typedef struct cw_metrics {
   _Atomic uint64_t msgs_received;      /* MQTT messages into ingest */
@@ -56,10 +47,5 @@ typedef struct cw_metrics {
   _Atomic uint64_t alerts_open[CW_KIND__COUNT][3][CW_ALERT_RECTIFIED + 1];
   _Atomic int64_t alerts_open_ms; /* wall clock of that refresh; 0 = never */
 } cw_metrics_t;
-
-/* A negative lag (device clock ahead) counts as 0. */
-void cw_hist_observe(cw_hist_t *h, int64_t ms);
-/* Every row of a committed COPY buffer (lib/copy.h) into publish_to_store. */
-void cw_metrics_observe_store(cw_metrics_t *m, const uint8_t *buf, size_t len, int64_t now_ms);
 
 #endif

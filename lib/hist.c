@@ -1,5 +1,5 @@
-/* metrics.c - histogram observers (metrics.h). */
-#include "metrics.h"
+/* hist.c - latency histograms (hist.h). */
+#include "hist.h"
 
 #include "copy.h"
 
@@ -20,15 +20,15 @@ void cw_hist_observe(cw_hist_t *h, int64_t ms) {
 typedef struct {
   cw_hist_t *h;
   int64_t now_ms;
-} store_ctx_t;
+} copy_ctx_t;
 
-static int store_row(void *ctx, const cw_reading_t *r) {
-  store_ctx_t *c = ctx;
+static int copy_row(void *ctx, const cw_reading_t *r) {
+  copy_ctx_t *c = ctx;
   cw_hist_observe(c->h, c->now_ms - r->ts_ms);
   return 0;
 }
 
-void cw_metrics_observe_store(cw_metrics_t *m, const uint8_t *buf, size_t len, int64_t now_ms) {
-  store_ctx_t c = {&m->publish_to_store, now_ms};
-  (void)cw_copy_parse(buf, len, store_row, &c);
+void cw_hist_observe_copy(cw_hist_t *h, const uint8_t *buf, size_t len, int64_t now_ms) {
+  copy_ctx_t c = {h, now_ms};
+  (void)cw_copy_parse(buf, len, copy_row, &c);
 }

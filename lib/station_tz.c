@@ -1,5 +1,5 @@
-/* alert_tz.c - stations' zones for the alert log (alert_tz.h). */
-#include "alert_tz.h"
+/* station_tz.c - stations' zones for the alert log (station_tz.h). */
+#include "station_tz.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -75,7 +75,7 @@ static int grow(void) {
   return 0;
 }
 
-int cw_alert_tz_set(const char *station, const char *zone) {
+int cw_station_tz_set(const char *station, const char *zone) {
   if (!station || !*station || strlen(station) > CW_STATION_MAX || !zone || !*zone ||
       strlen(zone) >= ZONE_NAME_MAX)
     return -EINVAL;
@@ -100,7 +100,7 @@ int cw_alert_tz_set(const char *station, const char *zone) {
   return rc;
 }
 
-int cw_alert_tz_offset_min(const char *station, const char *fallback_zone, int64_t ts_ms) {
+int cw_station_tz_offset_min(const char *station, const char *fallback_zone, int64_t ts_ms) {
   int64_t t = ts_ms >= 0 ? ts_ms / 1000 : -((-ts_ms + 999) / 1000);
   int found = 0;
   int32_t off = 0;
@@ -125,7 +125,7 @@ int cw_alert_tz_offset_min(const char *station, const char *fallback_zone, int64
   return (int)(off >= 0 ? off / 60 : -((-off) / 60));
 }
 
-void cw_alert_tz_reset(void) {
+void cw_station_tz_reset(void) {
   pthread_mutex_lock(&mu);
   for (uint32_t i = 0; i < nzones; i++) cw_tz_free(&zones[i].tz);
   free(zones);
