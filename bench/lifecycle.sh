@@ -5,13 +5,17 @@
 # rollups, on a private PostgreSQL. Rows per day are arithmetic (sockets x
 # readings per socket per day); bytes are measured (table + indexes) and
 # scaled. Prints a Markdown section for bench/RESULTS.md.
-#   bash bench/lifecycle.sh [SOCKETS] [INTERVAL_S]     (default 1000 sockets, 10 s: the sample city)
+#   bash bench/lifecycle.sh [SOCKETS] [INTERVAL_S] [HOURS]
+# Defaults 1000 sockets, one reading per 10 s, 2 hours generated. The
+# sample city (bench/sample: 12 stations x 10 sockets, 10 s) is 120 10 24:
+# a whole day rolled up in one call; 20000 10 1 is an hour of the 20,000-
+# socket city (hours roll up independently: a day is 24 of them).
 set -eu
 cd "$(dirname "$0")/.."
 . tests/services.sh
 SOCKETS=${1:-1000}
 INTERVAL=${2:-10}
-HOURS=2 # readings generated: SOCKETS x HOURS hours (bytes per row scale linearly)
+HOURS=${3:-2} # readings generated: SOCKETS x HOURS hours, 1..24 (bytes per row scale linearly)
 DIR=build/bench-lifecycle
 rm -rf "$DIR"
 mkdir -p "$DIR"
@@ -39,8 +43,7 @@ gen_ms=$(ms "INSERT INTO readings (ts, station, socket, v, a, w, wh, t, t_amb, s
 q "VACUUM ANALYZE readings_20310504" >/dev/null
 rows=$(q "SELECT count(*) FROM readings_20310504")
 rbytes=$(q "SELECT pg_total_relation_size('readings_20310504')")
-roll_ms=$(ms "SELECT cw_rollup_readings('2031-05-04 00:00+00', '2031-05-04 01:00+00')")
-q "SELECT cw_rollup_readings('2031-05-04 01:00+00', '2031-05-04 02:00+00')" >/dev/null
+roll_ms=$(ms "SELECT cw_rollup_readings('2031-05-04 00:00+00', '2031-05-04 00:00+00'::timestamptz + interval '$HOURS hours')")
 # A month of rollups for the whole city, then one station's month by day.
 q "INSERT INTO readings_hourly SELECT 'CX-' || lpad((s / 10 + 1)::text, 4, '0'), s % 10 + 1, h, 75, 31, 29, 310, 60, 3600 / $INTERVAL
    FROM generate_series(0, $SOCKETS - 1) s,
@@ -56,16 +59,17 @@ rep=()
 for i in 1 2 3 4 5; do rep+=("$(ms "$report")"); done
 rep_sorted=$(printf '%s\n' "${rep[@]}" | sort -n | xargs)
 per_day=$((86400 / INTERVAL))
-awk -v s="$SOCKETS" -v pd="$per_day" -v rows="$rows" -v rb="$rbytes" -v hr="$hrows" -v hb="$hbytes" \
+awk -v s="$SOCKETS" -v pd="$per_day" -v rows="$rows" -v rb="$rbytes" -v hr="$hrows" -v hb="$hbytes" -v hours="$HOURS" \
     -v gen="$gen_ms" -v roll="$roll_ms" -v rep="$rep_sorted" -v iv="$INTERVAL" -v st="$stations" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
   bpr = rb / rows; bph = hb / hr
-  printf "## Data lifecycle (bench/lifecycle.sh %d %d), %s\n\n", s, iv, strftime("%Y-%m-%d", systime(), 1)
-  printf "| figure | %d sockets (%d stations) | 20,000 sockets |\n|---|---|---|\n", s, st
-  printf "| readings per day (one per socket per %d s) | %.2f million | %.1f million |\n", iv, s * pd / 1e6, 20000 * pd / 1e6
-  printf "| readings bytes per day (table + index, %.0f B/row measured on %d rows) | %.2f GB | %.1f GB |\n", bpr, rows, s * pd * bpr / 1e9, 20000 * pd * bpr / 1e9
-  printf "| readings_hourly rows per day | %d | %d |\n", s * 24, 20000 * 24
-  printf "| readings_hourly bytes per day (%.0f B/row measured on %d rows) | %.1f MB | %.1f MB |\n", bph, hr, s * 24 * bph / 1e6, 20000 * 24 * bph / 1e6
-  printf "| cw_rollup_readings of one hour (%d rows in) | %d ms | ~%d ms (extrapolated, linear) |\n", s * 3600 / iv, roll, roll * 20000 / s
-  printf "| a station month by day from station_daily (30 rows; 5 runs, ms) | %s | not measured (reads the station rows through the key (station, socket, hour)) |\n", rep
-  printf "\nInsert of the %d generated readings took %d ms (generate_series, one statement). Load average at the end: %s.\n", rows, gen, load
+  printf "### bench/lifecycle.sh %d %d %d (%d sockets, %d stations, one reading per %d s, %d h generated), %s\n\n", s, iv, hours, s, st, iv, hours, strftime("%Y-%m-%d", systime(), 1)
+  printf "| figure | measured |\n|---|---|\n"
+  printf "| readings table + index, bytes per row (%d rows) | %.0f B |\n", rows, bpr
+  printf "| readings_hourly table + index, bytes per row (%d rows) | %.0f B |\n", hr, bph
+  printf "| cw_rollup_readings over the %d h generated (%d rows in, one call) | %d ms |\n", hours, rows, roll
+  printf "| ... per day of this city (x 24 / %d) | %.0f s |\n", hours, roll * 24 / hours / 1000.0
+  printf "| a station month by day from station_daily (30 rows, %d hourly rows in the table; 5 runs) | %s ms |\n", hr, rep
+  printf "| readings per day at this size: rows, bytes | %.2f million, %.2f GB |\n", s * pd / 1e6, s * pd * bpr / 1e9
+  printf "| readings_hourly per day at this size: rows, bytes | %d, %.1f MB |\n", s * 24, s * 24 * bph / 1e6
+  printf "\nInsert of the %d generated readings: %d ms (generate_series, one statement). Load average at the end: %s.\n", rows, gen, load
 }'

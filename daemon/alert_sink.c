@@ -7,6 +7,9 @@
 
 #include "alert_render.h"
 #include "alert_sink.h"
+#include "station_tz.h"
+#include "clock.h"
+#include "session.h"
 
 struct cw_alert_sink {
   cw_alert_sink_cfg_t cfg; /* rings points at our own copy */
@@ -15,13 +18,6 @@ struct cw_alert_sink {
   FILE *log;
   int log_is_stdout;
 };
-
-static int local_offset_min(int64_t ms) {
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  return (int)(tm.tm_gmtoff / 60);
-}
 
 static void open_log(cw_alert_sink_t *s) {
   const char *path = s->cfg.env->cfg->alert_log;
@@ -70,6 +66,10 @@ static void publish(cw_alert_sink_t *s, const cw_alert_event_t *ev, const char *
 static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
   const cw_config_t *c = s->cfg.env->cfg;
   char json[1024], line[1200];
+  if (ev->kind == CW_SESSION_KIND) { /* a charging session (lib/session.h): only stored */
+    if (s->cfg.store) s->cfg.store(s->cfg.store_ctx, ev);
+    return;
+  }
   int jn = cw_alert_json(ev, json, sizeof json);
 
   if ((unsigned)ev->kind < CW_KIND__COUNT && (unsigned)ev->severity < 3)
@@ -77,9 +77,15 @@ static void sink_event(cw_alert_sink_t *s, const cw_alert_event_t *ev) {
   if ((unsigned)ev->kind < CW_KIND__COUNT && (unsigned)ev->severity < 3 && (unsigned)ev->event <= CW_EV_RECTIFIED)
     atomic_fetch_add(&s->cfg.env->m->alert_events_by[ev->kind][ev->severity][ev->event], 1);
   if (s->cfg.note) s->cfg.note(s->cfg.note_ctx, ev);
+  /* reading ts -> alert out, for alerts a reading raised (offline and
+   * ingest run on receive time: no reading behind them) */
+  if ((ev->event == CW_EV_RAISED || ev->event == CW_EV_ESCALATED || ev->event == CW_EV_REPEATED) &&
+      ev->kind != CW_KIND_OFFLINE && ev->kind != CW_KIND_INGEST)
+    cw_hist_observe(&s->cfg.env->m->publish_to_alert, cw_now_ms() - ev->ts_ms);
   if (s->log) { /* (a) */
     int json_log = c->alert_log_format == CW_LOG_JSON;
-    int ln = json_log ? jn : cw_alert_text(ev, local_offset_min(ev->ts_ms), line, sizeof line);
+    int ln = json_log ? jn : cw_alert_text(ev, cw_station_tz_offset_min(ev->station, c->alert_default_tz, ev->ts_ms), line,
+                                       sizeof line);
     if (ln >= 0) {
       fwrite(json_log ? json : line, 1, (size_t)ln, s->log);
       fputc('\n', s->log);

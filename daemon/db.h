@@ -153,6 +153,8 @@ int cw__wdb_store_buf(cw_wdb_t *db, const uint8_t *buf, size_t len, uint64_t *ro
  * CW_WDB_OK or CW_WDB_TEMP. */
 int cw__wdb_flush_sockets(cw_wdb_t *db);
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n);
+/* Refresh m->alerts_open from the alerts table (db_alerts.c). 0 or -EIO. */
+int cw__wdb_alerts_open(cw_wdb_t *db, cw_metrics_t *m);
 
 /* The current state of every alert not closed, as its retained MQTT
  * message should show it (one event per alert: raised, escalated, cleared

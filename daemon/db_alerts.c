@@ -2,11 +2,14 @@
  * alert_events row per event, in one transaction per call; an event the
  * database refuses for its content is logged and skipped. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db.h"
+#include "session.h"
 
 /* ------------------------------------------------------------- alerts */
 
@@ -82,7 +85,35 @@ static const Oid alert_types[17] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXT
                                     TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID};
 
 
+/* A charging session (lib/session.h) in its envelope: one upsert keyed by
+ * (station, socket, started_at), so a checkpoint is replaced by the final
+ * record and a replay from the spool changes nothing. */
+static const char SQL_SESSION[] =
+    "SELECT cw_session_store($1, $2::int, timestamptz 'epoch' + $3::bigint * interval '1 millisecond',"
+    " timestamptz 'epoch' + $4::bigint * interval '1 millisecond', $5::float8, $6::real, $7::real,"
+    " $8, $9::int)";
+
+static int session_one(cw_wdb_t *db, const cw_session_t *s, char *msg, size_t cap) {
+  char sock[8], t0[24], t1[24], wh[32], pw[32], pt[32], n[16];
+  snprintf(sock, sizeof sock, "%u", (unsigned)s->socket);
+  snprintf(t0, sizeof t0, "%lld", (long long)s->start_ms);
+  snprintf(t1, sizeof t1, "%lld", (long long)s->end_ms);
+  snprintf(wh, sizeof wh, "%.9g", s->energy_wh > 0 ? s->energy_wh : 0.0);
+  snprintf(pw, sizeof pw, "%.9g", (double)s->peak_w);
+  snprintf(pt, sizeof pt, "%.9g", (double)s->peak_t);
+  snprintf(n, sizeof n, "%u", (unsigned)s->readings);
+  const char *v[9] = {s->station, sock, t0, t1, wh, isnan(s->peak_w) ? NULL : pw,
+                      isnan(s->peak_t) ? NULL : pt, cw_session_end_name(s->end), n};
+  PGresult *r = PQexecParams(db->conn, SQL_SESSION, 9, NULL, v, NULL, NULL, 0);
+  int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);
+  PQclear(r);
+  return ok ? CW_WDB_OK : rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
+}
+
 static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
+  cw_session_t sess;
+  if (cw_session_unwrap(ev, &sess)) return session_one(db, &sess, msg, cap);
   char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
   const char *v[17];
   char ref[sizeof ev->ref + 1];
@@ -148,6 +179,36 @@ int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
            cw_event_name(v[i].event), msg);
   }
   return CW_WDB_OK;
+}
+
+/* ------------------------------------------------------------- gauge */
+
+/* Alerts not closed, by kind, severity and state, as operators see them
+ * (`chargewatch alerts`): every combination is set, 0 when none. */
+int cw__wdb_alerts_open(cw_wdb_t *db, cw_metrics_t *m) {
+  uint64_t n[CW_KIND__COUNT][3][CW_ALERT_RECTIFIED + 1];
+  memset(n, 0, sizeof n);
+  PGresult *r = PQexec(db->conn, "SELECT kind, severity, state, count(*) FROM alerts"
+                                 " WHERE state <> 'closed' GROUP BY 1, 2, 3");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PQclear(r);
+    return -EIO;
+  }
+  for (int i = 0; i < PQntuples(r); i++) {
+    cw_kind_t k;
+    if (cw_kind_parse(PQgetvalue(r, i, 0), &k) != 0 || (unsigned)k >= CW_KIND__COUNT) continue;
+    int sv = !strcmp(PQgetvalue(r, i, 1), "critical") ? CW_SEV_CRITICAL : CW_SEV_WARNING;
+    for (int st = 0; st <= CW_ALERT_RECTIFIED; st++)
+      if (!strcmp(PQgetvalue(r, i, 2), cw_alert_state_name((cw_alert_state_t)st)))
+        n[k][sv][st] += strtoull(PQgetvalue(r, i, 3), NULL, 10);
+  }
+  PQclear(r);
+  for (int k = 0; k < CW_KIND__COUNT; k++)
+    for (int sv = 0; sv < 3; sv++)
+      for (int st = 0; st <= CW_ALERT_RECTIFIED; st++)
+        atomic_store_explicit(&m->alerts_open[k][sv][st], n[k][sv][st], memory_order_relaxed);
+  atomic_store_explicit(&m->alerts_open_ms, cw_now_ms(), memory_order_relaxed);
+  return 0;
 }
 
 /* ------------------------------------------------------------- states */

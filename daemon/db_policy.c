@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "station_tz.h"
 #include "db.h"
 
 #define ADVISORY_KEY "chargewatch.migrations"
@@ -142,7 +143,7 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
   r = PQexec(c,
       "SELECT code, utc_offset_min, (extract(epoch FROM night_start) / 60)::int,"
       " (extract(epoch FROM night_end) / 60)::int, overnight_allowed,"
-      " coalesce(breaker_w, 0), site_type, coalesce(charge_max_w, 0) FROM stations");
+      " coalesce(breaker_w, 0), site_type, coalesce(charge_max_w, 0), timezone FROM stations");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
   for (int i = 0; i < PQntuples(r); i++) {
     const char *code = PQgetvalue(r, i, 0);
@@ -156,6 +157,11 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
     ctl->station_policy.site_type = site_parse(PQgetvalue(r, i, 6));
     ctl->station_policy.charge_max_w = strtod(PQgetvalue(r, i, 7), NULL);
     post(port, ctl);
+    /* the alert log's local time (station_tz.h); an unreadable zone falls back */
+    if (cw_station_tz_set(code, PQgetvalue(r, i, 8)) == -ENOENT)
+      cw_log(CW_LOG_WARN, "writer: station %s: time zone \"%s\" not found under the zoneinfo"
+                          " directory; the alert log uses [alerts] default_timezone", code,
+             PQgetvalue(r, i, 8));
     cw__wdb_known_add(db, code);
     n++;
   }

@@ -82,6 +82,41 @@ static void gauge(sbuf_t *b, const char *name, const char *help, unsigned long l
             help, name, name, v);
 }
 
+static void histogram(sbuf_t *b, const char *name, const char *help, cw_hist_t *hg) {
+  sb_printf(b, "# HELP chargewatch_%s %s\n# TYPE chargewatch_%s histogram\n", name, help, name);
+  unsigned long long cum = 0;
+  for (int i = 0; i <= CW_HIST_NB; i++) {
+    cum += LOAD(hg->b[i]);
+    if (i < CW_HIST_NB)
+      sb_printf(b, "chargewatch_%s_bucket{le=\"%g\"} %llu\n", name, cw_hist_bounds[i], cum);
+    else
+      sb_printf(b, "chargewatch_%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+  }
+  /* count = the +Inf bucket, read once (the atomics move meanwhile) */
+  sb_printf(b, "chargewatch_%s_sum %.3f\nchargewatch_%s_count %llu\n", name,
+            (double)LOAD(hg->sum_ms) / 1000.0, name, cum);
+}
+
+static void latency_metrics(sbuf_t *b, cw_metrics_t *m) {
+  histogram(b, "ingest_lag_seconds", "Receive time minus reading ts, per accepted reading.",
+            &m->ingest_lag);
+  histogram(b, "publish_to_store_seconds", "Reading ts to its COPY commit, per stored row.",
+            &m->publish_to_store);
+  histogram(b, "publish_to_alert_seconds",
+            "Reading ts to the alert event it caused leaving the daemon (raised, escalated, repeated).",
+            &m->publish_to_alert);
+  sb_printf(b, "# HELP chargewatch_alerts_open Alerts not closed in the database, by kind, severity"
+               " and state (refreshed every 10 s while connected).\n"
+               "# TYPE chargewatch_alerts_open gauge\n");
+  for (int k = 0; k < CW_KIND__COUNT; k++)
+    for (int s = CW_SEV_WARNING; s <= CW_SEV_CRITICAL; s++)
+      for (int st = 0; st <= CW_ALERT_RECTIFIED; st++)
+        if (st != CW_ALERT_CLOSED)
+          sb_printf(b, "chargewatch_alerts_open{kind=\"%s\",severity=\"%s\",state=\"%s\"} %llu\n",
+                    cw_kind_name((cw_kind_t)k), cw_severity_name((cw_severity_t)s),
+                    cw_alert_state_name((cw_alert_state_t)st), LOAD(m->alerts_open[k][s][st]));
+}
+
 /* The standard process_* metrics (Prometheus client conventions), from
  * getrusage, getrlimit and /proc/self; a value the system does not give is
  * left out rather than reported as 0. */
@@ -132,6 +167,7 @@ static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
             (double)h->started_ms / 1000.0);
   process_metrics(b);
+  latency_metrics(b, m);
   counter(b, "partitions_dropped_total", "Readings partitions dropped by [postgres] retain_days.",
           LOAD(m->partitions_dropped));
   gauge(b, "spool_limit_bytes", "[spool] max_bytes: the readings spool's bound.",

@@ -1,5 +1,6 @@
-/* metrics.h - the daemon's counters and gauges: relaxed atomics every
- * thread adds to; http.c renders them (/metrics). Plain data, no functions. */
+/* metrics.h - the daemon's counters, gauges and histograms (lib/hist.h):
+ * relaxed atomics every thread adds to; http.c renders them (/metrics).
+ * Plain data, no functions. */
 #ifndef CW_METRICS_H
 #define CW_METRICS_H
 
@@ -7,6 +8,7 @@
 #include <stdint.h>
 
 #include "cw.h"
+#include "hist.h"
 
 typedef struct cw_metrics {
   _Atomic uint64_t msgs_received;      /* MQTT messages into ingest */
@@ -37,6 +39,13 @@ typedef struct cw_metrics {
   _Atomic int64_t recv_latest_ms;
   _Atomic int64_t recv_fresh_ms;
   _Atomic int ingest_blind;
+  /* latencies: receive - reading ts (workers); reading ts -> COPY commit
+   * (writer); reading ts -> alert emitted (alert sink) */
+  cw_hist_t ingest_lag, publish_to_store, publish_to_alert;
+  /* alerts not closed in the database by kind, severity, state
+   * (cw_alert_state_t), refreshed by the writer (db_alerts.c) */
+  _Atomic uint64_t alerts_open[CW_KIND__COUNT][3][CW_ALERT_RECTIFIED + 1];
+  _Atomic int64_t alerts_open_ms; /* wall clock of that refresh; 0 = never */
 } cw_metrics_t;
 
 #endif

@@ -83,6 +83,14 @@ static void on_alert(void *ctx, const cw_alert_event_t *ev) {
   else if (rc < 0) cw_log(CW_LOG_ERROR, "worker %d: alert ring push: %s", w->index, strerror(-rc));
 }
 
+/* Engine -> alert ring: a finished charging session rides the alert path
+ * in an alert-sized envelope (lib/session.h), spooled like an alert. */
+static void on_session(void *ctx, const cw_session_t *s) {
+  cw_alert_event_t ev;
+  cw_session_wrap(s, &ev);
+  on_alert(ctx, &ev);
+}
+
 static void reject(cw_worker_t *w, cw_reject_t why, int index, const char *detail) {
   const cw_msg_t *m = w->msg;
   cw_env_reject(w->env, why, index, detail, m->topic, m->topic_len, m->payload, m->payload_len);
@@ -99,6 +107,7 @@ static void store_max(_Atomic int64_t *a, int64_t v) {
 }
 static void note_lag(cw_worker_t *w, int64_t recv_ms, int64_t ts_ms) {
   cw_metrics_t *m = w->env->m;
+  cw_hist_observe(&m->ingest_lag, recv_ms - ts_ms);
   if (recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
     store_max(&m->recv_latest_ms, recv_ms);
     w->pub_latest = recv_ms;
@@ -411,6 +420,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
     return -ENOMEM;
   }
   cw_engine_on_sensor(w->engine, on_sensor, w);
+  cw_engine_on_session(w->engine, on_session, w);
   cw_engine_on_ref(w->engine, next_ref);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

@@ -129,6 +129,7 @@ static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows)
     atomic_fetch_add(&w->env->m->rows_committed, *rows);
     atomic_fetch_add(&w->env->m->batches_committed, 1);
     atomic_store(&w->env->m->last_commit_ms, cw_now_ms());
+    cw_hist_observe_copy(&w->env->m->publish_to_store, buf, len, cw_now_ms());
   }
   return st;
 }

@@ -16,6 +16,7 @@
 
 #define ALERT_QUEUE_MAX 100000
 #define ALERT_TXN_MAX 1000          /* events per alert transaction */
+#define ALERT_GAUGE_MS 10000        /* chargewatch_alerts_open refresh */
 /* Alert spool record: magic, sizeof(cw_alert_event_t), then the events by
  * value; a record written by a build with another layout is refused, except
  * the 296-byte layout of before ref was appended (read with ref ""). */
@@ -242,6 +243,10 @@ void cw__walerts_pump(cw_walerts_t *a, cw_wdb_t *db) {
     int done = store_or_spool(a, db, v, n);
     free(v);
     if (!done) break; /* neither stored nor spooled: try again on a later pass */
+  }
+  if (cw_mono_ms() >= a->next_gauge_ms && cw__wdb_usable(db, cw_mono_ms())) {
+    a->next_gauge_ms = cw_mono_ms() + ALERT_GAUGE_MS;
+    (void)cw__wdb_alerts_open(db, a->env->m);
   }
 }
 

@@ -25,6 +25,7 @@ typedef struct cw_walerts {
   cw_spool_t *spool;   /* spool_dir/alerts */
   uint64_t torn_seen;  /* spool damage already logged */
   int64_t next_log_ms;
+  int64_t next_gauge_ms; /* next refresh of the alerts_open gauge (monotonic) */
 } cw_walerts_t;
 
 /* Queue and spool (path). 0 or -errno from the spool. */

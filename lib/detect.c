@@ -71,6 +71,9 @@ void cw_detect_cfg_defaults(cw_detect_cfg_t *c) {
   c->thermal_fusion_rise_c_min = 1.0;
   /* EN 54-5 class A1 heat detectors respond at 54-65 C static. */
   c->thermal_ambient_c = 54.0;
+  /* charging sessions: open ones are written every 5 min, so one open when
+   * the daemon stops is kept (end_reason restart) at most 5 min short. */
+  c->session_checkpoint_s = 300.0;
 }
 
 void cw_station_policy_defaults(cw_station_policy_t *p) {
@@ -108,7 +111,7 @@ static const cfg_key_t cfg_keys[] = {
     D(cooldown_s, 0, 7 * 86400.0),       D(night_stuck_wh, 0, 1e6),
     D(offline_max_s, 1, 7 * 86400.0),    D(offline_quiet_s, 0, 86400),
     D(thermal_confirm_s, 0, 3600),       D(thermal_fusion_rise_c_min, 0.01, 600),
-    D(thermal_ambient_c, 0, 1200),
+    D(thermal_ambient_c, 0, 1200),       D(session_checkpoint_s, 0, 86400),
 };
 #undef D
 #undef I
@@ -359,7 +362,7 @@ cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t rec
   rc |= cw_alert_apply(&e->alerts, &s->alert[CW_KIND_THERMAL_RUNAWAY], st->name, (uint32_t)si,
                        s->socket, CW_KIND_THERMAL_RUNAWAY, &v, r->ts_ms, recv_ms, cfg->hold_s,
                        cfg->cooldown_s);
-  cw__overload_eval(cfg, &st->policy, s, r, &v);
+  cw__overload_eval(cfg, &st->policy, s, r, prev_ts, &v);
   rc |= cw_alert_apply(&e->alerts, &s->alert[CW_KIND_OVERLOAD], st->name, (uint32_t)si, s->socket,
                        CW_KIND_OVERLOAD, &v, r->ts_ms, recv_ms, cfg->hold_s, cfg->cooldown_s);
   if (r->have & CW_HAVE_W) {
@@ -367,7 +370,10 @@ cw_reject_t cw_engine_process(cw_engine_t *e, const cw_reading_t *r, int64_t rec
     rc |= cw_alert_apply(&e->alerts, &st->alert_overload, st->name, (uint32_t)si, 0,
                          CW_KIND_OVERLOAD, &v, r->ts_ms, recv_ms, cfg->hold_s, cfg->cooldown_s);
   }
+  int64_t start0 = s->on.session_start;
+  int32_t low0 = s->on.low_off;
   cw__overnight_eval(cfg, &st->policy, s, r, prev_ts, &v);
+  cw__session_step(e, st, s, r, prev_ts, start0, low0);
   rc |= cw_alert_apply(&e->alerts, &s->alert[CW_KIND_OVERNIGHT_CHARGING], st->name, (uint32_t)si,
                        s->socket, CW_KIND_OVERNIGHT_CHARGING, &v, r->ts_ms, recv_ms, cfg->hold_s,
                        cfg->cooldown_s);
@@ -389,6 +395,7 @@ void cw_engine_sweep(cw_engine_t *e, int64_t now_ms) {
     if (!e->blind) (void)cw__offline_sweep_station(e, i, now_ms); /* -ENOMEM: next sweep */
   }
   cw_alert_expire(&e->alerts, now_ms, e->cfg.cooldown_s, drop_owner, e);
+  cw__session_checkpoint(e, now_ms);
 }
 
 void cw_engine_set_blind(cw_engine_t *e, bool blind, int64_t now_ms) {

@@ -7,6 +7,7 @@
 #define CW_DETECT_H
 
 #include "cw.h"
+#include "session.h"
 
 /* Thresholds. Defaults (cw_detect_cfg_defaults) follow docs/DETECTORS.md;
  * each default's source is cited in detect.c / docs/DETECTORS.md. Config file
@@ -47,6 +48,8 @@ typedef struct cw_detect_cfg {
                                * this long before it is a warning (else a sensor event) */
   double thermal_fusion_rise_c_min; /* 1.0: own rise that a neighbour alert escalates */
   double thermal_ambient_c;   /* 54: ambient this hot corroborates a rise (EN 54-5 class A1) */
+  double session_checkpoint_s;/* 300: open charging sessions are written (as restart) this often;
+                               * 0 = never (see lib/detect_session.c) */
 } cw_detect_cfg_t;
 
 void cw_detect_cfg_defaults(cw_detect_cfg_t *cfg);
@@ -143,6 +146,10 @@ int cw_engine_rectify(cw_engine_t *e, int64_t alert_id, const char *by, const ch
 typedef void (*cw_sensor_fn)(void *ctx, const char *station, uint8_t socket, int64_t ts_ms,
                              double from_c, double to_c);
 void cw_engine_on_sensor(cw_engine_t *e, cw_sensor_fn fn, void *ctx);
+/* Charging sessions (lib/session.h) as they end, and open ones at each
+ * checkpoint; called synchronously from process/sweep. NULL: none. */
+typedef void (*cw_session_fn)(void *ctx, const cw_session_t *s);
+void cw_engine_on_session(cw_engine_t *e, cw_session_fn fn, void *ctx);
 /* References for new alerts (called with the engine's ctx; NULL: none).
  * Every event of the alert carries it; restored alerts keep theirs. */
 void cw_engine_on_ref(cw_engine_t *e, cw_alert_ref_fn fn);

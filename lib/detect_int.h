@@ -21,6 +21,9 @@ struct cw_engine {
    * afterwards a socket's silence counts from max(last receive, resume_ms). */
   bool blind;
   int64_t resume_ms;
+  cw_session_fn on_session;
+  void *session_ctx;
+  int64_t next_ckpt_ms; /* next checkpoint of open sessions (receive time); 0 = not yet set */
 };
 
 /* What the thermal detector needs to know beyond the socket's own reading.
@@ -47,14 +50,23 @@ void cw__therm_neighbours(cw_therm_ctx_t *cx);
 void cw__thermal_eval(const cw_detect_cfg_t *cfg, cw_sock_t *s, const cw_reading_t *r,
                       cw_therm_ctx_t *cx, cw_verdict_t *out);
 void cw__thermal_reset(cw_thermal_state_t *th);
+/* prev_ts: the socket's previous reading ts (0 = none), for the run timers. */
 void cw__overload_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
-                       const cw_reading_t *r, cw_verdict_t *out);
+                       const cw_reading_t *r, int64_t prev_ts, cw_verdict_t *out);
 /* Station sum of the latest w of its sockets against breaker_w (socket 0). */
 void cw__overload_station_eval(const cw_detect_cfg_t *cfg, const cw_station_t *st,
                                cw_verdict_t *out);
 /* prev_ts: the socket's previous reading ts (0 = none), for the session energy. */
 void cw__overnight_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
                         const cw_reading_t *r, int64_t prev_ts, cw_verdict_t *out);
+
+/* Charging session records (detect_session.c). After cw__overnight_eval:
+ * start0/low0 are the overnight session's start and low_off before it. */
+void cw__session_step(cw_engine_t *e, const cw_station_t *st, cw_sock_t *s, const cw_reading_t *r,
+                      int64_t prev_ts, int64_t start0, int32_t low0);
+/* The socket went overdue (silent past its offline threshold). */
+void cw__session_timeout(cw_engine_t *e, const cw_station_t *st, cw_sock_t *s);
+void cw__session_checkpoint(cw_engine_t *e, int64_t now_ms);
 
 /* Receive-time bookkeeping for offline, called for each accepted reading.
  * resume_ms: the end of the engine's last blind spell (0 = none); a gap

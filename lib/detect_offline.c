@@ -116,9 +116,10 @@ int cw__offline_sweep_station(cw_engine_t *e, uint32_t idx, int64_t now_ms) {
      * not known to be live until its clock (from the resume) runs out */
     if (!pending(e, s)) any_live = true;
     if (thr > max_thr) max_thr = thr;
-    if (now_ms - since(e, s) > thr)
+    if (now_ms - since(e, s) > thr) {
       s->flags |= CW_SOCK_OVERDUE;
-    else {
+      cw__session_timeout(e, st, s);
+    } else {
       s->flags &= (uint8_t)~CW_SOCK_OVERDUE;
       all_over = false;
     }

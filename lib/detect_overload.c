@@ -8,14 +8,21 @@
 
 #include "detect_int.h"
 
+/* A run goes on through readings without w: every reading adds its step. */
+static void run_advance(int32_t *run, int64_t step_ms) {
+  if (!*run || step_ms <= 0) return;
+  int64_t v = (int64_t)*run + step_ms;
+  *run = v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
 /* Update a "continuously above" timer; returns the run length in s (or -1). */
-static double run_s(int64_t *since, bool above, int64_t ts) {
+static double run_s(int32_t *run, bool above) {
   if (!above) {
-    *since = 0;
+    *run = 0;
     return -1;
   }
-  if (!*since) *since = ts;
-  return (double)(ts - *since) / 1000.0;
+  if (!*run) *run = 1;
+  return (double)(*run - 1) / 1000.0;
 }
 
 /* The highest draw a legitimate charger at this socket may have: the
@@ -28,7 +35,11 @@ static double charge_max(const cw_detect_cfg_t *cfg, const cw_station_policy_t *
 }
 
 void cw__overload_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *pol, cw_sock_t *s,
-                       const cw_reading_t *r, cw_verdict_t *out) {
+                       const cw_reading_t *r, int64_t prev_ts, cw_verdict_t *out) {
+  if (prev_ts) {
+    run_advance(&s->ov.rated_run, r->ts_ms - prev_ts);
+    run_advance(&s->ov.tamper_run, r->ts_ms - prev_ts);
+  }
   bool have_w = r->have & CW_HAVE_W;
   bool stop = (r->have & CW_HAVE_STOP) && r->stop == CW_STOP_OVER_POWER;
   memset(out, 0, sizeof(*out));
@@ -40,8 +51,8 @@ void cw__overload_eval(const cw_detect_cfg_t *cfg, const cw_station_policy_t *po
   double limit = charge_max(cfg, pol, s);
   double over_rated = -1, over_tamper = -1;
   if (have_w) {
-    over_rated = run_s(&s->ov.rated_since, r->w > rated, r->ts_ms);
-    over_tamper = run_s(&s->ov.tamper_since, r->w > limit, r->ts_ms);
+    over_rated = run_s(&s->ov.rated_run, r->w > rated);
+    over_tamper = run_s(&s->ov.tamper_run, r->w > limit);
   }
   if (stop) {
     out->sev = CW_SEV_CRITICAL;

@@ -22,7 +22,7 @@ static int64_t bucket_ms(const cw_detect_cfg_t *cfg) {
 static void bucket_add(cw_thermal_state_t *th, int64_t bms, int64_t ts, float t) {
   int64_t q = ts / bms;
   uint16_t idx = (uint16_t)q;
-  cw_therm_bucket_t *b = &th->b[idx % CW_THERM_NB];
+  cw_therm_bucket_t *b = &th->b[((q % CW_THERM_NB) + CW_THERM_NB) % CW_THERM_NB];
   if (b->n == 0 || b->idx != idx) {
     b->idx = idx;
     b->n = 0;

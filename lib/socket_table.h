@@ -14,7 +14,8 @@
  * ~60 s. Instead of keeping every sample we keep the centroid of each
  * window/6 sub-bucket (n, sum of offsets, sum of t): exact between-bucket
  * slope, constant memory at any sampling rate. */
-#define CW_THERM_NB 8  /* ring of sub-buckets (power of two; >= CW_THERM_WIN + 1) */
+#define CW_THERM_NB 7  /* ring of sub-buckets (>= CW_THERM_WIN + 1: the window and the current one;
+                        * slot = full bucket number modulo this) */
 #define CW_THERM_WIN 6 /* sub-buckets per window */
 #define CW_THERM_NRAW 4 /* raw (ts, t) samples >= 750 ms apart, for the 1 C/s for 3 s rule */
 
@@ -52,10 +53,27 @@ typedef struct cw_thermal_state {
   uint8_t fl;        /* CW_TH_* */
 } cw_thermal_state_t;
 
+/* Run lengths kept as int32 ms (+1; 0 = no run) instead of the run's start
+ * ts: each reading adds its ts step, so the length is exactly ts - start.
+ * They saturate at ~24.8 days, far above any overload duration threshold. */
 typedef struct cw_overload_state {
-  int64_t tamper_since; /* ts of the first reading of the run above the charger limit; 0 = none */
-  int64_t rated_since;  /* same, above rated_w */
+  int32_t tamper_run; /* 1 + ms since the first reading of the run above the charger limit */
+  int32_t rated_run;  /* same, above rated_w */
 } cw_overload_state_t;
+
+/* The charging_sessions record being built (lib/detect_session.c). It
+ * follows the overnight detector's session (cw_overnight_state_t) and is
+ * open while that one is, unless CW_SOCK_SESS_CUT (the socket went silent
+ * and the record was written as a timeout; a new one starts at the next
+ * reading if the charge goes on). */
+typedef struct cw_session_state {
+  int32_t start_off; /* record start relative to on.session_start, ms */
+  float wh_last;     /* last wh counter value in the record; NAN = none yet */
+  float energy_wh;   /* rises of the wh counter (or integral of w without one) */
+  float peak_w;      /* highest w (-1 = none) */
+  int16_t peak_t;    /* highest t in 0.1 C (INT16_MIN = none) */
+  uint16_t readings; /* readings in the record (saturating) */
+} cw_session_state_t;
 
 typedef struct cw_overnight_state {
   int64_t session_start; /* ts of the first charging reading of the session; 0 = no session */
@@ -75,6 +93,7 @@ enum {
   CW_SOCK_ARMED = 1 << 3,     /* restored; silence clock started by a sweep, no gap yet */
   CW_SOCK_METERED = 1 << 4,   /* last reading carried power and no fault: may be quiet */
   CW_SOCK_SENSOR = 1 << 5,    /* temperature probe produced a sensor event (step, no rise) */
+  CW_SOCK_SESS_CUT = 1 << 6,  /* the session record was written as a timeout (silence) */
 };
 
 typedef struct cw_sock {
@@ -94,6 +113,7 @@ typedef struct cw_sock {
   uint32_t alert[CW_KIND__ENGINE]; /* alert pool index per kind; 0 = none */
   cw_thermal_state_t th;
   cw_overload_state_t ov;
+  cw_session_state_t se; /* before on: fills what would be padding */
   cw_overnight_state_t on;
 } cw_sock_t;
 

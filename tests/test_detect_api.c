@@ -365,8 +365,13 @@ CW_TEST(detect_100k_sockets_memory) {
          "RSS +%ld KiB\n",
          cw_engine_bytes_per_socket(), total / 100000, rss1 - rss0);
   det_free(r);
-  CHECK(cw_engine_bytes_per_socket() <= 256); /* 316 before the compact thermal window */
-  CHECK(total / 100000 < 512);
+  /* 316 before the compact thermal window; 252 with the session record
+   * (7 thermal sub-buckets, int32 overload runs) */
+  CHECK(cw_engine_bytes_per_socket() <= 256);
+  CHECK(total / 100000 <= 384); /* the dense array grows by 1.5x */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  CHECK(rss0 > 0 && rss1 - rss0 <= 64 * 1024); /* KiB: 64 MiB at 100,000 sockets */
+#endif
 }
 
 /* Every field of an event is filled: id from the callback, both clocks,

@@ -17,3 +17,4 @@
 #include "list_alert_ref.h"
 #include "list_schema_ops.h"
 #include "list_db_alerts.h"
+#include "list_tz.h"

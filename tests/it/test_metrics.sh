@@ -52,3 +52,39 @@ it_eq "chargewatch_last_commit_timestamp_seconds: within the last hour" 1 \
   "$(val chargewatch_last_commit_timestamp_seconds | awk -v now="$(date +%s)" '{print ($1 <= now + 1 && $1 > now - 3600)}')"
 it_eq "chargewatch_alert_events_total has the event label" 1 \
   "$(echo "$M" | grep -c '^chargewatch_alert_events_total{kind="overload",severity="warning",event="raised"} 0$')"
+
+# Latency histograms and the open-alerts gauge (docs/OPERATIONS.md section 5).
+# The probe's readings (ts every 15 s from 40 min back to now) were published
+# at once: reading x s into the probe is 2400 - x s (+ the publish delay, a
+# few seconds) late. Each is in chargewatch_ingest_lag_seconds and, once
+# committed, in chargewatch_publish_to_store_seconds. The set-up's own
+# readiness readings (fresh, counted in readings_accepted_total) come on top.
+acc=$(val 'chargewatch_readings_accepted_total ')
+extra=$((acc - n))
+it_eq "ingest_lag_seconds: one observation per accepted reading" "$acc" "$(val 'chargewatch_ingest_lag_seconds_count ')"
+it_eq "ingest_lag_seconds: count = the +Inf bucket = le 3600 (at most 40 min late)" "$acc $acc" \
+  "$(val 'chargewatch_ingest_lag_seconds_bucket{le="+Inf"}') $(val 'chargewatch_ingest_lag_seconds_bucket{le="3600"}')"
+it_eq "ingest_lag_seconds: of the probe only the last reading within 10 s, the last two within 30 s" \
+  "$((1 + extra)) $((2 + extra))" \
+  "$(val 'chargewatch_ingest_lag_seconds_bucket{le="10"}') $(val 'chargewatch_ingest_lag_seconds_bucket{le="30"}')"
+it_eq "publish_to_store_seconds: one observation per committed row" "$(val 'chargewatch_rows_committed_total ') $acc" \
+  "$(val 'chargewatch_publish_to_store_seconds_count ') $acc"
+it_eq "publish_to_store_seconds: the sum is the rows' ages (2400 - x s each, and up to a minute more)" 1 \
+  "$(val 'chargewatch_publish_to_store_seconds_sum ' | awk -v n="$n" -v a="$acc" '{print ($1 >= (n - 1) * 1200 && $1 < (n - 1) * 1200 + a * 60)}')"
+it_eq "publish_to_alert_seconds: none yet" 0 "$(val 'chargewatch_publish_to_alert_seconds_count ')"
+gauge_open='chargewatch_alerts_open{kind="thermal_runaway",severity="critical",state="open"} '
+gauge_ack='chargewatch_alerts_open{kind="thermal_runaway",severity="critical",state="acknowledged"} '
+it_eq "alerts_open: every kind x severity x state not closed, 0 without alerts" "40 0" \
+  "$(echo "$M" | grep -c '^chargewatch_alerts_open{') $(val "$gauge_open")"
+
+now=$(it_now_ms)
+it_pub cw/HOT1/2/telemetry "$(it_reading $((now - 2000)) 300 30.0)"
+it_pub cw/HOT1/2/telemetry "$(it_reading $((now - 1000)) 300 95.0)"
+it_eq "a thermal alert raised" 1 "$(it_wait_eq 15 1 it_events HOT1 2 thermal_runaway raised)"
+it_eq "publish_to_alert_seconds: the raise observed" 1 "$(it_wait_eq 5 1 it_metric 'chargewatch_publish_to_alert_seconds_count ')"
+it_eq "publish_to_alert_seconds: within a minute of its reading" 1 \
+  "$(it_metric 'chargewatch_publish_to_alert_seconds_bucket{le="60"}')"
+it_eq "alerts_open: the critical thermal alert, open" 1 "$(it_wait_eq 25 1 it_metric "$gauge_open")"
+it_sql "SELECT cw_ack(id, 'tester') FROM alerts WHERE station = 'HOT1'" >/dev/null
+it_eq "alerts_open: acknowledged, it moves to that state" 1 "$(it_wait_eq 25 1 it_metric "$gauge_ack")"
+it_eq "alerts_open: and leaves open" 0 "$(it_metric "$gauge_open")"

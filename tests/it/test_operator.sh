@@ -3,12 +3,15 @@
 # daemon and PostgreSQL: a thermal anomaly raised by the daemon is listed,
 # acknowledged by its short reference (as typed: lower case, no zeros),
 # rectified and closed with the database role recorded; an unknown reference
-# fails; station and sessions show what is stored; tail prints events live
+# fails; station shows what is stored; charging sessions the daemon wrote
+# from a replay are exact (device stop, idle, checkpoint then stop); tail prints events live
 # in the alert log's format; and in a real terminal (a private tmux server
 # of fixed size) the table is coloured, cut to the width, and tail follows.
 . "$(dirname "$0")/lib.sh"
 CW_CLI=${CW_CLI:-$IT_ROOT/build/chargewatch}
 [ -x "$CW_CLI" ] || make -s -C "$IT_ROOT" build/chargewatch >/dev/null 2>&1
+# open sessions are written every second (the default is 5 min)
+IT_EXTRA_CONF=$'[detectors]\nsession_checkpoint_s = 1'
 it_setup
 export PGHOST=127.0.0.1 PGPORT=$CW_PG_PORT PGUSER=postgres
 unset PGDATABASE PGSERVICE NO_COLOR
@@ -85,14 +88,58 @@ it_eq "alerts --all shows the closed one" "$REF closed" \
   "$(cw alerts --all --station THR1 | awk -v r="$REF" '$1 == r {print $1, $7}')"
 
 # ---------------------------------------------------------------- sessions
-# The daemon does not write charging_sessions yet: a row stored directly.
-it_sql "SELECT cw_session_store('THR1', 1, now() - interval '3 hours', now() - interval '1 hour', 812.5, 310, 36.5, 'full', 240)" >/dev/null
-out=$(cw sessions --station THR1 --since 1d)
-it_eq "sessions: the stored session" "THR1 1 2:00 812.5 310 36.5 240 full" \
-  "$(echo "$out" | awk '$1 == "THR1" {print $1, $2, $4, $5, $6, $7, $8, $9}')"
-it_eq "sessions --since a date after it: none" "no sessions in that time" \
-  "$(cw sessions --station THR1 --since "$(date -u -d tomorrow +%F)")"
-it_eq "sessions --json" "812.5" "$(cw sessions --json | it_json energy_wh)"
+# Written by the daemon as they end, from a replay through MQTT, yesterday
+# 08:00:00 UTC, one reading every 30 s:
+#  SES1/1: w 300, wh 0, 5 .. 45, t 30/31, state charging; the 11th reading
+#          (+300 s) stop full, state full, 0 W, wh 46, t 29: ended by the
+#          device: 5:00, 46 Wh, peak 300 W, 31 C, 11 readings, full;
+#  SES1/2: w 200, wh 10, 12 .. 20, t 40 for 6 readings, then 2 W (wh 20,
+#          t 35) for 5 more, the last with wh 20.5: 2 min under 15 W ends
+#          it at the first low reading (+180 s): 3:00, 10.5 Wh, 200 W, 40 C,
+#          11 readings, idle;
+#  SES1/3: w 100, wh 1, 2, 3 now, no end: open, so written at the next
+#          checkpoint (session_checkpoint_s = 1 here) as restart, ended at
+#          its last reading; a stop manual later ends the same row.
+s0=$(( ($(date -u +%s) / 86400 - 1) * 86400 + 28800 ))
+for i in $(seq 0 9); do
+  printf '{"ts":%d000,"w":300,"wh":%d,"t":%d,"state":"charging"}\n' $((s0 + 30 * i)) $((5 * i)) $((30 + i % 2))
+done >"$IT_DIR/ses1.lines"
+printf '{"ts":%d000,"w":0,"wh":46,"t":29,"state":"full","stop":"full"}\n' $((s0 + 300)) >>"$IT_DIR/ses1.lines"
+for i in $(seq 0 10); do
+  if [ "$i" -lt 6 ]; then w=200 wh=$((10 + 2 * i)) t=40; else w=2 wh=20 t=35; fi
+  [ "$i" = 10 ] && wh=20.5
+  printf '{"ts":%d000,"w":%s,"wh":%s,"t":%s}\n' $((s0 + 30 * i)) "$w" "$wh" "$t"
+done >"$IT_DIR/ses2.lines"
+it_pub_lines cw/SES1/1/telemetry "$IT_DIR/ses1.lines"
+it_pub_lines cw/SES1/2/telemetry "$IT_DIR/ses2.lines"
+sess() { it_sql "SELECT to_char(started_at AT TIME ZONE 'UTC', 'HH24:MI:SS') || ' ' ||
+                        extract(epoch FROM ended_at - started_at)::int || ' ' || energy_wh || ' ' ||
+                        coalesce(peak_w::text, '-') || ' ' || coalesce(peak_t::text, '-') || ' ' ||
+                        readings || ' ' || end_reason
+                 FROM charging_sessions WHERE station = '$1' AND socket = $2 ORDER BY started_at"; }
+two_ended() { [ "$(it_sql "SELECT count(*) FROM charging_sessions WHERE station = 'SES1'
+                           AND end_reason IN ('full', 'idle')")" = 2 ]; }
+it_wait 15 two_ended || it_fail "two replayed sessions written" 2 "$(sess SES1 1; sess SES1 2)"
+it_eq "session ended by the device (stop full): exact row" "08:00:00 300 46 300 31 11 full" "$(sess SES1 1)"
+it_eq "session ended by power under 15 W for 2 min: exact row" "08:00:00 180 10.5 200 40 11 idle" "$(sess SES1 2)"
+now=$(it_now_ms)
+for i in 0 1 2; do
+  it_pub cw/SES1/3/telemetry "{\"ts\":$((now - 3000 + 1000 * i)),\"w\":100,\"wh\":$((i + 1)),\"t\":30.5}"
+done
+ckpt() { [ "$(it_sql "SELECT end_reason || ' ' || readings FROM charging_sessions WHERE station = 'SES1' AND socket = 3")" = "restart 3" ]; }
+it_wait 15 ckpt || it_fail "open session written at the checkpoint" "restart 3" "$(sess SES1 3)"
+it_eq "open session: restart, ended at its last reading" "2 2 100 30.5 3 restart" \
+  "$(sess SES1 3 | cut -d' ' -f2-)"
+it_pub cw/SES1/3/telemetry "{\"ts\":$now,\"w\":0,\"wh\":3.5,\"t\":30,\"stop\":\"manual\"}"
+manual() { [ "$(it_sql "SELECT end_reason FROM charging_sessions WHERE station = 'SES1' AND socket = 3")" = manual ]; }
+it_wait 15 manual || it_fail "the stop ends the same row" manual "$(sess SES1 3)"
+it_eq "the checkpoint row is replaced, not duplicated" "3 2.5 100 30.5 4 manual" "$(sess SES1 3 | cut -d' ' -f2-)"
+out=$(cw sessions --station SES1 --since 2d)
+it_eq "sessions: the device-ended one as the CLI shows it" "SES1 1 0:05 46.0 300 31 11 full" \
+  "$(echo "$out" | awk '$1 == "SES1" && $2 == 1 {print $1, $2, $4, $5, $6, $7, $8, $9}')"
+it_eq "sessions --since a date after them: none" "no sessions in that time" \
+  "$(cw sessions --station SES1 --since "$(date -u -d tomorrow +%F)")"
+it_eq "sessions --json: the latest first" "2.5" "$(cw sessions --json --station SES1 --since 2d | it_json energy_wh)"
 
 # ---------------------------------------------------------------- rollup of a known replay
 # Ten readings through the daemon (MQTT, decode, COPY), yesterday 10:00:00 UTC

@@ -1,0 +1,3 @@
+/* tests of lib/tz: TEST(name) per line */
+TEST(tz_berlin_dst_exact)
+TEST(tz_agrees_with_libc)
