@@ -76,6 +76,10 @@ typedef struct cw_config {
   int lease_check_ms;        /* lease_check_ms, default 1000 */
   int blind_s;               /* blind_s: no offline alerts this long after a shard connects, 120 */
   char shard_conninfo[CW_MAX_SHARDS][512]; /* shard_conninfo.K, default "" ([postgres] conninfo) */
+  /* not a key: the first key given twice in one section, as
+   * "FILE:L2: [sec] key: duplicate key, first given at FILE:L1" ("" if
+   * none); the later value is used, --check-config refuses it */
+  char duplicate[400];
 } cw_config_t;
 
 void cw_config_defaults(cw_config_t *c);

@@ -624,6 +624,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chargewatchd: %s\n", err);
     goto out_free;
   }
+  if (check && cw_preflight_strict(&a->cfg, err, sizeof err)) { /* what is ambiguous */
+    fprintf(stderr, "chargewatchd: %s\n", err);
+    goto out_free;
+  }
   if (check) {
     printf("config OK\n");
     status = 0;
@@ -631,6 +635,7 @@ int main(int argc, char **argv) {
   }
 
   cw_log_set_level(a->cfg.log_level);
+  if (a->cfg.duplicate[0]) cw_log(CW_LOG_WARN, "%s (the later value is used)", a->cfg.duplicate);
   int holder;
   if (cw_instance_lock(a->cfg.spool_dir, &holder, err, sizeof err)) { /* one per configuration */
     cw_log(CW_LOG_ERROR, "%s", err); /* stderr: the journal under systemd */
