@@ -296,6 +296,7 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
       else return *why = "expected tlsv1.2 or empty (the library's default, TLS 1.2 or later)", -1;
       return 0;
     }
+    STR_KEY("cmd_publishers", mqtt_cmd_publishers)
     if (!strcmp(key, "cmd_topic")) {
       if (!*v || strpbrk(v, "+#")) return *why = "must be a non-empty topic without wildcards", -1;
       if (copy_str(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, v)) goto too_long;

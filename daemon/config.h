@@ -32,6 +32,8 @@ typedef struct cw_config {
   int mqtt_tls_version;      /* tls_version: "" (library default), tlsv1.2 = 3 */
   bool mqtt_tls_verify;      /* tls_verify, default true: chain and host name */
   char mqtt_cmd_topic[256];  /* cmd_topic, default cw/ops/cmd (was cw/alerts/cmd) */
+  char mqtt_cmd_publishers[256]; /* cmd_publishers: who the broker ACL lets publish on
+                                  * cmd_topic (recorded with each MQTT command), default "" */
   /* [postgres] */
   char pg_conninfo[512];     /* conninfo, default "dbname=chargewatch host=127.0.0.1" */
   int pg_batch_rows;         /* batch_rows, default 5000 */

@@ -1,6 +1,7 @@
 /* db_alerts.c - storing alert events: one upsert of the alerts row and one
  * alert_events row per event, in one transaction per call; an event the
  * database refuses for its content is logged and skipped. */
+#include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ static const char SQL_ALERT_EVENT[] =
     " VALUES ($1, timestamptz 'epoch' + $8 * interval '1 millisecond', $7, $5, $9,"
     "  jsonb_strip_nulls(jsonb_build_object('state', $6, 'threshold', $10, 'unit', $12, 'message', $11,"
     "   'by', $13, 'count', greatest($15::int, 1), 'note', $16,"
-    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond')))"
+    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond')) || coalesce($18::jsonb, '{}'))"
     " ON CONFLICT DO NOTHING";
 
 #define TEXTOID 25
@@ -77,14 +78,53 @@ static const char SQL_ALERT_EVENT[] =
 #define INT2OID 21
 #define FLOAT8OID 701
 #define INT4OID 23
-static const Oid alert_types[17] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
+static const Oid alert_types[18] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
                                     TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID,
-                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID};
+                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID, TEXTOID};
+
+void cw__wdb_note_mqtt_command(cw_wdb_t *db, int64_t id, cw_event_t event) {
+  pthread_mutex_lock(&db->origin_mu);
+  struct cw_wdb_origin *o = &db->origin[db->norigin++ % CW_WDB_ORIGINS];
+  o->id = id;
+  o->event = (int)event;
+  pthread_mutex_unlock(&db->origin_mu);
+}
+
+/* The event of a command noted above, as the JSON merged into detail (an
+ * alert is acknowledged, rectified and closed once each, so an entry is
+ * left in place for a retry of the transaction); NULL for any other event. An operator event not noted
+ * came from the database (cw_alert_action stores its own record, with
+ * detail.via "sql" and the database role). */
+static char *mqtt_origin(cw_wdb_t *db, const cw_alert_event_t *ev) {
+  int found = 0;
+  if (ev->event != CW_EV_ACKNOWLEDGED && ev->event != CW_EV_RECTIFIED && ev->event != CW_EV_CLOSED)
+    return NULL;
+  pthread_mutex_lock(&db->origin_mu);
+  size_t n = db->norigin < CW_WDB_ORIGINS ? db->norigin : CW_WDB_ORIGINS;
+  for (size_t i = 0; i < n && !found; i++) {
+    struct cw_wdb_origin *o = &db->origin[i];
+    if (o->id == ev->id && o->event == (int)ev->event) found = 1;
+  }
+  pthread_mutex_unlock(&db->origin_mu);
+  if (!found) return NULL;
+  const cw_config_t *c = db->env->cfg;
+  char who[400];
+  if (c->mqtt_cmd_publishers[0]) snprintf(who, sizeof who, "%s", c->mqtt_cmd_publishers);
+  else snprintf(who, sizeof who, "any client the broker ACL allows to publish on %s", c->mqtt_cmd_topic);
+  cJSON *j = cJSON_CreateObject();
+  if (!j) return NULL;
+  cJSON_AddStringToObject(j, "via", "mqtt");
+  cJSON_AddStringToObject(j, "topic", c->mqtt_cmd_topic);
+  cJSON_AddStringToObject(j, "publishers", who);
+  char *s = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return s;
+}
 
 
 static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
   char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
-  const char *v[17];
+  const char *v[18];
   char ref[sizeof ev->ref + 1];
   snprintf(id, sizeof(id), "%lld", (long long)ev->id);
   snprintf(sock, sizeof(sock), "%u", ev->socket);
@@ -111,15 +151,18 @@ static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t
   v[15] = cw_alert_event_note(ev);
   snprintf(ref, sizeof ref, "%.*s", (int)sizeof ev->ref, ev->ref);
   v[16] = ref[0] ? ref : NULL; /* none: the database gives one (schema/003_ops.sql) */
-  for (int k = 0; k < 2; k++) {
-    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 17, alert_types, v,
+  char *origin = mqtt_origin(db, ev);
+  v[17] = origin;
+  int rc = CW_WDB_OK;
+  for (int k = 0; k < 2 && rc == CW_WDB_OK; k++) {
+    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 18, alert_types, v,
                                NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);
+    if (!ok) rc = cw__wdb_classify(db->conn, r, msg, cap);
     PQclear(r);
-    if (!ok) return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
   }
-  return CW_WDB_OK;
+  cJSON_free(origin);
+  return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
 }
 
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {

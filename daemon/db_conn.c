@@ -29,6 +29,7 @@ int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env) {
   db->env = env;
   db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
   pthread_mutex_init(&db->cancel_mu, NULL);
+  pthread_mutex_init(&db->origin_mu, NULL);
   return cw_copy_init(&db->scratch, 1 << 16);
 }
 
@@ -92,6 +93,7 @@ void cw__wdb_free(cw_wdb_t *db) {
   cw_copy_free(&db->scratch);
   cancel_set(db, NULL);
   pthread_mutex_destroy(&db->cancel_mu);
+  pthread_mutex_destroy(&db->origin_mu);
   memset(db, 0, sizeof(*db));
 }
 

@@ -37,7 +37,7 @@
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
-#define NOTIFY_SOURCE "cw_alert_cmd" /* the NOTIFY channel, named in dead-letter lines */
+#define NOTIFY_SOURCE CW_CONTROL_NOTIFY_SOURCE /* the NOTIFY channel, named in dead-letter lines */
 
 typedef struct app {
   cw_config_t cfg;
@@ -126,6 +126,11 @@ static int store_alert(void *ctx, const cw_alert_event_t *ev) {
 
 static void note_alert(void *ctx, const cw_alert_event_t *ev) { cw_control_note(ctx, ev); }
 
+static void mqtt_command_origin(void *ctx, int64_t id, cw_event_t event) {
+  app_t *a = ctx;
+  if (a->writer) cw_writer_note_mqtt_command(a->writer, id, event);
+}
+
 static int ring_gauges(void *ctx, int i, cw_http_rings_t *out) {
   app_t *a = ctx;
   cw_pipeline_gauges_t g;
@@ -147,6 +152,8 @@ static int station_pipe(const app_t *a, const char *st, size_t len) {
 static void all_post(void *ctx, int worker, cw_ctl_t *c) {
   app_t *a = ctx;
   int w = a->cfg.workers;
+  /* a restored alert is commandable: the control's owner map learns it */
+  if (c->type == CW_CTL_RESTORE_ALERT && a->control) cw_control_restored(a->control, &c->alert);
   if (worker == CW_CTL_ALL) {
     for (int i = 0; i < a->npipes; i++) {
       cw_ctl_t *copy = i + 1 < a->npipes ? malloc(sizeof *copy) : c;
@@ -235,6 +242,7 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
     cw_log(CW_LOG_ERROR, "control: %s", uv_strerror(rc));
     return rc;
   }
+  cw_control_on_mqtt(a->control, mqtt_command_origin, a);
 
   cw_ring_t **rings = calloc((size_t)n, sizeof *rings);
   if (!rings) return -ENOMEM;
