@@ -71,9 +71,12 @@ typedef struct cw_wdb {
   _Atomic int abandon;    /* set once: no more database use in this process */
   _Atomic int guard_stop; /* ends cw__wdb_guard */
   char last_err[256];     /* server message of the last temporary failure */
-  /* Operator commands that came over MQTT (cw__wdb_note_mqtt_command, from
-   * the main loop): the stored event of one records where it came from. */
-  pthread_mutex_t origin_mu;
+  /* What other threads read or write, under share_mu: the operator
+   * commands that came over MQTT (cw__wdb_note_mqtt_command, from the main
+   * loop; the stored event of one records where it came from) and the
+   * server's refusal of the last connect (cw__wdb_refusal, for /healthz). */
+  pthread_mutex_t share_mu;
+  char refusal[400];      /* "" while the database accepts us */
   struct cw_wdb_origin {
     int64_t id;
     int event;
@@ -92,6 +95,9 @@ void cw__wdb_free(cw_wdb_t *db);
  * database; logged at error level with the server's message). */
 int cw__wdb_connect_blocking(cw_wdb_t *db);
 int cw__wdb_refused(const char *msg); /* 1 if a libpq connect error is a refusal */
+/* Any thread: 1 and the server's message (credentials cut out) while the
+ * database refuses our connections (the last connect was refused), else 0. */
+int cw__wdb_refusal(cw_wdb_t *db, char *why, size_t cap);
 /* Drive a non-blocking reconnect; returns 1 once when a new connection is
  * established (the caller then sets the session up and sets ready). */
 int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);

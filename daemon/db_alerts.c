@@ -83,11 +83,11 @@ static const Oid alert_types[18] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXT
                                     TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID, TEXTOID};
 
 void cw__wdb_note_mqtt_command(cw_wdb_t *db, int64_t id, cw_event_t event) {
-  pthread_mutex_lock(&db->origin_mu);
+  pthread_mutex_lock(&db->share_mu);
   struct cw_wdb_origin *o = &db->origin[db->norigin++ % CW_WDB_ORIGINS];
   o->id = id;
   o->event = (int)event;
-  pthread_mutex_unlock(&db->origin_mu);
+  pthread_mutex_unlock(&db->share_mu);
 }
 
 /* The event of a command noted above, as the JSON merged into detail (an
@@ -99,13 +99,13 @@ static char *mqtt_origin(cw_wdb_t *db, const cw_alert_event_t *ev) {
   int found = 0;
   if (ev->event != CW_EV_ACKNOWLEDGED && ev->event != CW_EV_RECTIFIED && ev->event != CW_EV_CLOSED)
     return NULL;
-  pthread_mutex_lock(&db->origin_mu);
+  pthread_mutex_lock(&db->share_mu);
   size_t n = db->norigin < CW_WDB_ORIGINS ? db->norigin : CW_WDB_ORIGINS;
   for (size_t i = 0; i < n && !found; i++) {
     struct cw_wdb_origin *o = &db->origin[i];
     if (o->id == ev->id && o->event == (int)ev->event) found = 1;
   }
-  pthread_mutex_unlock(&db->origin_mu);
+  pthread_mutex_unlock(&db->share_mu);
   if (!found) return NULL;
   const cw_config_t *c = db->env->cfg;
   char who[400];

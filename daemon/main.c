@@ -126,6 +126,11 @@ static int store_alert(void *ctx, const cw_alert_event_t *ev) {
 
 static void note_alert(void *ctx, const cw_alert_event_t *ev) { cw_control_note(ctx, ev); }
 
+static int db_refusal(void *ctx, char *why, size_t cap) {
+  app_t *a = ctx;
+  return a->writer ? cw_writer_db_refusal(a->writer, why, cap) : 0;
+}
+
 static void mqtt_command_origin(void *ctx, int64_t id, cw_event_t event) {
   app_t *a = ctx;
   if (a->writer) cw_writer_note_mqtt_command(a->writer, id, event);
@@ -690,7 +695,9 @@ int main(int argc, char **argv) {
                       .loop = a->loop,
                       .started_ms = a->started_ms,
                       .rings = ring_gauges,
-                      .rings_ctx = a};
+                      .rings_ctx = a,
+                      .db_refusal = db_refusal,
+                      .db_refusal_ctx = a};
   if ((rc = cw_http_start(&hc, &a->http))) cw_log(CW_LOG_ERROR, "http: disabled (%s)", uv_strerror(rc));
   sd_notify(0, "READY=1\nSTATUS=running");
   cw_log(CW_LOG_INFO, "running");
