@@ -27,7 +27,7 @@
 static const char SQL_ALERT_UPSERT[] =
     "INSERT INTO alerts AS a (id, station, socket, kind, severity, state, opened_at, escalated_at,"
     " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit,"
-    " count, last_seen, rectified_at, rectified_by, rectify_note, ref, updated_at)"
+    " count, last_seen, rectified_at, rectified_by, rectify_note, ref, raised_by, updated_at)"
     " SELECT $1, $2, $3, $4, coalesce($5, 'warning'), $6, e.ts,"
     "  CASE WHEN $7 = 'escalated' THEN e.ts END, CASE WHEN $7 = 'cleared' THEN e.ts END,"
     "  CASE WHEN $7 IN ('acknowledged', 'rectified') THEN e.ts END,"
@@ -35,7 +35,7 @@ static const char SQL_ALERT_UPSERT[] =
     "  CASE WHEN $7 = 'closed' THEN e.ts END, CASE WHEN $7 = 'closed' THEN $13 END,"
     "  $9, $10, $11, $12, greatest($15::int, 1), CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN e.ts END,"
     "  CASE WHEN $7 = 'rectified' THEN e.ts END, CASE WHEN $7 = 'rectified' THEN $13 END,"
-    "  CASE WHEN $7 = 'rectified' THEN $16 END, $17, now()"
+    "  CASE WHEN $7 = 'rectified' THEN $16 END, $17, $19, now()"
     " FROM (SELECT timestamptz 'epoch' + $8 * interval '1 millisecond' AS ts) e"
     " ON CONFLICT (id) DO UPDATE SET"
     "  state = CASE WHEN a.state = 'closed' THEN 'closed'"
@@ -56,6 +56,7 @@ static const char SQL_ALERT_UPSERT[] =
     "  closed_by = coalesce(excluded.closed_by, a.closed_by),"
     "  count = greatest(a.count, excluded.count),"
     "  ref = coalesce(a.ref, excluded.ref),"
+    "  raised_by = coalesce(a.raised_by, excluded.raised_by),"
     "  last_seen = CASE WHEN a.last_seen IS NULL OR excluded.last_seen > a.last_seen THEN"
     "   coalesce(excluded.last_seen, a.last_seen) ELSE a.last_seen END,"
     "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated', 'repeated') THEN a.peak_value"
@@ -78,9 +79,10 @@ static const char SQL_ALERT_EVENT[] =
 #define INT2OID 21
 #define FLOAT8OID 701
 #define INT4OID 23
-static const Oid alert_types[18] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
+static const Oid alert_types[19] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
                                     TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID,
-                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID, TEXTOID};
+                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID, TEXTOID,
+                                    TEXTOID};
 
 void cw__wdb_note_mqtt_command(cw_wdb_t *db, int64_t id, cw_event_t event) {
   pthread_mutex_lock(&db->share_mu);
@@ -124,7 +126,7 @@ static char *mqtt_origin(cw_wdb_t *db, const cw_alert_event_t *ev) {
 
 static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
   char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
-  const char *v[18];
+  const char *v[19];
   char ref[sizeof ev->ref + 1];
   snprintf(id, sizeof(id), "%lld", (long long)ev->id);
   snprintf(sock, sizeof(sock), "%u", ev->socket);
@@ -153,9 +155,10 @@ static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t
   v[16] = ref[0] ? ref : NULL; /* none: the database gives one (schema/003_ops.sql) */
   char *origin = mqtt_origin(db, ev);
   v[17] = origin;
+  v[18] = db->env->cfg->mqtt_client_id; /* the alert's owner (schema/006_alert_owner.sql) */
   int rc = CW_WDB_OK;
   for (int k = 0; k < 2 && rc == CW_WDB_OK; k++) {
-    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 18, alert_types, v,
+    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 19, alert_types, v,
                                NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) rc = cw__wdb_classify(db->conn, r, msg, cap);
