@@ -159,6 +159,7 @@ off_ref=$(it_sql "SELECT ref FROM alerts WHERE id=${off_id:-0}")
 it_daemon_stop
 it_daemon_start
 it_wait_ready
+it_wait 20 grep -q 'writer: restored [1-9][0-9]* alerts not closed' "$IT_DIR/daemon.log"
 it_pub cw/ops/cmd "{\"ref\":\"$off_ref\",\"action\":\"close\",\"by\":\"it-op\"}"
 it_eq "restored alert: closed by reference after a restart" "closed it-op" \
   "$(it_wait_eq 15 "closed it-op" it_sql "SELECT state || ' ' || coalesce(closed_by, '-') FROM alerts WHERE id=${off_id:-0}")"
