@@ -56,7 +56,7 @@ it_eq "healthz 200 with the right password" 200 "$(it_http /healthz >/dev/null; 
 it_sql "ALTER ROLE cw PASSWORD '$PW_NEW'" >/dev/null
 it_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename='cw'" >/dev/null
 now=$(it_now_ms)
-for i in $(seq 1 20); do echo "$(it_reading $((now - 30000 + i * 1000)) 300 25.0)"; done >"$IT_DIR/r1.lines"
+for i in $(seq 1 20); do it_reading $((now - 30000 + i * 1000)) 300 25.0; echo; done >"$IT_DIR/r1.lines"
 it_pub_lines cw/AUTH1/1/telemetry "$IT_DIR/r1.lines"
 refused_health() { it_http /healthz >/dev/null; [ "$IT_HTTP_STATUS" = 503 ]; }
 it_wait 30 refused_health
