@@ -143,7 +143,71 @@ typedef struct {
   char key[64];
   const char *why;
   long long lo, hi;   /* range, for "out of range" */
+  int line;           /* the line being parsed (counted by the readers below) */
+  int at_bol;         /* the last chunk read ended a line */
+  struct seen_key {   /* every [section] key given, for duplicates */
+    char name[100];
+    int line;
+  } *seen;
+  size_t nseen, capseen;
 } parse_ctx_t;
+
+/* A key given twice in one section (inih reads sections that appear twice
+ * as one): the later value wins at start, and the first duplicate is kept
+ * in c->duplicate for --check-config (preflight.c), which refuses it. */
+static void note_key(parse_ctx_t *p, const char *section, const char *name) {
+  char k[100];
+  snprintf(k, sizeof k, "%s\n%s", section, name);
+  for (size_t i = 0; i < p->nseen; i++) {
+    if (strcmp(p->seen[i].name, k)) continue;
+    if (!p->c->duplicate[0])
+      snprintf(p->c->duplicate, sizeof p->c->duplicate,
+               "%s:%d: [%s] %s: duplicate key, first given at %s:%d", p->file, p->line, section,
+               name, p->file, p->seen[i].line);
+    p->seen[i].line = p->line;
+    return;
+  }
+  if (p->nseen == p->capseen) {
+    size_t cap = p->capseen ? 2 * p->capseen : 32;
+    struct seen_key *n = realloc(p->seen, cap * sizeof *n);
+    if (!n) return; /* only a check */
+    p->seen = n;
+    p->capseen = cap;
+  }
+  snprintf(p->seen[p->nseen].name, sizeof p->seen[p->nseen].name, "%s", k);
+  p->seen[p->nseen++].line = p->line;
+}
+
+/* inih's line reader, counting lines for note_key: a chunk that follows a
+ * line end starts the next line (a long line may come in several chunks). */
+static void count_line(parse_ctx_t *p, const char *chunk) {
+  if (p->at_bol || !p->line) p->line++;
+  size_t n = strlen(chunk);
+  p->at_bol = n && chunk[n - 1] == '\n';
+}
+
+typedef struct {
+  parse_ctx_t *p;
+  FILE *f;
+  const char *s; /* or a string */
+} line_src_t;
+
+static char *read_line(char *str, int num, void *stream) {
+  line_src_t *src = stream;
+  if (src->f) {
+    if (!fgets(str, num, src->f)) return NULL;
+  } else {
+    if (!*src->s || num < 2) return NULL;
+    const char *nl = strchr(src->s, '\n');
+    size_t n = nl ? (size_t)(nl - src->s) + 1 : strlen(src->s);
+    if (n > (size_t)num - 1) n = (size_t)num - 1;
+    memcpy(str, src->s, n);
+    str[n] = 0;
+    src->s += n;
+  }
+  count_line(src->p, str);
+  return str;
+}
 
 #define INT_KEY(name, field, lo, hi)                   \
   if (!strcmp(key, name)) {                            \
@@ -232,6 +296,7 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
       else return *why = "expected tlsv1.2 or empty (the library's default, TLS 1.2 or later)", -1;
       return 0;
     }
+    STR_KEY("cmd_publishers", mqtt_cmd_publishers)
     if (!strcmp(key, "cmd_topic")) {
       if (!*v || strpbrk(v, "+#")) return *why = "must be a non-empty topic without wildcards", -1;
       if (copy_str(c->mqtt_cmd_topic, sizeof c->mqtt_cmd_topic, v)) goto too_long;
@@ -352,6 +417,7 @@ static int handler(void *user, const char *section, const char *name, const char
   const char *why = NULL;
   long long lo = 0, hi = 0;
   if (!value) value = "";
+  note_key(p, section, name);
   if (set_key(p->c, section, name, value, &why, &lo, &hi) == 0) return 1;
   if (!p->failed) {
     /* inih stops here and returns this line number; finish() formats */
@@ -402,6 +468,8 @@ static int check_whole(const cw_config_t *c, parse_ctx_t *p) {
 }
 
 static int finish(parse_ctx_t *p, int rc, cw_config_t *c) {
+  free(p->seen);
+  p->seen = NULL;
   if (rc == 0 && !p->failed) return check_whole(c, p);
   if (rc == -2) {
     snprintf(p->err, p->errlen, "%s: out of memory", p->file);
@@ -442,7 +510,9 @@ int cw_config_load(cw_config_t *c, const char *path, char *err, size_t errlen) {
     return -e;
   }
   set_inih_options();
-  int rc = ini_parse_file(f, handler, &p);
+  c->duplicate[0] = 0;
+  line_src_t src = {.p = &p, .f = f};
+  int rc = ini_parse_stream(read_line, &src, handler, &p);
   fclose(f);
   return finish(&p, rc, c);
 }
@@ -452,7 +522,9 @@ int cw_config_load_string(cw_config_t *c, const char *text, const char *name, ch
   parse_ctx_t p = {.c = c, .file = name, .err = err, .errlen = errlen};
   if (errlen) err[0] = 0;
   set_inih_options();
-  int rc = ini_parse_string(text, handler, &p);
+  c->duplicate[0] = 0;
+  line_src_t src = {.p = &p, .s = text};
+  int rc = ini_parse_stream(read_line, &src, handler, &p);
   return finish(&p, rc, c);
 }
 

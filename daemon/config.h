@@ -32,6 +32,8 @@ typedef struct cw_config {
   int mqtt_tls_version;      /* tls_version: "" (library default), tlsv1.2 = 3 */
   bool mqtt_tls_verify;      /* tls_verify, default true: chain and host name */
   char mqtt_cmd_topic[256];  /* cmd_topic, default cw/ops/cmd (was cw/alerts/cmd) */
+  char mqtt_cmd_publishers[256]; /* cmd_publishers: who the broker ACL lets publish on
+                                  * cmd_topic (recorded with each MQTT command), default "" */
   /* [postgres] */
   char pg_conninfo[512];     /* conninfo, default "dbname=chargewatch host=127.0.0.1" */
   int pg_batch_rows;         /* batch_rows, default 5000 */
@@ -76,6 +78,10 @@ typedef struct cw_config {
   int lease_check_ms;        /* lease_check_ms, default 1000 */
   int blind_s;               /* blind_s: no offline alerts this long after a shard connects, 120 */
   char shard_conninfo[CW_MAX_SHARDS][512]; /* shard_conninfo.K, default "" ([postgres] conninfo) */
+  /* not a key: the first key given twice in one section, as
+   * "FILE:L2: [sec] key: duplicate key, first given at FILE:L1" ("" if
+   * none); the later value is used, --check-config refuses it */
+  char duplicate[400];
 } cw_config_t;
 
 void cw_config_defaults(cw_config_t *c);

@@ -12,6 +12,7 @@
 
 #define OWNER_BUCKETS 1024
 #define OWNER_MAX 65536 /* bound; past it the map is reset and commands go to every worker */
+#define CLOSED_KEEP 256 /* the last closed alerts, to say "already closed" */
 
 typedef struct owner {
   struct owner *next;
@@ -22,7 +23,7 @@ typedef struct owner {
 
 typedef struct queued {
   struct queued *next;
-  const char *source;
+  const char *source; /* NULL: payload is a restored alert (cw_control_restored) */
   size_t len;
   char payload[];
 } queued_t;
@@ -32,6 +33,14 @@ struct cw_control {
   cw_ctl_port_t port;
   owner_t *owners[OWNER_BUCKETS]; /* alert id -> owning worker (main loop only) */
   size_t nowners;
+  int partial; /* the map was reset (OWNER_MAX): an id not in it may still be held */
+  struct {
+    int64_t id;
+    char ref[16];
+  } closed[CLOSED_KEEP]; /* ring of the last closed alerts */
+  size_t nclosed;
+  void (*on_mqtt)(void *ctx, int64_t id, cw_event_t event); /* cw_control_on_mqtt */
+  void *on_mqtt_ctx;
   uv_async_t async;
   int async_open;
   pthread_mutex_t mu; /* the submit queue */
@@ -167,7 +176,10 @@ static void owner_set(cw_control_t *c, int64_t id, int worker, const char *ref) 
       if (ref[0]) snprintf(o->ref, sizeof o->ref, "%.15s", ref);
       return (void)(o->worker = worker);
     }
-  if (c->nowners >= OWNER_MAX) owners_clear(c); /* forgotten ids go to every worker */
+  if (c->nowners >= OWNER_MAX) { /* forgotten ids go to every worker */
+    owners_clear(c);
+    c->partial = 1;
+  }
   owner_t *o = malloc(sizeof *o);
   if (!o) return; /* only an optimisation */
   o->id = id;
@@ -194,8 +206,13 @@ static int owner_get(cw_control_t *c, int64_t id, int del) {
 }
 
 void cw_control_note(cw_control_t *c, const cw_alert_event_t *ev) {
-  if (ev->event == CW_EV_CLOSED) owner_get(c, ev->id, 1);
-  else
+  if (ev->event == CW_EV_CLOSED) {
+    owner_get(c, ev->id, 1);
+    size_t k = c->nclosed++ % CLOSED_KEEP;
+    c->closed[k].id = ev->id;
+    snprintf(c->closed[k].ref, sizeof c->closed[k].ref, "%.*s", (int)sizeof c->closed[k].ref - 1,
+             ev->ref);
+  } else
     owner_set(c, ev->id, c->port.route(c->port.ctx, ev->station, strnlen(ev->station, CW_STATION_MAX)),
               ev->ref);
 }
@@ -211,7 +228,41 @@ static int64_t owner_by_ref(const cw_control_t *c, const char *ref) {
   return 0;
 }
 
+/* A recently closed alert with this id (or, id 0, this reference): 1. */
+static int was_closed(const cw_control_t *c, int64_t id, const char *ref) {
+  size_t n = c->nclosed < CLOSED_KEEP ? c->nclosed : CLOSED_KEEP;
+  for (size_t i = 0; i < n; i++)
+    if (id ? c->closed[i].id == id : (ref[0] && !strcmp(c->closed[i].ref, ref))) return 1;
+  return 0;
+}
+
 /* ---------------------------------------------------------------- route */
+
+/* A command for an alert this daemon does not hold: said in words, never
+ * posted. From the database (NOTIFY) it is information: cw_alert_action
+ * has already stored the action and raises for an unknown id, so the
+ * alert is held by another daemon (disjoint stations, another cluster
+ * member), and so is an MQTT command in cluster mode, where every member
+ * hears every command. Otherwise a warning, counted and dead-lettered
+ * like any rejected command. */
+static int not_held(cw_control_t *c, const cw_command_t *cmd, const char *source,
+                    const char *payload, size_t len) {
+  char what[48];
+  int closed = was_closed(c, cmd->id, cmd->ref);
+  if (cmd->id) snprintf(what, sizeof what, "alert %lld", (long long)cmd->id);
+  else snprintf(what, sizeof what, "alert %s", cmd->ref);
+  const char *why = closed ? "is already closed"
+                    : cmd->id ? "is not held by this daemon (no such id, or closed before it started)"
+                              : "is not held by this daemon (no such reference, or closed before it started)";
+  const char *act = cmd->action == CW_EV_CLOSED ? "close" : cmd->action == CW_EV_RECTIFIED ? "rectify" : "ack";
+  int info = !strcmp(source, CW_CONTROL_NOTIFY_SOURCE) || (c->env->cfg && c->env->cfg->shards);
+  cw_log(info ? CW_LOG_INFO : CW_LOG_WARN, "control: %s of %s by %s (from %s) %s: %s", act, what,
+         cmd->by, source, info ? "not applied here" : "rejected", why);
+  if (!info)
+    cw_env_reject(c->env, CW_REJ_WRONG_TYPE, -1, closed ? "alert already closed" : "alert not held",
+                  source, strlen(source), payload, len);
+  return -ENOENT;
+}
 
 int cw_control_command(cw_control_t *c, const char *payload, size_t len, const char *source) {
   cw_command_t cmd;
@@ -223,12 +274,9 @@ int cw_control_command(cw_control_t *c, const char *payload, size_t len, const c
     cw_env_reject(c->env, rej, -1, why, source, strlen(source), payload, len);
     return -EINVAL;
   }
-  if (!cmd.id && !(cmd.id = owner_by_ref(c, cmd.ref))) {
-    why = "no alert held with that reference";
-    cw_log(CW_LOG_WARN, "control: command from %s rejected: %s (%s)", source, why, cmd.ref);
-    cw_env_reject(c->env, CW_REJ_WRONG_TYPE, -1, why, source, strlen(source), payload, len);
-    return -EINVAL;
-  }
+  if (!cmd.id && !(cmd.id = owner_by_ref(c, cmd.ref))) return not_held(c, &cmd, source, payload, len);
+  int target = owner_get(c, cmd.id, 0);
+  if (target < 0 && !c->partial) return not_held(c, &cmd, source, payload, len);
   cw_ctl_t *ctl = calloc(1, sizeof *ctl);
   if (!ctl) return -ENOMEM;
   ctl->type = CW_CTL_OPERATOR;
@@ -239,8 +287,13 @@ int cw_control_command(cw_control_t *c, const char *payload, size_t len, const c
   snprintf(ctl->alert.station, sizeof ctl->alert.station, "%s", cmd.station);
   snprintf(ctl->alert.message, sizeof ctl->alert.message, "%s", cmd.note);
   ctl->ts_ms = cmd.ts_ms;
-  int target = owner_get(c, cmd.id, 0);
   if (target < 0) target = cmd.station[0] ? CW_CTL_BY_STATION : CW_CTL_ALL;
+  /* before the post: the event it causes is stored after this */
+  if (c->on_mqtt && strcmp(source, CW_CONTROL_NOTIFY_SOURCE)) {
+    c->on_mqtt(c->on_mqtt_ctx, cmd.id, cmd.action);
+    /* a rectify from open or cleared is registered (acknowledged) first */
+    if (cmd.action == CW_EV_RECTIFIED) c->on_mqtt(c->on_mqtt_ctx, cmd.id, CW_EV_ACKNOWLEDGED);
+  }
   c->port.post(c->port.ctx, target, ctl);
   cw_log(CW_LOG_INFO, "control: operator %s of alert %lld by %s (from %s)",
          cmd.action == CW_EV_CLOSED ? "close" : cmd.action == CW_EV_RECTIFIED ? "rectify" : "ack",
@@ -258,7 +311,13 @@ static void run_queue(cw_control_t *c) {
   pthread_mutex_unlock(&c->mu);
   while (q) {
     queued_t *n = q->next;
-    cw_control_command(c, q->payload, q->len, q->source);
+    if (!q->source) {
+      cw_alert_event_t ev;
+      memcpy(&ev, q->payload, sizeof ev);
+      cw_control_note(c, &ev);
+    } else {
+      cw_control_command(c, q->payload, q->len, q->source);
+    }
     free(q);
     q = n;
   }
@@ -268,7 +327,8 @@ static void on_async(uv_async_t *h) { run_queue(h->data); }
 
 void cw_control_submit(cw_control_t *c, const char *payload, size_t len, const char *source) {
   if (!c->async_open) {
-    cw_control_command(c, payload, len, source);
+    if (source) cw_control_command(c, payload, len, source);
+    else cw_control_note(c, (const cw_alert_event_t *)(const void *)payload);
     return;
   }
   queued_t *q = malloc(sizeof *q + len + 1);
@@ -288,6 +348,16 @@ void cw_control_submit(cw_control_t *c, const char *payload, size_t len, const c
   c->tail = q;
   pthread_mutex_unlock(&c->mu);
   if (was_empty) uv_async_send(&c->async);
+}
+
+void cw_control_on_mqtt(cw_control_t *c, void (*fn)(void *ctx, int64_t id, cw_event_t event),
+                        void *ctx) {
+  c->on_mqtt = fn;
+  c->on_mqtt_ctx = ctx;
+}
+
+void cw_control_restored(cw_control_t *c, const cw_alert_event_t *ev) {
+  cw_control_submit(c, (const char *)ev, sizeof *ev, NULL);
 }
 
 int cw_control_create(const cw_env_t *env, cw_ctl_port_t port, uv_loop_t *loop,

@@ -22,6 +22,8 @@
 #define CW_WDB_BACKOFF_MIN_MS 100
 #define CW_WDB_BACKOFF_MAX_MS 5000
 
+#define CW_WDB_ORIGINS 256 /* MQTT commands remembered until their event is stored */
+
 enum { CW_WDB_OK = 0, CW_WDB_TEMP = 1, CW_WDB_PERM = 2, CW_WDB_DUP = 3 };
 
 typedef struct cw_wkey {
@@ -69,6 +71,17 @@ typedef struct cw_wdb {
   _Atomic int abandon;    /* set once: no more database use in this process */
   _Atomic int guard_stop; /* ends cw__wdb_guard */
   char last_err[256];     /* server message of the last temporary failure */
+  /* What other threads read or write, under share_mu: the operator
+   * commands that came over MQTT (cw__wdb_note_mqtt_command, from the main
+   * loop; the stored event of one records where it came from) and the
+   * server's refusal of the last connect (cw__wdb_refusal, for /healthz). */
+  pthread_mutex_t share_mu;
+  char refusal[400];      /* "" while the database accepts us */
+  struct cw_wdb_origin {
+    int64_t id;
+    int event;
+  } origin[CW_WDB_ORIGINS];
+  size_t norigin;
 } cw_wdb_t;
 
 static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
@@ -82,6 +95,9 @@ void cw__wdb_free(cw_wdb_t *db);
  * database; logged at error level with the server's message). */
 int cw__wdb_connect_blocking(cw_wdb_t *db);
 int cw__wdb_refused(const char *msg); /* 1 if a libpq connect error is a refusal */
+/* Any thread: 1 and the server's message (credentials cut out) while the
+ * database refuses our connections (the last connect was refused), else 0. */
+int cw__wdb_refusal(cw_wdb_t *db, char *why, size_t cap);
 /* Drive a non-blocking reconnect; returns 1 once when a new connection is
  * established (the caller then sets the session up and sets ready). */
 int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now_ms);
@@ -105,6 +121,14 @@ int cw__wdb_run(cw_wdb_t *db, const char *sql, int n, const char *const *vals, c
 void cw__wdb_rollback(cw_wdb_t *db);
 /* Keep a temporary failure's message for the cw__wdb_down that follows. */
 void cw__wdb_remember(cw_wdb_t *db, const char *msg);
+
+/* db_alerts.c. Any thread: the operator action (ack, rectify, close) on
+ * alert id came over MQTT; the alert_events row of the event it causes
+ * gets detail.via "mqtt", detail.topic ([mqtt] cmd_topic) and
+ * detail.publishers ([mqtt] cmd_publishers: who the broker lets publish
+ * there) beside detail.by (the name the command claims, control characters
+ * escaped). Remembered in memory for the last CW_WDB_ORIGINS commands. */
+void cw__wdb_note_mqtt_command(cw_wdb_t *db, int64_t id, cw_event_t event);
 
 /* db_keyset.c. Find or insert (station, socket); *created tells which; NULL
  * on ENOMEM (or not found without insert). */

@@ -1,6 +1,7 @@
 /* db_alerts.c - storing alert events: one upsert of the alerts row and one
  * alert_events row per event, in one transaction per call; an event the
  * database refuses for its content is logged and skipped. */
+#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@
 static const char SQL_ALERT_UPSERT[] =
     "INSERT INTO alerts AS a (id, station, socket, kind, severity, state, opened_at, escalated_at,"
     " cleared_at, acked_at, acked_by, closed_at, closed_by, peak_value, threshold, message, unit,"
-    " count, last_seen, rectified_at, rectified_by, rectify_note, ref, updated_at)"
+    " count, last_seen, rectified_at, rectified_by, rectify_note, ref, raised_by, updated_at)"
     " SELECT $1, $2, $3, $4, coalesce($5, 'warning'), $6, e.ts,"
     "  CASE WHEN $7 = 'escalated' THEN e.ts END, CASE WHEN $7 = 'cleared' THEN e.ts END,"
     "  CASE WHEN $7 IN ('acknowledged', 'rectified') THEN e.ts END,"
@@ -37,7 +38,7 @@ static const char SQL_ALERT_UPSERT[] =
     "  CASE WHEN $7 = 'closed' THEN e.ts END, CASE WHEN $7 = 'closed' THEN $13 END,"
     "  $9, $10, $11, $12, greatest($15::int, 1), CASE WHEN $7 IN ('raised', 'escalated', 'repeated') THEN e.ts END,"
     "  CASE WHEN $7 = 'rectified' THEN e.ts END, CASE WHEN $7 = 'rectified' THEN $13 END,"
-    "  CASE WHEN $7 = 'rectified' THEN $16 END, $17, now()"
+    "  CASE WHEN $7 = 'rectified' THEN $16 END, $17, $19, now()"
     " FROM (SELECT timestamptz 'epoch' + $8 * interval '1 millisecond' AS ts) e"
     " ON CONFLICT (id) DO UPDATE SET"
     "  state = CASE WHEN a.state = 'closed' THEN 'closed'"
@@ -58,6 +59,7 @@ static const char SQL_ALERT_UPSERT[] =
     "  closed_by = coalesce(excluded.closed_by, a.closed_by),"
     "  count = greatest(a.count, excluded.count),"
     "  ref = coalesce(a.ref, excluded.ref),"
+    "  raised_by = coalesce(a.raised_by, excluded.raised_by),"
     "  last_seen = CASE WHEN a.last_seen IS NULL OR excluded.last_seen > a.last_seen THEN"
     "   coalesce(excluded.last_seen, a.last_seen) ELSE a.last_seen END,"
     "  peak_value = CASE WHEN $7 NOT IN ('raised', 'escalated', 'repeated') THEN a.peak_value"
@@ -72,7 +74,7 @@ static const char SQL_ALERT_EVENT[] =
     " VALUES ($1, timestamptz 'epoch' + $8 * interval '1 millisecond', $7, $5, $9,"
     "  jsonb_strip_nulls(jsonb_build_object('state', $6, 'threshold', $10, 'unit', $12, 'message', $11,"
     "   'by', $13, 'count', greatest($15::int, 1), 'note', $16,"
-    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond')))"
+    "   'recv_ts', timestamptz 'epoch' + $14 * interval '1 millisecond')) || coalesce($18::jsonb, '{}'))"
     " ON CONFLICT DO NOTHING";
 
 #define TEXTOID 25
@@ -80,9 +82,49 @@ static const char SQL_ALERT_EVENT[] =
 #define INT2OID 21
 #define FLOAT8OID 701
 #define INT4OID 23
-static const Oid alert_types[17] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
+static const Oid alert_types[19] = {INT8OID, TEXTOID, INT2OID,   TEXTOID,   TEXTOID, TEXTOID,
                                     TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID,
-                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID};
+                                    TEXTOID, INT8OID, INT4OID,   TEXTOID, TEXTOID, TEXTOID,
+                                    TEXTOID};
+
+void cw__wdb_note_mqtt_command(cw_wdb_t *db, int64_t id, cw_event_t event) {
+  pthread_mutex_lock(&db->share_mu);
+  struct cw_wdb_origin *o = &db->origin[db->norigin++ % CW_WDB_ORIGINS];
+  o->id = id;
+  o->event = (int)event;
+  pthread_mutex_unlock(&db->share_mu);
+}
+
+/* The event of a command noted above, as the JSON merged into detail (an
+ * alert is acknowledged, rectified and closed once each, so an entry is
+ * left in place for a retry of the transaction); NULL for any other event. An operator event not noted
+ * came from the database (cw_alert_action stores its own record, with
+ * detail.via "sql" and the database role). */
+static char *mqtt_origin(cw_wdb_t *db, const cw_alert_event_t *ev) {
+  int found = 0;
+  if (ev->event != CW_EV_ACKNOWLEDGED && ev->event != CW_EV_RECTIFIED && ev->event != CW_EV_CLOSED)
+    return NULL;
+  pthread_mutex_lock(&db->share_mu);
+  size_t n = db->norigin < CW_WDB_ORIGINS ? db->norigin : CW_WDB_ORIGINS;
+  for (size_t i = 0; i < n && !found; i++) {
+    struct cw_wdb_origin *o = &db->origin[i];
+    if (o->id == ev->id && o->event == (int)ev->event) found = 1;
+  }
+  pthread_mutex_unlock(&db->share_mu);
+  if (!found) return NULL;
+  const cw_config_t *c = db->env->cfg;
+  char who[400];
+  if (c->mqtt_cmd_publishers[0]) snprintf(who, sizeof who, "%s", c->mqtt_cmd_publishers);
+  else snprintf(who, sizeof who, "any client the broker ACL allows to publish on %s", c->mqtt_cmd_topic);
+  cJSON *j = cJSON_CreateObject();
+  if (!j) return NULL;
+  cJSON_AddStringToObject(j, "via", "mqtt");
+  cJSON_AddStringToObject(j, "topic", c->mqtt_cmd_topic);
+  cJSON_AddStringToObject(j, "publishers", who);
+  char *s = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return s;
+}
 
 
 /* A charging session (lib/session.h) in its envelope: one upsert keyed by
@@ -115,7 +157,7 @@ static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t
   cw_session_t sess;
   if (cw_session_unwrap(ev, &sess)) return session_one(db, &sess, msg, cap);
   char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
-  const char *v[17];
+  const char *v[19];
   char ref[sizeof ev->ref + 1];
   snprintf(id, sizeof(id), "%lld", (long long)ev->id);
   snprintf(sock, sizeof(sock), "%u", ev->socket);
@@ -142,15 +184,19 @@ static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t
   v[15] = cw_alert_event_note(ev);
   snprintf(ref, sizeof ref, "%.*s", (int)sizeof ev->ref, ev->ref);
   v[16] = ref[0] ? ref : NULL; /* none: the database gives one (schema/003_ops.sql) */
-  for (int k = 0; k < 2; k++) {
-    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 17, alert_types, v,
+  char *origin = mqtt_origin(db, ev);
+  v[17] = origin;
+  v[18] = db->env->cfg->mqtt_client_id; /* the alert's owner (schema/006_alert_owner.sql) */
+  int rc = CW_WDB_OK;
+  for (int k = 0; k < 2 && rc == CW_WDB_OK; k++) {
+    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 19, alert_types, v,
                                NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);
+    if (!ok) rc = cw__wdb_classify(db->conn, r, msg, cap);
     PQclear(r);
-    if (!ok) return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
   }
-  return CW_WDB_OK;
+  cJSON_free(origin);
+  return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
 }
 
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {

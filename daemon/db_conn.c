@@ -29,6 +29,7 @@ int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env) {
   db->env = env;
   db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
   pthread_mutex_init(&db->cancel_mu, NULL);
+  pthread_mutex_init(&db->share_mu, NULL);
   return cw_copy_init(&db->scratch, 1 << 16);
 }
 
@@ -92,6 +93,7 @@ void cw__wdb_free(cw_wdb_t *db) {
   cw_copy_free(&db->scratch);
   cancel_set(db, NULL);
   pthread_mutex_destroy(&db->cancel_mu);
+  pthread_mutex_destroy(&db->share_mu);
   memset(db, 0, sizeof(*db));
 }
 
@@ -135,9 +137,23 @@ int cw__wdb_refused(const char *msg) {
   return 0;
 }
 
+static void set_refusal(cw_wdb_t *db, const char *why) {
+  pthread_mutex_lock(&db->share_mu);
+  snprintf(db->refusal, sizeof db->refusal, "%s", why);
+  pthread_mutex_unlock(&db->share_mu);
+}
+
+int cw__wdb_refusal(cw_wdb_t *db, char *why, size_t cap) {
+  pthread_mutex_lock(&db->share_mu);
+  int on = db->refusal[0] != 0;
+  if (cap) snprintf(why, cap, "%s", db->refusal);
+  pthread_mutex_unlock(&db->share_mu);
+  return on;
+}
+
 /* The server's message on one line; a conninfo never appears in it, but a
  * "password=..." would be cut out all the same. */
-static void refused_log(const cw_wdb_t *db, const char *when) {
+static void refused_log(cw_wdb_t *db, const char *when) {
   char line[512];
   const char *msg = db->conn ? PQerrorMessage(db->conn) : "";
   snprintf(line, sizeof line, "%s", msg);
@@ -145,7 +161,10 @@ static void refused_log(const cw_wdb_t *db, const char *when) {
     if (*p == '\n' || *p == '\r') *p = ' ';
   char *pw = strstr(line, "password=");
   if (pw) snprintf(pw, sizeof line - (size_t)(pw - line), "password=***");
+  size_t n = strlen(line);
+  while (n && line[n - 1] == ' ') line[--n] = 0;
   cw_log(CW_LOG_ERROR, "writer: %s: the database refused the connection: %s", when, line);
+  set_refusal(db, line);
 }
 
 int cw__wdb_connect_blocking(cw_wdb_t *db) {
@@ -163,6 +182,7 @@ int cw__wdb_connect_blocking(cw_wdb_t *db) {
     cw__wdb_close(db);
     return -EIO;
   }
+  set_refusal(db, "");
   conn_ready(db);
   return 0;
 }
@@ -187,7 +207,9 @@ int cw__wdb_poll_connect(cw_wdb_t *db, int64_t now) {
     db->poll_state = PQconnectPoll(db->conn);
     if (db->poll_state == PGRES_POLLING_OK) {
       db->connecting = 0;
+      if (db->refused) cw_log(CW_LOG_INFO, "writer: the database accepts the connection again");
       db->refused = 0;
+      set_refusal(db, "");
       conn_ready(db);
       return 1;
     }

@@ -79,19 +79,24 @@ static cw_site_type_t site_parse(const char *s) {
 }
 
 /* Post the alerts not closed (of the stations keep accepts; all when keep
- * is NULL) as CW_CTL_RESTORE_ALERT. The count, or -EIO (logged), -ENOMEM. */
+ * is NULL; with raiser, only those that daemon raised or no daemon claimed:
+ * schema/006_alert_owner.sql) as CW_CTL_RESTORE_ALERT. The count, or -EIO
+ * (logged), -ENOMEM. */
 static int restore_alerts_where(PGconn *c, const cw_ctl_port_t *port,
-                                int (*keep)(void *ctx, const char *station), void *keep_ctx) {
+                                int (*keep)(void *ctx, const char *station), void *keep_ctx,
+                                const char *raiser) {
   int n = 0;
   PGresult *r;
   /* ts: when the current state began (a cleared alert's cool-down runs
    * from cleared_at). */
-  r = PQexec(c,
+  r = PQexecParams(c,
       "SELECT id, station, socket, kind, severity, state,"
       " floor(extract(epoch FROM CASE WHEN state = 'cleared' THEN coalesce(cleared_at, opened_at)"
       "   ELSE opened_at END) * 1000)::bigint,"
       " coalesce(peak_value, 0), coalesce(threshold, 0), coalesce(unit, ''), coalesce(message, ''),"
-      " coalesce(count, 1), coalesce(ref, '') FROM alerts WHERE state <> 'closed' ORDER BY id");
+      " coalesce(count, 1), coalesce(ref, '') FROM alerts WHERE state <> 'closed'"
+      " AND ($1::text IS NULL OR raised_by IS NULL OR raised_by = $1) ORDER BY id",
+      1, NULL, &raiser, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     cw_log(CW_LOG_ERROR, "restoring alerts: %s", PQerrorMessage(c));
     PQclear(r);
@@ -192,7 +197,11 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
   PQclear(r);
   r = NULL;
   if (restore_alerts) {
-    if ((rc = restore_alerts_where(c, port, NULL, NULL)) < 0) goto fail_logged;
+    /* outside cluster mode, the alerts this daemon raised: another daemon on
+     * the same database (disjoint stations) keeps its own */
+    const cw_config_t *cfg = db->env->cfg;
+    if ((rc = restore_alerts_where(c, port, NULL, NULL, cfg->shards ? NULL : cfg->mqtt_client_id)) < 0)
+      goto fail_logged;
     cw_log(CW_LOG_INFO, "writer: restored %d alerts not closed", rc);
     rc = -EIO;
     /* ids unique across restarts without asking the database at raise
@@ -244,7 +253,7 @@ int cw__db_restore_where(PGconn *c, const cw_ctl_port_t *port,
     n++;
   }
   PQclear(r);
-  int na = restore_alerts_where(c, port, keep, keep_ctx);
+  int na = restore_alerts_where(c, port, keep, keep_ctx, NULL);
   return na < 0 ? na : n + na;
 }
 

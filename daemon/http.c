@@ -319,8 +319,12 @@ static void handle(conn_t *c) {
   if (!strcmp(path, "/healthz")) {
     int db = atomic_load(&hc->env->m->db_connected), mq = atomic_load(&hc->env->m->mqtt_connected);
     if (db && mq) return text(c, 200, "ok\n", head);
-    char body[96];
-    snprintf(body, sizeof body, "unavailable:%s%s\n", db ? "" : " database", mq ? "" : " broker");
+    char body[600], why[400];
+    if (!db && hc->db_refusal && hc->db_refusal(hc->db_refusal_ctx, why, sizeof why))
+      /* the server's own words, as logged (credentials cut out) */
+      snprintf(body, sizeof body, "unavailable: database (refused: %s)%s\n", why, mq ? "" : " broker");
+    else
+      snprintf(body, sizeof body, "unavailable:%s%s\n", db ? "" : " database", mq ? "" : " broker");
     return text(c, 503, body, head);
   }
   text(c, 404, "not found\n", head);

@@ -21,6 +21,10 @@ typedef struct cw_http_cfg {
   /* Fill out for worker i and return 0, or return -1 past the last worker. */
   int (*rings)(void *ctx, int worker, cw_http_rings_t *out);
   void *rings_ctx;
+  /* May be NULL. 1 and why filled while the database refuses the daemon
+   * (credentials, role, pg_hba): /healthz says so. */
+  int (*db_refusal)(void *ctx, char *why, size_t cap);
+  void *db_refusal_ctx;
 } cw_http_cfg_t;
 
 typedef struct cw_http cw_http_t;

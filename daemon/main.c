@@ -37,7 +37,7 @@
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
-#define NOTIFY_SOURCE "cw_alert_cmd" /* the NOTIFY channel, named in dead-letter lines */
+#define NOTIFY_SOURCE CW_CONTROL_NOTIFY_SOURCE /* the NOTIFY channel, named in dead-letter lines */
 
 typedef struct app {
   cw_config_t cfg;
@@ -123,6 +123,16 @@ static int store_alert(void *ctx, const cw_alert_event_t *ev) {
 
 static void note_alert(void *ctx, const cw_alert_event_t *ev) { cw_control_note(ctx, ev); }
 
+static int db_refusal(void *ctx, char *why, size_t cap) {
+  app_t *a = ctx;
+  return a->writer ? cw_writer_db_refusal(a->writer, why, cap) : 0;
+}
+
+static void mqtt_command_origin(void *ctx, int64_t id, cw_event_t event) {
+  app_t *a = ctx;
+  if (a->writer) cw_writer_note_mqtt_command(a->writer, id, event);
+}
+
 static int ring_gauges(void *ctx, int i, cw_http_rings_t *out) {
   app_t *a = ctx;
   cw_pipeline_gauges_t g;
@@ -144,6 +154,8 @@ static int station_pipe(const app_t *a, const char *st, size_t len) {
 static void all_post(void *ctx, int worker, cw_ctl_t *c) {
   app_t *a = ctx;
   int w = a->cfg.workers;
+  /* a restored alert is commandable: the control's owner map learns it */
+  if (c->type == CW_CTL_RESTORE_ALERT && a->control) cw_control_restored(a->control, &c->alert);
   if (worker == CW_CTL_ALL) {
     for (int i = 0; i < a->npipes; i++) {
       cw_ctl_t *copy = i + 1 < a->npipes ? malloc(sizeof *copy) : c;
@@ -232,6 +244,7 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
     cw_log(CW_LOG_ERROR, "control: %s", uv_strerror(rc));
     return rc;
   }
+  cw_control_on_mqtt(a->control, mqtt_command_origin, a);
 
   cw_ring_t **rings = calloc((size_t)n, sizeof *rings);
   if (!rings) return -ENOMEM;
@@ -621,6 +634,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chargewatchd: %s\n", err);
     goto out_free;
   }
+  if (check && cw_preflight_strict(&a->cfg, err, sizeof err)) { /* what is ambiguous */
+    fprintf(stderr, "chargewatchd: %s\n", err);
+    goto out_free;
+  }
   if (check) {
     printf("config OK\n");
     status = 0;
@@ -628,6 +645,7 @@ int main(int argc, char **argv) {
   }
 
   cw_log_set_level(a->cfg.log_level);
+  if (a->cfg.duplicate[0]) cw_log(CW_LOG_WARN, "%s (the later value is used)", a->cfg.duplicate);
   int holder;
   if (cw_instance_lock(a->cfg.spool_dir, &holder, err, sizeof err)) { /* one per configuration */
     cw_log(CW_LOG_ERROR, "%s", err); /* stderr: the journal under systemd */
@@ -674,7 +692,9 @@ int main(int argc, char **argv) {
                       .loop = a->loop,
                       .started_ms = a->started_ms,
                       .rings = ring_gauges,
-                      .rings_ctx = a};
+                      .rings_ctx = a,
+                      .db_refusal = db_refusal,
+                      .db_refusal_ctx = a};
   if ((rc = cw_http_start(&hc, &a->http))) cw_log(CW_LOG_ERROR, "http: disabled (%s)", uv_strerror(rc));
   sd_notify(0, "READY=1\nSTATUS=running");
   cw_log(CW_LOG_INFO, "running");

@@ -83,3 +83,8 @@ int cw_preflight(const cw_config_t *c, char *err, size_t cap) {
                     c->det.thermal_warn_c, c->det.thermal_crit_c), -1;
   return 0;
 }
+
+int cw_preflight_strict(const cw_config_t *c, char *err, size_t cap) {
+  if (c->duplicate[0]) return snprintf(err, cap, "%s", c->duplicate), -1;
+  return 0;
+}

@@ -15,5 +15,8 @@
 int cw_preflight_file(const char *path, char *err, size_t cap);
 /* The loaded configuration. 0 or -1 with the first problem in err. */
 int cw_preflight(const cw_config_t *c, char *err, size_t cap);
+/* What only --check-config refuses (start-up warns and goes on): a key
+ * given twice in one section, with FILE:LINE of both. 0 or -1. */
+int cw_preflight_strict(const cw_config_t *c, char *err, size_t cap);
 
 #endif

@@ -114,6 +114,14 @@ int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev) {
   return 0;
 }
 
+int cw_writer_db_refusal(cw_writer_t *w, char *why, size_t cap) {
+  return cw__wdb_refusal(&w->db, why, cap);
+}
+
+void cw_writer_note_mqtt_command(cw_writer_t *w, int64_t id, cw_event_t event) {
+  cw__wdb_note_mqtt_command(&w->db, id, event);
+}
+
 static void alerts_pump(cw_writer_t *w) {
   cw__walerts_pump(&w->alerts, &w->db);
   update_spool_metrics(w);

@@ -40,6 +40,12 @@ int cw_writer_start(cw_writer_t *w);
  * Never blocks: a bounded in-memory queue the writer moves to the database
  * or to the alert spool. 0, -ENOMEM or -ENOBUFS (queue full: writer stuck). */
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev);
+/* Any thread: an operator command on alert id came over MQTT; the stored
+ * event it causes records that origin (db.h, cw__wdb_note_mqtt_command). */
+void cw_writer_note_mqtt_command(cw_writer_t *w, int64_t id, cw_event_t event);
+/* Any thread: 1 and the server's message while the database refuses the
+ * daemon's connections (authentication, role, pg_hba), else 0. */
+int cw_writer_db_refusal(cw_writer_t *w, char *why, size_t cap);
 /* SIGHUP: reload station/socket policies from the database and post them. */
 void cw_writer_reload(cw_writer_t *w);
 /* Drain the reading rings (producers already stopped), flush or spool, stop. */

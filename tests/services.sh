@@ -5,7 +5,7 @@
 #   cw_free_port BASE          -> prints a free loopback TCP port >= BASE
 #   cw_pg_start DIR PORT       -> initdb (once) + start; sets CW_PG_PID, CW_PG_CONN
 #   cw_pg_stop DIR             -> fast shutdown by PID
-#   cw_mqtt_start DIR PORT     -> mosquitto with persistence; sets CW_MQTT_PID, CW_MQTT_URI
+#   cw_mqtt_start DIR PORT [SECURITY] -> mosquitto with persistence; sets CW_MQTT_PID, CW_MQTT_URI
 #   cw_mqtt_stop DIR
 
 cw_pg_bindir() {
@@ -77,40 +77,58 @@ cw_pg_stop() {
   kill -QUIT "$pid" 2>/dev/null || true
 }
 
+# The one mosquitto launcher (plain, TLS, ACL brokers of the tests): the
+# caller writes DIR/NAME.conf (its listener and security lines, then
+# cw_mosquitto_common's), cw_mosquitto_run starts it, records DIR/NAME.pid
+# and waits for PORT; cw_mosquitto_halt stops it by that PID.
+cw_mosquitto_common() { # DIR NAME : persistence, no queue limits, log file, user
+  cat <<CONF
+persistence true
+persistence_location $1/
+autosave_interval 1
+max_queued_messages 0
+max_inflight_messages 0
+log_dest file $1/$2.log
+user $(id -un)
+CONF
+}
+
+cw_mosquitto_run() { # DIR NAME PORT ; sets CW_MOSQ_PID
+  mosquitto -c "$1/$2.conf" >/dev/null 2>&1 &
+  CW_MOSQ_PID=$!
+  echo "$CW_MOSQ_PID" >"$1/$2.pid"
+  for _ in $(seq 1 100); do cw_port_busy "$3" && break; sleep 0.05; done
+  cw_port_busy "$3" || { echo "services: mosquitto ($2) did not start" >&2; cat "$1/$2.log" >&2; return 1; }
+}
+
+cw_mosquitto_halt() { # DIR NAME
+  [ -f "$1/$2.pid" ] || return 0
+  pid=$(cat "$1/$2.pid")
+  kill -TERM "$pid" 2>/dev/null || { rm -f "$1/$2.pid"; return 0; }
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$1/$2.pid"
+}
+
+# cw_mqtt_start DIR PORT [SECURITY]: SECURITY is the broker's access lines
+# (default "allow_anonymous true"; e.g. password_file and acl_file lines).
 cw_mqtt_start() {
   dir=$1 port=$2
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  cat >"$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $dir/
-autosave_interval 1
-max_queued_messages 0
-max_inflight_messages 0
-max_packet_size 1048576
-log_dest file $dir/mosquitto.log
-user $(id -un)
-CONF
-  mosquitto -c "$dir/mosquitto.conf" >/dev/null 2>&1 &
-  CW_MQTT_PID=$!
-  echo "$CW_MQTT_PID" >"$dir/mosquitto.pid"
-  for _ in $(seq 1 100); do cw_port_busy "$port" && break; sleep 0.05; done
-  cw_port_busy "$port" || { echo "services: mosquitto did not start" >&2; cat "$dir/mosquitto.log" >&2; return 1; }
+  {
+    echo "listener $port 127.0.0.1"
+    echo "${3:-allow_anonymous true}"
+    echo "max_packet_size 1048576"
+    cw_mosquitto_common "$dir" mosquitto
+  } >"$dir/mosquitto.conf"
+  cw_mosquitto_run "$dir" mosquitto "$port" || return 1
+  CW_MQTT_PID=$CW_MOSQ_PID
   CW_MQTT_PORT=$port
   CW_MQTT_URI="tcp://127.0.0.1:$port"
   export CW_MQTT_PID CW_MQTT_PORT CW_MQTT_URI
 }
 
-cw_mqtt_stop() {
-  dir=$1
-  [ -f "$dir/mosquitto.pid" ] || return 0
-  pid=$(cat "$dir/mosquitto.pid")
-  kill -TERM "$pid" 2>/dev/null || { rm -f "$dir/mosquitto.pid"; return 0; }
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  rm -f "$dir/mosquitto.pid"
-}
+cw_mqtt_stop() { cw_mosquitto_halt "$1" mosquitto; }
 
 # cw_daemon_conf FILE DIR MQTT_URI CLIENT_ID PG_CONN HTTP_PORT [LOG_LEVEL]
 # Writes a chargewatchd config for these services: the dead-letter file,

@@ -356,3 +356,41 @@ CW_TEST(config_cluster) {
     CHECK(strstr(err, "t.conf: [cluster]: ") != NULL);
   }
 }
+
+/* A key given twice in one section: the later value is used, and the
+ * first duplicate is kept with FILE:LINE of both for --check-config; a
+ * section given twice is one section; the same key in two sections is not
+ * a duplicate. */
+CW_TEST(config_duplicate_key) {
+  cw_config_t c;
+  char err[512] = "";
+  CHECK_EQ(load(&c, "[mqtt]\nqos = 0\n[log]\nlevel = info\n\n[mqtt]\n; again\nqos = 2\nqos = 1\n", err,
+                sizeof err),
+           0);
+  CHECK_EQ(c.mqtt_qos, 1);
+  CHECK_STR(c.duplicate, "t.conf:8: [mqtt] qos: duplicate key, first given at t.conf:2");
+  CHECK_EQ(load(&c, "[mqtt]\nclient_id = a\n[cluster]\nclient_id_prefix = a\n[http]\nlisten = 127.0.0.1:1\n",
+                err, sizeof err),
+           0);
+  CHECK_STR(c.duplicate, "");
+  CHECK_EQ(load(&c, "[postgres]\nconninfo = a\n[spool]\ndir = /tmp\n[postgres]\nconninfo = b\n", err,
+                sizeof err),
+           0);
+  CHECK_STR(c.pg_conninfo, "b");
+  CHECK_STR(c.duplicate, "t.conf:6: [postgres] conninfo: duplicate key, first given at t.conf:2");
+  /* from a file, after a long comment line */
+  char path[] = "/tmp/cwcfgXXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "[postgres]\nconninfo = host=x\n;%03000d\n[mqtt]\nqos=1\n[postgres]\nconninfo = y\n", 0);
+  fclose(f);
+  cw_config_defaults(&c);
+  int rc = cw_config_load(&c, path, err, sizeof err);
+  char want[128];
+  snprintf(want, sizeof want, "%s:7: [postgres] conninfo: duplicate key, first given at %s:2", path,
+           path);
+  unlink(path);
+  CHECK_EQ(rc, 0);
+  CHECK_STR(c.duplicate, want);
+}

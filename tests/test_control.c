@@ -53,36 +53,46 @@ CW_TEST(control_routes_and_rejects) {
   cw_control_t *c = NULL;
   CHECK_EQ(cw_fx_init(&f), 0);
   CHECK_EQ(cw_control_create(&f.env, cw_fx_port(&f), NULL, &c), 0);
-  /* unknown id, no station: every worker */
+  /* an id this daemon does not hold: rejected in words, counted, nothing posted */
   const char *a = "{\"id\":42,\"action\":\"ack\",\"by\":\"ops\"}";
-  CHECK_EQ(cw_control_command(c, a, strlen(a), "cw/alerts/cmd"), 0);
-  check_last(&f, 1, CW_CTL_ALL, 42, CW_EV_ACKNOWLEDGED);
-  /* unknown id with a station: the station's worker */
+  CHECK_EQ(cw_control_command(c, a, strlen(a), "cw/ops/cmd"), -ENOENT);
+  CHECK_EQ(cw_fx_nposted(&f), 0);
+  CHECK_EQ(atomic_load(&f.rejects), 1);
+  CHECK_STR(f.reject_topic, "cw/ops/cmd");
+  /* from the database (NOTIFY) it is not a reject: the action is stored */
   const char *b = "{\"id\":43,\"action\":\"close\",\"station\":\"ST1\"}";
-  CHECK_EQ(cw_control_command(c, b, strlen(b), "cw_alert_cmd"), 0);
-  check_last(&f, 2, CW_CTL_BY_STATION, 43, CW_EV_CLOSED);
-  CHECK_STR(f.posted_tail->station, "ST1");
+  CHECK_EQ(cw_control_command(c, b, strlen(b), CW_CONTROL_NOTIFY_SOURCE), -ENOENT);
+  CHECK_EQ(cw_fx_nposted(&f), 0);
+  CHECK_EQ(atomic_load(&f.rejects), 1);
   /* an id seen on an alert event: the worker that raised it, until closed */
   cw_alert_event_t ev = {.id = 44, .event = CW_EV_RAISED};
   snprintf(ev.station, sizeof ev.station, "ST9");
   cw_control_note(c, &ev);
   int owner = cw_fx_port(&f).route(&f, "ST9", 3);
   const char *d = "{\"id\":44,\"action\":\"ack\"}";
-  cw_control_submit(c, d, strlen(d), "cw/alerts/cmd"); /* no loop: runs at once */
-  check_last(&f, 3, owner, 44, CW_EV_ACKNOWLEDGED);
+  cw_control_submit(c, d, strlen(d), "cw/ops/cmd"); /* no loop: runs at once */
+  check_last(&f, 1, owner, 44, CW_EV_ACKNOWLEDGED);
   ev.event = CW_EV_CLOSED;
   cw_control_note(c, &ev);
-  CHECK_EQ(cw_control_command(c, d, strlen(d), "cw/alerts/cmd"), 0);
-  check_last(&f, 4, CW_CTL_ALL, 44, CW_EV_ACKNOWLEDGED);
+  CHECK_EQ(cw_control_command(c, d, strlen(d), "cw/ops/cmd"), -ENOENT); /* already closed */
+  CHECK_EQ(cw_fx_nposted(&f), 1);
+  CHECK_EQ(atomic_load(&f.rejects), 2);
+  /* an alert restored from the database at start is commandable */
+  cw_alert_event_t rs = {.id = 45, .event = CW_EV_RAISED, .state = CW_ALERT_ACKNOWLEDGED};
+  snprintf(rs.station, sizeof rs.station, "ST8");
+  cw_control_restored(c, &rs);
+  const char *e = "{\"id\":45,\"action\":\"close\",\"by\":\"ops\"}";
+  CHECK_EQ(cw_control_command(c, e, strlen(e), "cw/ops/cmd"), 0);
+  check_last(&f, 2, cw_fx_port(&f).route(&f, "ST8", 3), 45, CW_EV_CLOSED);
   /* rejects: counted, handed to the sink with their source, nothing posted */
   const char *bad = "{\"id\":1,\"action\":\"reboot\"}";
   CHECK_EQ(cw_control_command(c, bad, strlen(bad), "cw_alert_cmd"), -EINVAL);
-  CHECK_EQ(cw_control_command(c, "{", 1, "cw/alerts/cmd"), -EINVAL);
-  CHECK_EQ(cw_fx_nposted(&f), 4);
-  CHECK_EQ(atomic_load(&f.m.rejects[CW_REJ_WRONG_TYPE]), 1);
+  CHECK_EQ(cw_control_command(c, "{", 1, "cw/ops/cmd"), -EINVAL);
+  CHECK_EQ(cw_fx_nposted(&f), 2);
+  CHECK_EQ(atomic_load(&f.m.rejects[CW_REJ_WRONG_TYPE]), 3);
   CHECK_EQ(atomic_load(&f.m.rejects[CW_REJ_INVALID_JSON]), 1);
-  CHECK_EQ(atomic_load(&f.rejects), 2);
-  CHECK_STR(f.reject_topic, "cw/alerts/cmd");
+  CHECK_EQ(atomic_load(&f.rejects), 4);
+  CHECK_STR(f.reject_topic, "cw/ops/cmd");
   cw_control_free(c);
   cw_fx_free(&f);
 }
@@ -131,13 +141,16 @@ CW_TEST(control_parse_rectify_notify) {
   cw_control_t *c = NULL;
   CHECK_EQ(cw_fx_init(&f), 0);
   CHECK_EQ(cw_control_create(&f.env, cw_fx_port(&f), NULL, &c), 0);
+  cw_alert_event_t held = {.id = 7, .event = CW_EV_RAISED};
+  snprintf(held.station, sizeof held.station, "ST-1");
+  cw_control_note(c, &held);
   CHECK_EQ(cw_control_command(c, n, strlen(n), "cw_alert_cmd"), 0);
   CHECK_EQ(f.posted_tail->alert.event, CW_EV_RECTIFIED);
   CHECK_STR(f.posted_tail->alert.message, "fuse");
   CHECK_EQ(f.posted_tail->ts_ms, 1764374400123LL);
   /* by reference: resolved through the owner map, unknown ones rejected */
   int np = cw_fx_nposted(&f);
-  CHECK_EQ(cw_control_command(c, rref, strlen(rref), "cw/alerts/cmd"), -EINVAL);
+  CHECK_EQ(cw_control_command(c, rref, strlen(rref), "cw/alerts/cmd"), -ENOENT);
   CHECK_EQ(cw_fx_nposted(&f), np);
   cw_alert_event_t ev;
   memset(&ev, 0, sizeof ev);

@@ -135,3 +135,31 @@ it_eq "the retained alert JSON carries the reference" "$thr_ref" \
 it_pub cw/ops/cmd "{\"ref\":\"$typed\",\"action\":\"rectify\",\"by\":\"it-op\",\"note\":\"new socket\"}"
 it_eq "rectify by reference over MQTT: state, by, note" "rectified it-op new socket" \
   "$(it_wait_eq 10 "rectified it-op new socket" it_sql "SELECT state || ' ' || rectified_by || ' ' || rectify_note FROM alerts WHERE id=${thr_id:-0}")"
+
+# Commands for alerts this daemon does not hold are rejected in words,
+# never logged as applied: an id that does not exist, an alert closed
+# already (OVL1, closed from SQL above), a reference that does not exist.
+it_pub cw/ops/cmd '{"id":987654321,"action":"close","by":"it-op"}'
+it_pub cw/ops/cmd "{\"id\":${ovl_id:-0},\"action\":\"close\",\"by\":\"it-op\"}"
+it_pub cw/ops/cmd '{"ref":"A-0101-9999","action":"ack","by":"it-op"}'
+in_log() { it_wait 10 grep -qF -- "$1" "$IT_DIR/daemon.log"; }
+it_eq "unknown id: rejected, saying so" 0 \
+  "$(in_log 'close of alert 987654321 by it-op (from cw/ops/cmd) rejected: is not held by this daemon'; echo $?)"
+it_eq "closed alert: rejected, saying it is already closed" 0 \
+  "$(in_log "close of alert ${ovl_id:-0} by it-op (from cw/ops/cmd) rejected: is already closed"; echo $?)"
+it_eq "unknown reference: rejected, saying so" 0 \
+  "$(in_log 'ack of alert A-0101-9999 by it-op (from cw/ops/cmd) rejected: is not held by this daemon'; echo $?)"
+it_eq "none of them logged as applied" 0 \
+  "$(grep -cE "operator (close|ack) of alert (987654321|${ovl_id:-0}) .*from cw/ops/cmd" "$IT_DIR/daemon.log")"
+
+# After a restart the open alerts come back from the database and take
+# commands: the offline alert of OFF1 closed by its reference over MQTT.
+off_id=$(it_sql "SELECT id FROM alerts WHERE station='OFF1' AND socket=0 AND kind='offline'")
+off_ref=$(it_sql "SELECT ref FROM alerts WHERE id=${off_id:-0}")
+it_daemon_stop
+it_daemon_start
+it_wait_ready
+it_wait 20 grep -q 'writer: restored [1-9][0-9]* alerts not closed' "$IT_DIR/daemon.log"
+it_pub cw/ops/cmd "{\"ref\":\"$off_ref\",\"action\":\"close\",\"by\":\"it-op\"}"
+it_eq "restored alert: closed by reference after a restart" "closed it-op" \
+  "$(it_wait_eq 15 "closed it-op" it_sql "SELECT state || ' ' || coalesce(closed_by, '-') FROM alerts WHERE id=${off_id:-0}")"

@@ -19,7 +19,7 @@
 #       certificate (wrong-server: signed by the unrelated CA). Sets
 #       CW_TLS_PID, CW_TLS_PORT, CW_TLS_URI (ssl://127.0.0.1:PORT).
 #   tls_mosquitto_stop DIR
-#   tls_write_acl FILE      the ACL example of docs/OPERATIONS.md
+#   tls_write_acl FILE      the ACL of docs/OPERATIONS.md (docs/mosquitto.acl)
 
 tls_openssl() { openssl "$@" >/dev/null 2>&1; }
 
@@ -109,33 +109,15 @@ tls_make_pki() {
 # telemetry and the command topic and writes alerts, operators read alerts and
 # write commands. Anything not granted is denied.
 tls_write_acl() {
-  cat >"$1" <<'ACL'
-# Stations: a certificate with CN=<station code> may publish its own telemetry.
-pattern write cw/%u/+/telemetry
-pattern write cw/%u/telemetry
-
-# The daemon's account: reads telemetry and operator commands, writes alerts
-# (retained) and, when actuation is on, cut-power commands.
-user chargewatchd
-topic read cw/+/+/telemetry
-topic read cw/+/telemetry
-topic read cwp/#
-topic read cw/ops/cmd
-topic readwrite cw/alerts/#
-topic write cw/+/+/cmd
-
-# Operators: read alerts, publish commands.
-user operator
-topic read cw/alerts/#
-topic write cw/ops/cmd
-ACL
+  cp "$(dirname "${BASH_SOURCE[0]}")/../../docs/mosquitto.acl" "$1"
 }
 
 tls_mosquitto_start() {
   local dir=$1 port=$2 srv=${3:-server}
   dir=$(cd "$dir" && pwd)
   tls_write_acl "$dir/acl"
-  cat >"$dir/mosquitto-tls.conf" <<CONF
+  {
+    cat <<CONF
 per_listener_settings false
 allow_anonymous false
 acl_file $dir/acl
@@ -145,33 +127,18 @@ certfile $dir/$srv.crt
 keyfile $dir/$srv.key
 require_certificate true
 use_identity_as_username true
-persistence true
-persistence_location $dir/
-autosave_interval 1
-max_queued_messages 0
-max_inflight_messages 0
-log_dest file $dir/mosquitto-tls.log
 log_type all
-user $(id -un)
 CONF
-  mosquitto -c "$dir/mosquitto-tls.conf" >/dev/null 2>&1 &
-  CW_TLS_PID=$!
-  echo "$CW_TLS_PID" >"$dir/mosquitto-tls.pid"
-  for _ in $(seq 1 100); do cw_port_busy "$port" && break; sleep 0.05; done
-  cw_port_busy "$port" || { echo "tls_lib: mosquitto did not start" >&2; cat "$dir/mosquitto-tls.log" >&2; return 1; }
+    cw_mosquitto_common "$dir" mosquitto-tls
+  } >"$dir/mosquitto-tls.conf"
+  cw_mosquitto_run "$dir" mosquitto-tls "$port" || return 1
+  CW_TLS_PID=$CW_MOSQ_PID
   CW_TLS_PORT=$port
   CW_TLS_URI="ssl://127.0.0.1:$port"
   export CW_TLS_PID CW_TLS_PORT CW_TLS_URI
 }
 
-tls_mosquitto_stop() {
-  local dir=$1 pid
-  [ -f "$dir/mosquitto-tls.pid" ] || return 0
-  pid=$(cat "$dir/mosquitto-tls.pid")
-  kill -TERM "$pid" 2>/dev/null || { rm -f "$dir/mosquitto-tls.pid"; return 0; }
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  rm -f "$dir/mosquitto-tls.pid"
-}
+tls_mosquitto_stop() { cw_mosquitto_halt "$1" mosquitto-tls; }
 
 # tls_pub DIR CERTNAME TOPIC MESSAGE: mosquitto_pub over TLS with a client
 # certificate; returns its status (non-zero when the broker refused).
