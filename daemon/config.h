@@ -75,6 +75,8 @@ typedef struct cw_config {
   char client_id_prefix[48]; /* client_id_prefix, default cw-shard- */
   int lease_check_ms;        /* lease_check_ms, default 1000 */
   int blind_s;               /* blind_s: no offline alerts this long after a shard connects, 120 */
+  char journal_dir[256];     /* journal_dir: shard-K.journal files, shared by the daemons of one
+                                machine, default ./journal (docs/RELIABILITY.md) */
   char shard_conninfo[CW_MAX_SHARDS][512]; /* shard_conninfo.K, default "" ([postgres] conninfo) */
 } cw_config_t;
 

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "env.h"
+#include "journal.h"
 
 typedef struct cw_mqtt_in cw_mqtt_in_t;
 
@@ -20,9 +21,10 @@ typedef struct cw_mqtt_in_cfg {
   uv_loop_t *loop; /* connect retry timer; may be NULL */
   /* Paho's receive thread, with paho's lock held: store the message and
    * return (waiting while full is allowed: backpressure). Returning lets
-   * paho acknowledge the message. 0 or -errno (logged). */
+   * paho acknowledge the message. jpos: its journal position (0 without a
+   * journal, cw_mqtt_in_journal). 0 or -errno (logged). */
   int (*deliver)(void *ctx, const char *topic, size_t topic_len, const void *payload, size_t len,
-                 int64_t recv_ms);
+                 int64_t recv_ms, int64_t jpos);
   void *deliver_ctx;
   /* Paho's receive thread: a message on cmd_topic (payload not NUL-terminated). */
   void (*command)(void *ctx, const char *payload, size_t len);
@@ -53,6 +55,9 @@ void cw_mqtt_in_pause(cw_mqtt_in_t *m);
 /* How long the delivery in progress has been waiting (a full ring), 0 if
  * none: backpressure, for lib/blind.h. Any thread. */
 int64_t cw_mqtt_in_stalled_ms(cw_mqtt_in_t *m, int64_t now_ms);
+/* Before the client connects: append every telemetry message to j before it
+ * is delivered (and so before paho acknowledges it). j stays the caller's. */
+void cw_mqtt_in_journal(cw_mqtt_in_t *m, cw_journal_t *j);
 void cw_mqtt_in_free(cw_mqtt_in_t *m); /* closes its loop handle (uv_run to finish) */
 
 #endif

@@ -27,6 +27,7 @@ struct cw_worker {
   cw_idgen_t *ids;
   void (*alert_wake)(void *ctx);
   void *alert_wake_ctx;
+  _Atomic int64_t *jpos_done;
   pthread_mutex_t ctl_mu;
   cw_ctl_t *ctl_head, *ctl_tail; /* FIFO: restore order matters (policies before state) */
   _Atomic int ctl_pending;        /* set after an enqueue: spares the mutex per burst */
@@ -140,6 +141,9 @@ static int on_record(void *ctx, const void *rec, size_t len) {
   w->recv_ms = h.recv_ms;
   cw_decode(&w->dcfg, w->topic, w->topic_len, w->payload, w->payload_len, h.recv_ms, on_reading,
             w);
+  /* release: its readings are in the reading ring before the pipeline's
+   * processed mark can cover it (cw_pipeline_jpos_processed) */
+  if (h.jpos > 0 && w->jpos_done) atomic_store_explicit(w->jpos_done, h.jpos, memory_order_release);
   return 0;
 }
 
@@ -258,6 +262,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
   w->ids = cfg->ids;
   w->alert_wake = cfg->alert_wake;
   w->alert_wake_ctx = cfg->alert_wake_ctx;
+  w->jpos_done = cfg->jpos_done;
   w->last_sweep = cw_now_ms();
   atomic_store(&w->done, 1); /* until started */
   w->engine = cw_engine_new(&cfg->env->cfg->det, on_alert, next_id, w);

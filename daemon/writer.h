@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "env.h"
 #include "idgen.h"
+#include "journal.h"
 #include "ring.h"
 
 typedef struct cw_writer cw_writer_t;
@@ -40,6 +41,14 @@ int cw_writer_start(cw_writer_t *w);
  * Never blocks: a bounded in-memory queue the writer moves to the database
  * or to the alert spool. 0, -ENOMEM or -ENOBUFS (queue full: writer stuck). */
 int cw_writer_store_alert(cw_writer_t *w, const cw_alert_event_t *ev);
+/* Any thread, once per ingest client k (0 <= k < CW_MAX_SHARDS): journal j
+ * holds client k's messages, and processed(ctx) says up to which jpos they
+ * have reached the reading rings (cw_pipeline_jpos_processed). Each time the
+ * writer has emptied every reading ring and stored or spooled what it took,
+ * it commits into j what processed returned before it began emptying them.
+ * j stays the caller's; it must outlive the writer's thread. */
+void cw_writer_journal(cw_writer_t *w, int k, cw_journal_t *j, int64_t (*processed)(void *ctx),
+                       void *ctx);
 /* SIGHUP: reload station/socket policies from the database and post them. */
 void cw_writer_reload(cw_writer_t *w);
 /* Drain the reading rings (producers already stopped), flush or spool, stop. */

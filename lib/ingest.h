@@ -9,6 +9,7 @@
 
 typedef struct cw_ingest_hdr {
   int64_t recv_ms;      /* wall-clock receive time */
+  int64_t jpos;         /* journal position of the message (lib/journal.h), 0: none */
   uint32_t topic_len;
   uint32_t payload_len;
 } cw_ingest_hdr_t;

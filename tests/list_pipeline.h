@@ -3,3 +3,4 @@
 TEST(pipeline_two_threads_exactly_once)
 TEST(pipeline_control_reaches_owner)
 TEST(pipeline_blind_stores_late_redelivery)
+TEST(pipeline_jpos_processed)
