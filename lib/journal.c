@@ -87,9 +87,12 @@ static int create_file(const char *path, uint64_t cap, int *fd_out) {
   int rc = 0;
   /* the header written, then the size set (sparse), then renamed in: a
    * journal file with our name always has a complete header */
-  if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || ftruncate(fd, (off_t)(HDR_BYTES + cap)) ||
-      fsync(fd) || rename(tmp, path))
+  if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || ftruncate(fd, (off_t)(HDR_BYTES + cap)))
     rc = -errno;
+  /* blocks reserved now: a first write into a page then costs a page fault,
+   * not a block allocation (and no SIGBUS on a full disk later) */
+  if (!rc && (rc = -posix_fallocate(fd, 0, (off_t)(HDR_BYTES + cap))) == -EOPNOTSUPP) rc = 0;
+  if (!rc && (fsync(fd) || rename(tmp, path))) rc = -errno;
   if (rc) {
     close(fd);
     unlink(tmp);
