@@ -144,10 +144,10 @@ static int journal_attach(app_t *a, int k, cw_mqtt_in_t *in) {
                     &st);
   if (st.entries || st.dropped)
     cw_log(st.dropped ? CW_LOG_WARN : CW_LOG_INFO,
-           "journal: ingest client %d: replayed %llu messages not committed before (%llu bytes); "
+           "journal: %s %d: replayed %llu messages not committed before (%llu bytes); "
            "%llu bytes after a damaged record dropped",
-           k, (unsigned long long)st.entries, (unsigned long long)st.bytes,
-           (unsigned long long)st.dropped);
+           a->cfg.shards ? "shard" : "ingest client", k, (unsigned long long)st.entries,
+           (unsigned long long)st.bytes, (unsigned long long)st.dropped);
   cw_mqtt_in_journal(in, a->journal[k]);
   return 0;
 }

@@ -52,6 +52,15 @@ static int64_t append_i(cw_journal_t *j, int i) {
   return cw_journal_append(j, 1000 + i, topic, (size_t)tl, pl, pn, NULL, NULL);
 }
 
+/* A new journal of cap bytes in a new directory with messages 0..n-1
+ * appended (their jpos in pos); NULL on failure. */
+static cw_journal_t *fresh(tmpj_t *t, uint64_t cap, int64_t *pos, int n) {
+  cw_journal_t *j;
+  if (tmpj_init(t) || cw_journal_open(t->path, cap, &j) != 0) return NULL;
+  for (int i = 0; i < n; i++) pos[i] = append_i(j, i);
+  return j;
+}
+
 typedef struct {
   int next;     /* index expected next */
   int bad;      /* entries not matching */
@@ -103,11 +112,9 @@ CW_TEST(journal_append_replay) {
 
 CW_TEST(journal_committed_mark) {
   tmpj_t t;
-  cw_journal_t *j;
   int64_t pos[100];
-  CHECK(tmpj_init(&t) == 0);
-  CHECK_EQ(cw_journal_open(t.path, 1 << 20, &j), 0);
-  for (int i = 0; i < 100; i++) pos[i] = append_i(j, i);
+  cw_journal_t *j = fresh(&t, 1 << 20, pos, 100);
+  CHECK(j != NULL);
   cw_journal_commit(j, pos[59]);
   CHECK_EQ(cw_journal_committed(j), pos[59]);
   cw_journal_commit(j, pos[10]); /* lower: ignored */
@@ -223,11 +230,9 @@ CW_TEST(journal_bad_header_set_aside) {
 
 CW_TEST(journal_torn_record) {
   tmpj_t t;
-  cw_journal_t *j;
   int64_t pos[50];
-  CHECK(tmpj_init(&t) == 0);
-  CHECK_EQ(cw_journal_open(t.path, 64 << 10, &j), 0);
-  for (int i = 0; i < 50; i++) pos[i] = append_i(j, i);
+  cw_journal_t *j = fresh(&t, 64 << 10, pos, 50);
+  CHECK(j != NULL);
   cw_journal_close(j);
   /* flip a payload byte of message 30 (as pages lost with the machine would) */
   char c = '#';
