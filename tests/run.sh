@@ -165,7 +165,7 @@ all)
     if [ "$TSAN_OK" = 1 ]; then
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
       export TSAN_OPTIONS
-      for f in ring pipeline writer; do
+      for f in ring pipeline writer journal; do
         grep -qs "TEST(${f}_" tests/list_*.h || continue
         # shellcheck disable=SC2086
         stage "unit-tsan-$f" 600 1 env CW_TEST_LABEL=tsan $TSAN_PREFIX "$R/tsan/test_unit" "${f}_"

@@ -282,19 +282,23 @@ CW_TEST(journal_full_waits) {
   appender_t a = {.j = j};
   atomic_store(&a.got, 1);
   CHECK(pthread_create(&th, NULL, append_thread, &a) == 0);
-  while (!a.waited) cw_sleep_ms(1);
+  cw_sleep_ms(20); /* it cannot finish meanwhile: nothing makes room */
+  CHECK_EQ(atomic_load(&a.got), 1);
   atomic_store(&a.stop, 1);
   pthread_join(th, NULL);
   CHECK_EQ(atomic_load(&a.got), -ECANCELED);
+  CHECK_EQ(a.waited, 1); /* read after the join */
   CHECK_EQ(cw_journal_head(j), last);
   /* full again: a commit lets the waiting append through */
   a = (appender_t){.j = j};
+  atomic_store(&a.got, 1);
   CHECK(pthread_create(&th, NULL, append_thread, &a) == 0);
-  while (!a.waited) cw_sleep_ms(1);
-  CHECK_EQ(atomic_load(&a.got), 0); /* still waiting */
+  cw_sleep_ms(20);
+  CHECK_EQ(atomic_load(&a.got), 1); /* still waiting */
   cw_journal_commit(j, first);
   pthread_join(th, NULL);
   CHECK(atomic_load(&a.got) > last);
+  CHECK_EQ(a.waited, 1);
   cw_journal_close(j);
   tmpj_free(&t);
 }
