@@ -159,7 +159,8 @@ all)
     fail_line "unit-asan: not run ($R/asan/test_unit was not built)"
   fi
   # (c) ThreadSanitizer on the concurrency tests only: the ring, the
-  # pipeline (producer, real worker threads, consumer), the writer's hand-offs
+  # pipeline (producer, real worker threads, consumer), the writer's hand-offs,
+  # the journal (a full journal's waiting appender and its committer)
   build build-tsan make -k -j"$JOBS" BUILD="$R/tsan" SAN=tsan "$R/tsan/test_unit"
   if [ -x "$R/tsan/test_unit" ]; then
     if [ "$TSAN_OK" = 1 ]; then
