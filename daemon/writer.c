@@ -160,7 +160,7 @@ void cw_writer_journal(cw_writer_t *w, int k, cw_journal_t *j, int64_t (*process
   if (k < 0 || k >= CW_MAX_SHARDS) return;
   w->js[k].processed = processed;
   w->js[k].ctx = ctx;
-  atomic_store_explicit(&w->js[k].j, j, memory_order_release); /* pairs with jsources() */
+  atomic_store_explicit(&w->js[k].j, j, memory_order_release); /* pairs with jsource() */
   int n = atomic_load(&w->njs);
   while (n < k + 1 && !atomic_compare_exchange_weak(&w->njs, &n, k + 1)) {
   }
