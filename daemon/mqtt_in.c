@@ -57,7 +57,9 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     int64_t jpos = 0;
     cw_journal_t *j = atomic_load_explicit(&m->journal, memory_order_acquire);
     if (j && (jpos = cw_journal_append(j, now, topic, tlen, payload, plen, &m->closed, NULL)) < 0) {
-      if (jpos == -ECANCELED) { /* closed while the journal was full: not acknowledged */
+      /* closed while the journal was full, or another process took the
+       * journal (its shard's lease): not acknowledged, the broker keeps it */
+      if (jpos == -ECANCELED || jpos == -EBUSY) {
         atomic_fetch_sub(&m->in_cb, 1);
         return 0;
       }

@@ -206,6 +206,9 @@ int64_t cw_journal_append(cw_journal_t *j, int64_t recv_ms, const char *topic, s
   uint64_t len = align8(REC_HDR + (uint64_t)topic_len + payload_len);
   if (waited) *waited = 0;
   if (len > j->cap / 4 || topic_len >= PAD_MARK || payload_len >= PAD_MARK) return -EMSGSIZE;
+  /* another process appended since our replay (it holds the shard's lease
+   * now): never write over its records */
+  if (atomic_load_explicit(&j->h->head, memory_order_relaxed) != j->head) return -EBUSY;
   uint64_t off = j->head & (j->cap - 1), tail = j->cap - off;
   uint64_t need = tail < len ? tail + len : len; /* the end of the area is padded first */
   while (room(j) < need) {

@@ -45,9 +45,11 @@ void cw_journal_close(cw_journal_t *j);
 /* Appending thread: copy one message in and publish it. Waits while the
  * journal is full (polling every millisecond until cw_journal_commit makes
  * room) unless *stop becomes non-zero. Returns the message's jpos (> 0),
- * -EMSGSIZE when it can never fit (larger than a quarter of the capacity)
- * or -ECANCELED when stopped while waiting. *waited is set to 1 when it had to
- * wait (may be NULL). */
+ * -EMSGSIZE when it can never fit (larger than a quarter of the capacity),
+ * -ECANCELED when stopped while waiting, or -EBUSY when another process has
+ * appended since this handle's last append or replay (it holds the shard's
+ * lease now; nothing written). *waited is set to 1 when it had to wait (may
+ * be NULL). */
 int64_t cw_journal_append(cw_journal_t *j, int64_t recv_ms, const char *topic, size_t topic_len,
                           const void *payload, size_t payload_len, const _Atomic int *stop,
                           int *waited);

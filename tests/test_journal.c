@@ -250,6 +250,31 @@ CW_TEST(journal_torn_record) {
   tmpj_free(&t);
 }
 
+/* Two handles on one file (two processes of one machine): once one has
+ * appended, the other refuses to write until it has replayed. */
+CW_TEST(journal_two_handles) {
+  tmpj_t t;
+  int64_t pos[3];
+  cw_journal_t *a = fresh(&t, 64 << 10, pos, 3), *b;
+  CHECK(a != NULL);
+  CHECK_EQ(cw_journal_open(t.path, 64 << 10, &b), 0);
+  seen_t s = {0};
+  cw_journal_replay(b, 0, visit, &s, NULL);
+  CHECK_EQ(s.next, 3);
+  int64_t pb = append_i(b, 3);
+  CHECK(pb > pos[2]);
+  CHECK_EQ(append_i(a, 3), -EBUSY);
+  CHECK_EQ(cw_journal_head(a), pb); /* nothing written over b's record */
+  s = (seen_t){.next = 3, .last = pos[2]};
+  cw_journal_replay(a, pos[2], visit, &s, NULL);
+  CHECK_EQ(s.next, 4);
+  CHECK_EQ(s.bad, 0);
+  CHECK(append_i(a, 4) > pb);
+  cw_journal_close(b);
+  cw_journal_close(a);
+  tmpj_free(&t);
+}
+
 typedef struct {
   cw_journal_t *j;
   _Atomic int stop;
