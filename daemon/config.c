@@ -258,6 +258,7 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
   } else if (!strcmp(sec, "spool")) {
     STR_KEY("dir", spool_dir)
     U64_KEY("max_bytes", spool_max_bytes, 1u << 20, 1ull << 50)
+    STR_KEY("journal", journal)
   } else if (!strcmp(sec, "alerts")) {
     STR_KEY("log", alert_log)
     if (!strcmp(key, "log_format")) {

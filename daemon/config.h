@@ -50,6 +50,8 @@ typedef struct cw_config {
   /* [spool] */
   char spool_dir[256];       /* dir, default ./spool */
   uint64_t spool_max_bytes;  /* max_bytes, default 1 GiB */
+  char journal[256];         /* journal: the ingest journal without [cluster], default
+                                "" (<dir>/ingest.journal; docs/RELIABILITY.md) */
   /* [alerts] */
   char alert_log[256];       /* log, default ./alerts.log ("-" = stdout) */
   cw_log_format_t alert_log_format; /* log_format text|json */

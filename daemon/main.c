@@ -121,17 +121,18 @@ static void replay_one(void *ctx, const cw_journal_entry_t *e) {
  * by this process replays only what another process appended meanwhile.
  * 0 or -errno (logged). */
 static int journal_attach(app_t *a, int k, cw_mqtt_in_t *in) {
-  const char *dir = a->cfg.shards ? a->cfg.journal_dir : a->cfg.spool_dir;
-  char path[PATH_MAX];
+  char path[PATH_MAX], dir[PATH_MAX];
   int rc;
   if (!a->journal[k]) {
-    if ((rc = cw_mkdir_p(dir)) == 0) {
-      if (a->cfg.shards) snprintf(path, sizeof path, "%s/shard-%d.journal", dir, k);
-      else snprintf(path, sizeof path, "%s/ingest.journal", dir);
-      rc = cw_journal_open(path, CW_JOURNAL_DEFAULT_BYTES, &a->journal[k]);
-    }
+    if (a->cfg.shards) snprintf(path, sizeof path, "%s/shard-%d.journal", a->cfg.journal_dir, k);
+    else if (a->cfg.journal[0]) snprintf(path, sizeof path, "%s", a->cfg.journal);
+    else snprintf(path, sizeof path, "%s/ingest.journal", a->cfg.spool_dir);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    rc = slash && slash != dir ? (*slash = 0, cw_mkdir_p(dir)) : 0;
+    if (rc == 0) rc = cw_journal_open(path, CW_JOURNAL_DEFAULT_BYTES, &a->journal[k]);
     if (rc < 0) {
-      cw_log(CW_LOG_ERROR, "journal in %s: %s", dir, strerror(-rc));
+      cw_log(CW_LOG_ERROR, "journal %s: %s", path, strerror(-rc));
       return rc;
     }
     if (rc == 1)

@@ -40,6 +40,7 @@ CW_TEST(config_defaults) {
   CHECK_EQ(c.max_age_s, 604800);
   CHECK_EQ(c.shutdown_timeout_s, 10);
   CHECK_EQ(c.spool_max_bytes, 1ull << 30);
+  CHECK_STR(c.journal, "");
   CHECK_EQ(c.alert_log_format, CW_LOG_TEXT);
   CHECK_STR(c.alert_topic_prefix, "cw/alerts");
   CHECK(c.alert_retain);
@@ -86,7 +87,7 @@ CW_TEST(config_every_section) {
       "[pipeline]\nworkers = 4\nring_slots = 1024\nmax_payload = 4096\ndeadletter = /var/log/dl\n"
       "deadletter_max_bytes = 1048576\nauto_register = no\nmax_age_s = 86400\n"
       "shutdown_timeout_s = 20\n"
-      "[spool]\ndir = /var/lib/cw/spool\nmax_bytes = 2097152\n"
+      "[spool]\ndir = /var/lib/cw/spool\nmax_bytes = 2097152\njournal = /run/cw/ingest.journal\n"
       "[alerts]\nlog = -\nlog_format = json\ntopic_prefix = city/alerts\nretain = off\nactuate = ON\n"
       "[detectors]\nthermal_crit_c = 85\n"
       "[http]\nlisten = [::1]:9300\n"
@@ -116,6 +117,7 @@ CW_TEST(config_every_section) {
   CHECK_EQ(c.shutdown_timeout_s, 20);
   CHECK_STR(c.spool_dir, "/var/lib/cw/spool");
   CHECK_EQ(c.spool_max_bytes, 2097152);
+  CHECK_STR(c.journal, "/run/cw/ingest.journal");
   CHECK_STR(c.alert_log, "-");
   CHECK_EQ(c.alert_log_format, CW_LOG_JSON);
   CHECK_STR(c.alert_topic_prefix, "city/alerts");
