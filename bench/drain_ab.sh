@@ -24,8 +24,9 @@ HTTP_PORT=$(cw_free_port 20500)
 DPID=""
 trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; cw_mqtt_stop "$OUT/mq"; cw_pg_stop "$OUT/pg"' EXIT
 TCK=$(getconf CLK_TCK)
+ID=cw-ab
 conf() {
-  cw_daemon_conf "$OUT/c.conf" "$OUT" "$CW_MQTT_URI" cw-ab "$CW_PG_CONN" "$HTTP_PORT" warn
+  cw_daemon_conf "$OUT/c.conf" "$OUT" "$CW_MQTT_URI" "$ID" "$CW_PG_CONN" "$HTTP_PORT" warn
   sed -i "s|^dir = .*|dir = $SPOOL|" "$OUT/c.conf"
 }
 committed() { # rows_committed_total from /metrics (0 while not up)
@@ -44,6 +45,7 @@ start "$B"; up; stop # the schema
 echo "drain_ab: $RUNS interleaved runs, spool dir $SPOOL, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$RUNS"); do
   for d in "$A" "$B"; do
+    ID=cw-ab-$r-$([ "$d" = "$A" ] && echo a || echo b) # a fresh session per run
     psql -X -q -tA "$CW_PG_CONN" -c "TRUNCATE readings, alert_events, alerts; UPDATE sockets SET last_ts = NULL" >/dev/null
     start "$d"; up; sleep 1; stop # the session exists: the broker queues for it
     build/bench/replay -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 --asap --client-prefix "p$r" >"$OUT/replay.log" 2>&1
@@ -51,7 +53,10 @@ for r in $(seq 1 "$RUNS"); do
     msgs=$(sed -n 's/.*msgs=\([0-9]*\).*/\1/p' "$OUT/replay.log" | tail -1)
     t0=$EPOCHREALTIME
     start "$d"
-    for _ in $(seq 1 12000); do [ "$(committed)" -ge "$want" ] && break; sleep 0.05; done
+    for _ in $(seq 1 2400); do # at most 2 min
+      kill -0 "$DPID" 2>/dev/null && [ "$(committed)" -lt "$want" ] || break
+      sleep 0.05
+    done
     t1=$EPOCHREALTIME
     c=$(awk '{print $14 + $15}' "/proc/$DPID/stat")
     stop
