@@ -343,7 +343,7 @@ static tm2_t stage_inline(const corpus_t *c, full_t *f) {
   double t0 = now_s(), c0 = cpu_s();
   for (size_t i = 0; i < c->nmsgs; i++) {
     const msg_t *m = &c->msgs[i];
-    cw_msg_t msg = {c->buf + m->off, m->tlen, c->buf + m->off + m->tlen, m->plen, c->now_ms};
+    cw_msg_t msg = {c->buf + m->off, m->tlen, c->buf + m->off + m->tlen, m->plen, c->now_ms, 0};
     cw_worker_deliver(f->worker, &msg);
     if ((i + 1) % BURST == 0) full_consume(f);
   }

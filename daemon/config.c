@@ -56,6 +56,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->partitions = 64;
   c->partition_hash = CW_PART_FNV1A;
   snprintf(c->client_id_prefix, sizeof c->client_id_prefix, "cw-shard-");
+  snprintf(c->journal_dir, sizeof c->journal_dir, "./journal");
   c->lease_check_ms = 1000;
   c->blind_s = 120;
 }
@@ -322,6 +323,7 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
   } else if (!strcmp(sec, "spool")) {
     STR_KEY("dir", spool_dir)
     U64_KEY("max_bytes", spool_max_bytes, 1u << 20, 1ull << 50)
+    STR_KEY("journal", journal)
   } else if (!strcmp(sec, "alerts")) {
     STR_KEY("log", alert_log)
     if (!strcmp(key, "log_format")) {
@@ -389,6 +391,11 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     if (!strcmp(key, "client_id_prefix")) {
       if (!*v || strpbrk(v, "+#/")) return *why = "must be non-empty, without + # /", -1;
       if (copy_str(c->client_id_prefix, sizeof c->client_id_prefix, v)) goto too_long;
+      return 0;
+    }
+    if (!strcmp(key, "journal_dir")) {
+      if (!*v) return *why = "must be non-empty", -1;
+      if (copy_str(c->journal_dir, sizeof c->journal_dir, v)) goto too_long;
       return 0;
     }
     if (!strncmp(key, "shard_conninfo.", 15)) {

@@ -52,6 +52,8 @@ typedef struct cw_config {
   /* [spool] */
   char spool_dir[256];       /* dir, default ./spool */
   uint64_t spool_max_bytes;  /* max_bytes, default 1 GiB */
+  char journal[256];         /* journal: the ingest journal without [cluster], default
+                                "" (<dir>/ingest.journal; docs/RELIABILITY.md) */
   /* [alerts] */
   char alert_log[256];       /* log, default ./alerts.log ("-" = stdout) */
   cw_log_format_t alert_log_format; /* log_format text|json */
@@ -77,6 +79,8 @@ typedef struct cw_config {
   char client_id_prefix[48]; /* client_id_prefix, default cw-shard- */
   int lease_check_ms;        /* lease_check_ms, default 1000 */
   int blind_s;               /* blind_s: no offline alerts this long after a shard connects, 120 */
+  char journal_dir[256];     /* journal_dir: shard-K.journal files, shared by the daemons of one
+                                machine, default ./journal (docs/RELIABILITY.md) */
   char shard_conninfo[CW_MAX_SHARDS][512]; /* shard_conninfo.K, default "" ([postgres] conninfo) */
   /* not a key: the first key given twice in one section, as
    * "FILE:L2: [sec] key: duplicate key, first given at FILE:L1" ("" if

@@ -9,6 +9,7 @@
  * within shutdown_timeout_s (docs/RELIABILITY.md). */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,12 @@
 #include "db.h"
 #include "deadletter.h"
 #include "env.h"
+#include "fsutil.h"
 #include "http.h"
 #include "lease.h"
 #include "idgen.h"
 #include "instance.h"
+#include "journal.h"
 #include "mqtt_in.h"
 #include "mqtt_out.h"
 #include "partition.h"
@@ -60,6 +63,7 @@ typedef struct app {
   cw_mqtt_out_t *mqtt_out; /* publishes alerts */
   cw_writer_t *writer;
   cw_http_t *http;
+  cw_journal_t *journal[CW_MAX_SHARDS]; /* ingest client k's journal (single mode: 0) */
   /* main loop */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
@@ -101,6 +105,78 @@ static void on_reject(void *ctx, cw_reject_t why, int index, const char *detail,
 static void wake_sink(void *ctx) { cw_alert_sink_wake(((app_t *)ctx)->sink); }
 
 static int deliver(void *ctx, const cw_msg_t *msg) { return cw_pipeline_deliver(ctx, msg); }
+/* ---- the ingest journals (lib/journal.h, docs/RELIABILITY.md) */
+static int64_t pipe_processed(void *ctx) { return cw_pipeline_jpos_processed(ctx); }
+static void replay_one(void *ctx, const cw_journal_entry_t *e) {
+  cw_pipeline_ingest(ctx, e->topic, e->topic_len, e->payload, e->payload_len, e->recv_ms, e->jpos);
+}
+
+/* Before ingest client k (in) connects: open its journal (once), replay
+ * what was not committed through pipeline k, in order and before the
+ * broker's backlog, then have the client append to it. A shard taken back
+ * by this process replays only what another process appended meanwhile.
+ * 0 or -errno (logged). */
+static int journal_attach(app_t *a, int k, cw_mqtt_in_t *in) {
+  char path[PATH_MAX], dir[PATH_MAX];
+  int rc;
+  if (!a->journal[k]) {
+    if (a->cfg.shards) snprintf(path, sizeof path, "%s/shard-%d.journal", a->cfg.journal_dir, k);
+    else if (a->cfg.journal[0]) snprintf(path, sizeof path, "%s", a->cfg.journal);
+    else snprintf(path, sizeof path, "%s/ingest.journal", a->cfg.spool_dir);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    rc = slash && slash != dir ? (*slash = 0, cw_mkdir_p(dir)) : 0;
+    if (rc == 0) rc = cw_journal_open(path, CW_JOURNAL_DEFAULT_BYTES, &a->journal[k]);
+    if (rc < 0) {
+      cw_log(CW_LOG_ERROR, "journal %s: %s", path, strerror(-rc));
+      return rc;
+    }
+    if (rc == 1)
+      cw_log(CW_LOG_ERROR, "journal %s: invalid header: set aside as %s.bad, starting empty", path,
+             path);
+    cw_writer_journal(a->writer, k, a->journal[k], pipe_processed, a->pipes[k]);
+  }
+  cw_journal_replay_stats_t st;
+  cw_journal_replay(a->journal[k], cw_pipeline_jpos_handed(a->pipes[k]), replay_one, a->pipes[k],
+                    &st);
+  if (st.entries || st.dropped)
+    cw_log(st.dropped ? CW_LOG_WARN : CW_LOG_INFO,
+           "journal: %s %d: replayed %llu messages not committed before (%llu bytes); "
+           "%llu bytes after a damaged record dropped",
+           a->cfg.shards ? "shard" : "ingest client", k, (unsigned long long)st.entries,
+           (unsigned long long)st.bytes, (unsigned long long)st.dropped);
+  cw_mqtt_in_journal(in, a->journal[k]);
+  return 0;
+}
+
+typedef struct {
+  app_t *a;
+  _Atomic int done;
+  int rc;
+} replay_job_t;
+
+static void *replay_main(void *arg) {
+  replay_job_t *r = arg;
+  r->rc = journal_attach(r->a, 0, r->a->mqtt_in);
+  atomic_store(&r->done, 1);
+  return NULL;
+}
+
+/* Single mode, before the loop runs: the replay on a thread of its own
+ * while this thread, the alert rings' consumer, drains them (a worker may
+ * wait on a full one). */
+static int journal_start(app_t *a) {
+  replay_job_t r = {.a = a};
+  pthread_t t;
+  if (pthread_create(&t, NULL, replay_main, &r)) return journal_attach(a, 0, a->mqtt_in);
+  while (!atomic_load(&r.done)) {
+    cw_alert_sink_drain(a->sink);
+    cw_sleep_ms(2);
+  }
+  pthread_join(t, NULL);
+  cw_alert_sink_drain(a->sink);
+  return r.rc;
+}
 
 static void mqtt_command(void *ctx, const char *payload, size_t len) {
   app_t *a = ctx;
@@ -182,6 +258,10 @@ static int all_route(void *ctx, const char *st, size_t len) {
 static void shard_acquired(void *ctx, int k) {
   app_t *a = ctx;
   cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until connected, then blind_s */
+  /* the journal's rest first (while blind, a reading not newer than its
+   * socket's stored one is stored without detection); a shard whose journal
+   * cannot be opened still runs, as it did before journals existed */
+  journal_attach(a, k, a->shard_in[k]);
   cw_mqtt_in_connect(a->shard_in[k]);
 }
 static void shard_lost(void *ctx, int k) {
@@ -505,6 +585,7 @@ static void free_parts(app_t *a) {
     uv_loop_close(a->loop);
   }
   cw_writer_free(a->writer);
+  for (int k = 0; k < CW_MAX_SHARDS; k++) cw_journal_close(a->journal[k]);
   for (int i = 0; i < a->npipes; i++) cw_pipeline_free(a->pipes[i]);
   cw_deadletter_close(a->deadletter);
   if (a->deadline_started) {
@@ -673,6 +754,7 @@ int main(int argc, char **argv) {
   start_loop_handles(a);
   reconcile_retained(a);
   cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
+  if (!a->cfg.shards && journal_start(a)) goto out_stop;
   cw_mqtt_in_start(a->mqtt_in);
   if (a->cfg.shards) { /* the shard clients connect once their lease is held */
     cw_lease_cfg_t lc = {.env = &a->env,

@@ -29,6 +29,7 @@ struct cw_mqtt_in {
   _Atomic int closed;          /* refuse deliveries (the pipeline is stopping) */
   _Atomic int64_t last_msg_ms; /* receive time of the latest delivery */
   _Atomic int in_cb;           /* messageArrived calls in progress */
+  _Atomic(cw_journal_t *) journal; /* telemetry appended here first (NULL: none) */
 };
 
 /* Paho's receive thread, with paho's lock held: hand over and go.
@@ -53,8 +54,20 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
   if (m->cmd_len && tlen == m->cmd_len && !memcmp(topic, m->cmd, tlen)) {
     if (m->cfg.command) m->cfg.command(m->cfg.command_ctx, payload, plen);
   } else {
+    /* the journal first: from here on the message survives our death */
+    int64_t jpos = 0;
+    cw_journal_t *j = atomic_load_explicit(&m->journal, memory_order_acquire);
+    if (j && (jpos = cw_journal_append(j, now, topic, tlen, payload, plen, &m->closed, NULL)) < 0) {
+      /* closed while the journal was full, or another process took the
+       * journal (its shard's lease): not acknowledged, the broker keeps it */
+      if (jpos == -ECANCELED || jpos == -EBUSY) {
+        atomic_fetch_sub(&m->in_cb, 1);
+        return 0;
+      }
+      jpos = 0; /* larger than a quarter of the journal: in memory only, as without one */
+    }
     atomic_fetch_add_explicit(&m->env->m->msgs_received, 1, memory_order_relaxed);
-    cw_msg_t cm = {topic, tlen, payload, plen, now};
+    cw_msg_t cm = {topic, tlen, payload, plen, now, jpos};
     int rc = m->cfg.deliver(m->cfg.deliver_ctx, &cm);
     if (rc < 0) cw_log(CW_LOG_ERROR, "mqtt: ingest: %s", strerror(-rc));
   }
@@ -227,6 +240,10 @@ void cw_mqtt_in_pause(cw_mqtt_in_t *m) {
 int64_t cw_mqtt_in_stalled_ms(cw_mqtt_in_t *m, int64_t now_ms) {
   if (!m || !atomic_load(&m->in_cb)) return 0;
   return now_ms - atomic_load_explicit(&m->last_msg_ms, memory_order_relaxed);
+}
+
+void cw_mqtt_in_journal(cw_mqtt_in_t *m, cw_journal_t *j) {
+  atomic_store_explicit(&m->journal, j, memory_order_release); /* pairs with on_message */
 }
 
 void cw_mqtt_in_free(cw_mqtt_in_t *m) {

@@ -13,6 +13,7 @@
 
 #include "env.h"
 #include "ingest.h"
+#include "journal.h"
 
 typedef struct cw_mqtt_in cw_mqtt_in_t;
 
@@ -55,6 +56,9 @@ void cw_mqtt_in_pause(cw_mqtt_in_t *m);
 /* How long the delivery in progress has been waiting (a full ring), 0 if
  * none: backpressure, for lib/blind.h. Any thread. */
 int64_t cw_mqtt_in_stalled_ms(cw_mqtt_in_t *m, int64_t now_ms);
+/* Before the client connects: append every telemetry message to j before it
+ * is delivered (and so before paho acknowledges it). j stays the caller's. */
+void cw_mqtt_in_journal(cw_mqtt_in_t *m, cw_journal_t *j);
 void cw_mqtt_in_free(cw_mqtt_in_t *m); /* closes its loop handle (uv_run to finish) */
 
 #endif

@@ -2,6 +2,7 @@
  * One worker: inline mode (no ingest ring, the engine driven on the
  * delivering thread); several: threaded mode (an ingest ring each). */
 #include <errno.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,11 @@ static const _Atomic int never = 0;
 typedef struct lane {
   cw_ring_t ingest, readings, alerts; /* cache-line aligned (ring.h); ingest unused inline */
   cw_worker_t *worker;
+  /* journal positions: the last pushed into the ingest ring (producer,
+   * release after the push) and the last the worker is done with (worker,
+   * release after pushing its readings); equal when the lane is idle */
+  alignas(CW_CACHELINE) _Atomic int64_t jpos_pushed;
+  alignas(CW_CACHELINE) _Atomic int64_t jpos_done;
 } lane_t;
 
 struct cw_pipeline {
@@ -25,6 +31,7 @@ struct cw_pipeline {
   int inline_mode; /* one worker, driven by cw_pipeline_deliver */
   lane_t *lanes; /* aligned_alloc: each ring keeps its indices on their own lines */
   cw_decode_cfg_t dcfg;
+  _Atomic int64_t jpos_handed; /* producer: after each message, pushed or rejected */
 };
 
 int cw_pipeline_route(const cw_pipeline_t *p, const char *station, size_t len) {
@@ -63,7 +70,8 @@ int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out) {
                           .alerts = &l->alerts,
                           .ids = cfg->ids,
                           .alert_wake = cfg->alert_wake,
-                          .alert_wake_ctx = cfg->alert_wake_ctx};
+                          .alert_wake_ctx = cfg->alert_wake_ctx,
+                          .jpos_done = &l->jpos_done};
     if ((rc = cw_worker_create(&wc, &l->worker))) goto fail;
   }
   *out = p;
@@ -84,12 +92,41 @@ int cw_pipeline_start(cw_pipeline_t *p) {
   return 0;
 }
 
+/* The producer's marks (release: pairs with the acquire loads in
+ * cw_pipeline_jpos_processed); lane NULL for a message finished here
+ * (inline mode, or rejected before any ring). */
+static void jpos_mark(cw_pipeline_t *p, lane_t *l, int64_t jpos) {
+  if (jpos <= 0) return;
+  if (l) atomic_store_explicit(&l->jpos_pushed, jpos, memory_order_release);
+  atomic_store_explicit(&p->jpos_handed, jpos, memory_order_release);
+}
+
+int64_t cw_pipeline_jpos_handed(const cw_pipeline_t *p) {
+  return atomic_load_explicit(&p->jpos_handed, memory_order_acquire);
+}
+
+int64_t cw_pipeline_jpos_processed(const cw_pipeline_t *p) {
+  /* handed first: every message up to it is in a lane by then (inline: its
+   * readings are already in the reading ring). A lane with done == pushed
+   * has finished all of them; a busy lane's next message ends after its
+   * done. */
+  int64_t s = atomic_load_explicit(&p->jpos_handed, memory_order_acquire);
+  for (int i = 0; i < p->n; i++) {
+    int64_t d = atomic_load_explicit(&p->lanes[i].jpos_done, memory_order_acquire);
+    if (d != atomic_load_explicit(&p->lanes[i].jpos_pushed, memory_order_acquire) && d < s) s = d;
+  }
+  return s;
+}
+
 int cw_pipeline_deliver(cw_pipeline_t *p, const cw_msg_t *msg) {
   cw_metrics_t *m = p->env->m;
   char station[CW_STATION_MAX + 1];
   int sock, w = 0;
   if (p->inline_mode) {
+    /* decoded, detected and its readings published in the reading ring
+     * when this returns: processed */
     cw_worker_deliver(p->lanes[0].worker, msg);
+    jpos_mark(p, NULL, msg->jpos);
     return 0;
   }
   /* Routing needs the station. A topic that matches no pattern goes to
@@ -101,11 +138,13 @@ int cw_pipeline_deliver(cw_pipeline_t *p, const cw_msg_t *msg) {
       cw_topic_match(&p->dcfg.station_topic, topic, tlen, station, &sock) == CW_REJ_OK)
     w = cw_pipeline_route(p, station, strlen(station));
   cw_ring_t *r = &p->lanes[w].ingest;
-  cw_ingest_hdr_t h = {msg->recv_ms, (uint32_t)tlen, (uint32_t)plen};
+  cw_ingest_hdr_t h = {.recv_ms = msg->recv_ms, .jpos = msg->jpos, .topic_len = (uint32_t)tlen,
+                       .payload_len = (uint32_t)plen};
   if (sizeof h + tlen + plen > r->max_record) {
     /* only possible above max_payload: rejected here since no ring can take it */
     cw_env_reject(p->env, CW_REJ_OVERSIZE, -1, "larger than a ring record", topic, tlen,
                   msg->payload, plen);
+    jpos_mark(p, NULL, msg->jpos);
     return 0;
   }
   cw_ring_part_t parts[3] = {{&h, sizeof h}, {topic, tlen}, {msg->payload, plen}};
@@ -113,12 +152,13 @@ int cw_pipeline_deliver(cw_pipeline_t *p, const cw_msg_t *msg) {
   int rc = cw_ring_pushv_wait(r, parts, 3, &never);
   if (r->stalls != before)
     atomic_fetch_add_explicit(&m->ingest_stalls, r->stalls - before, memory_order_relaxed);
+  if (rc >= 0) jpos_mark(p, &p->lanes[w], msg->jpos);
   return rc < 0 ? rc : 0;
 }
 
 int cw_pipeline_ingest(cw_pipeline_t *p, const char *topic, size_t tlen, const void *payload,
-                       size_t plen, int64_t recv_ms) {
-  cw_msg_t msg = {topic, tlen, payload, plen, recv_ms};
+                       size_t plen, int64_t recv_ms, int64_t jpos) {
+  cw_msg_t msg = {topic, tlen, payload, plen, recv_ms, jpos};
   return cw_pipeline_deliver(p, &msg);
 }
 

@@ -58,7 +58,15 @@ int cw_pipeline_nworkers(const cw_pipeline_t *p);
 int cw_pipeline_deliver(cw_pipeline_t *p, const cw_msg_t *msg);
 /* The same from loose fields (tests, tools). */
 int cw_pipeline_ingest(cw_pipeline_t *p, const char *topic, size_t topic_len, const void *payload,
-                       size_t len, int64_t recv_ms);
+                       size_t len, int64_t recv_ms, int64_t jpos);
+
+/* Journal positions (lib/journal.h), any thread. handed: the last jpos given
+ * to cw_pipeline_ingest. processed: every message with jpos <= it has been
+ * through its worker (its readings are in a reading ring, or it was
+ * rejected): what the writer may commit once it has drained the reading
+ * rings after this call and stored what it took. */
+int64_t cw_pipeline_jpos_handed(const cw_pipeline_t *p);
+int64_t cw_pipeline_jpos_processed(const cw_pipeline_t *p);
 
 /* Worker index owning a station. */
 int cw_pipeline_route(const cw_pipeline_t *p, const char *station, size_t len);

@@ -44,6 +44,7 @@ struct cw_worker {
   /* The engine, the producer ends of the reading and alert rings and the
    * fields below it: the delivering thread and the worker's thread. */
   pthread_mutex_t engine_mu;
+  _Atomic int64_t *jpos_done;
   pthread_mutex_t ctl_mu;
   pthread_cond_t ctl_cv; /* inline mode: the worker's thread sleeps on it (with ctl_mu) */
   cw_ctl_t *ctl_head, *ctl_tail; /* FIFO: restore order matters (policies before state) */
@@ -235,8 +236,11 @@ static int on_record(void *ctx, const void *rec, size_t len) {
   memcpy(&h, rec, sizeof h);
   if (sizeof h + (size_t)h.topic_len + h.payload_len > len) return 0; /* producer bug */
   const char *topic = (const char *)rec + sizeof h;
-  cw_msg_t msg = {topic, h.topic_len, topic + h.topic_len, h.payload_len, h.recv_ms};
+  cw_msg_t msg = {topic, h.topic_len, topic + h.topic_len, h.payload_len, h.recv_ms, h.jpos};
   process_msg(w, &msg);
+  /* release: its readings are in the reading ring before the pipeline's
+   * processed mark can cover it (cw_pipeline_jpos_processed) */
+  if (h.jpos > 0 && w->jpos_done) atomic_store_explicit(w->jpos_done, h.jpos, memory_order_release);
   return 0;
 }
 
@@ -412,6 +416,7 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
   w->ids = cfg->ids;
   w->alert_wake = cfg->alert_wake;
   w->alert_wake_ctx = cfg->alert_wake_ctx;
+  w->jpos_done = cfg->jpos_done;
   w->last_sweep = cw_now_ms();
   atomic_store(&w->done, 1); /* until started */
   w->engine = cw_engine_new(&cfg->env->cfg->det, on_alert, next_id, w);

@@ -39,6 +39,7 @@ typedef struct cw_worker_cfg {
   cw_idgen_t *ids;         /* alert ids */
   void (*alert_wake)(void *ctx); /* after a push into an empty alert ring (may be NULL) */
   void *alert_wake_ctx;
+  _Atomic int64_t *jpos_done; /* the last record's jpos once done with it (may be NULL) */
 } cw_worker_cfg_t;
 
 int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out); /* 0 or -errno */

@@ -28,6 +28,17 @@
 #define SPOOL_SEGMENT_BYTES (64u << 20)
 #define REPLAY_SLICE_MS 200         /* spool replay yields to alerts and rings this often */
 
+/* An ingest client's journal (cw_writer_journal). j is published last
+ * (release); processed and ctx are written before it and never change. */
+typedef struct jsource {
+  _Atomic(cw_journal_t *) j;
+  int64_t (*processed)(void *ctx);
+  void *ctx;
+  /* writer thread */
+  int64_t snap;    /* processed() at the start of the current drain pass */
+  int64_t covered; /* every message up to it is in the batch or stored */
+} jsource_t;
+
 struct cw_writer {
   cw_writer_cfg_t cfg;     /* readings points at our own copy */
   const cw_env_t *env;
@@ -53,6 +64,8 @@ struct cw_writer {
   uint64_t torn_seen;      /* stats.torn of the readings spool already logged */
   pthread_t guard;         /* shutdown guard (cw__wdb_guard) */
   int guard_started;
+  jsource_t js[CW_MAX_SHARDS];
+  _Atomic int njs;         /* sources [0, njs) may be set */
 };
 
 static void update_spool_metrics(cw_writer_t *w) {
@@ -142,9 +155,51 @@ static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows)
   return st;
 }
 
+/* ------------------------------------------------------------- journals
+ *
+ * A drain pass that empties every reading ring takes every reading pushed
+ * before it began, so every message up to the processed() snapshot taken
+ * then (cw_pipeline_jpos_processed) is in the batch or stored: the snapshot
+ * becomes `covered`, committed into the journal once the batch is stored or
+ * spooled (fsync'd), at once when the batch is empty. A pass cut short (a
+ * held batch) covers nothing new. */
+
+void cw_writer_journal(cw_writer_t *w, int k, cw_journal_t *j, int64_t (*processed)(void *ctx),
+                       void *ctx) {
+  if (k < 0 || k >= CW_MAX_SHARDS) return;
+  w->js[k].processed = processed;
+  w->js[k].ctx = ctx;
+  atomic_store_explicit(&w->js[k].j, j, memory_order_release); /* pairs with jsource() */
+  int n = atomic_load(&w->njs);
+  while (n < k + 1 && !atomic_compare_exchange_weak(&w->njs, &n, k + 1)) {
+  }
+}
+
+static cw_journal_t *jsource(cw_writer_t *w, int k) {
+  return atomic_load_explicit(&w->js[k].j, memory_order_acquire);
+}
+
+static void journal_snap(cw_writer_t *w) {
+  for (int k = 0, n = atomic_load(&w->njs); k < n; k++)
+    if (jsource(w, k)) w->js[k].snap = w->js[k].processed(w->js[k].ctx);
+}
+
+static void journal_commit(cw_writer_t *w) {
+  for (int k = 0, n = atomic_load(&w->njs); k < n; k++) {
+    cw_journal_t *j = jsource(w, k);
+    if (j && w->js[k].covered > 0) cw_journal_commit(j, w->js[k].covered);
+  }
+}
+
+static void journal_covered(cw_writer_t *w) {
+  for (int k = 0, n = atomic_load(&w->njs); k < n; k++) w->js[k].covered = w->js[k].snap;
+  if (w->batch.rows == 0 && !w->held) journal_commit(w);
+}
+
 static void batch_done(cw_writer_t *w) {
   cw_copy_reset(&w->batch);
   w->held = 0;
+  journal_commit(w); /* stored or spooled: what was covered is safe */
 }
 
 /* The current batch is full or old: COMMIT it, or spool it when the database
@@ -232,7 +287,9 @@ static int drain_one(void *ctx, const void *rec, size_t len) {
 static size_t drain(cw_writer_t *w) {
   const cw_config_t *cfg = w->env->cfg;
   size_t total = 0;
+  int emptied = 0; /* rings seen empty during this pass */
   uint32_t max = cfg->pg_batch_rows > 0 ? (uint32_t)cfg->pg_batch_rows : 5000;
+  journal_snap(w);
   for (int i = 0; i < w->cfg.nrings; i++) {
     cw_ring_t *ring = w->cfg.readings[i];
     while (!w->held) {
@@ -246,9 +303,11 @@ static size_t drain(cw_writer_t *w) {
         cw_log(CW_LOG_ERROR, "writer: out of memory growing a batch");
         flush(w);
       }
+      if (n < room && !c.err) emptied++; /* fewer than asked for: it was empty */
       if (n == 0 || n < room) break;
     }
   }
+  if (emptied == w->cfg.nrings) journal_covered(w);
   return total;
 }
 

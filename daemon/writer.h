@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "env.h"
 #include "idgen.h"
+#include "journal.h"
 #include "ring.h"
 
 typedef struct cw_writer cw_writer_t;
@@ -46,6 +47,14 @@ void cw_writer_note_mqtt_command(cw_writer_t *w, int64_t id, cw_event_t event);
 /* Any thread: 1 and the server's message while the database refuses the
  * daemon's connections (authentication, role, pg_hba), else 0. */
 int cw_writer_db_refusal(cw_writer_t *w, char *why, size_t cap);
+/* Any thread, once per ingest client k (0 <= k < CW_MAX_SHARDS): journal j
+ * holds client k's messages, and processed(ctx) says up to which jpos they
+ * have reached the reading rings (cw_pipeline_jpos_processed). Each time the
+ * writer has emptied every reading ring and stored or spooled what it took,
+ * it commits into j what processed returned before it began emptying them.
+ * j stays the caller's; it must outlive the writer's thread. */
+void cw_writer_journal(cw_writer_t *w, int k, cw_journal_t *j, int64_t (*processed)(void *ctx),
+                       void *ctx);
 /* SIGHUP: reload station/socket policies from the database and post them. */
 void cw_writer_reload(cw_writer_t *w);
 /* Drain the reading rings (producers already stopped), flush or spool, stop. */

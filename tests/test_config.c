@@ -40,6 +40,7 @@ CW_TEST(config_defaults) {
   CHECK_EQ(c.max_age_s, 604800);
   CHECK_EQ(c.shutdown_timeout_s, 10);
   CHECK_EQ(c.spool_max_bytes, 1ull << 30);
+  CHECK_STR(c.journal, "");
   CHECK_EQ(c.alert_log_format, CW_LOG_TEXT);
   CHECK_STR(c.alert_topic_prefix, "cw/alerts");
   CHECK(c.alert_retain);
@@ -86,7 +87,7 @@ CW_TEST(config_every_section) {
       "[pipeline]\nworkers = 4\nring_slots = 1024\nmax_payload = 4096\ndeadletter = /var/log/dl\n"
       "deadletter_max_bytes = 1048576\nauto_register = no\nmax_age_s = 86400\n"
       "shutdown_timeout_s = 20\n"
-      "[spool]\ndir = /var/lib/cw/spool\nmax_bytes = 2097152\n"
+      "[spool]\ndir = /var/lib/cw/spool\nmax_bytes = 2097152\njournal = /run/cw/ingest.journal\n"
       "[alerts]\nlog = -\nlog_format = json\ntopic_prefix = city/alerts\nretain = off\nactuate = ON\n"
       "[detectors]\nthermal_crit_c = 85\n"
       "[http]\nlisten = [::1]:9300\n"
@@ -116,6 +117,7 @@ CW_TEST(config_every_section) {
   CHECK_EQ(c.shutdown_timeout_s, 20);
   CHECK_STR(c.spool_dir, "/var/lib/cw/spool");
   CHECK_EQ(c.spool_max_bytes, 2097152);
+  CHECK_STR(c.journal, "/run/cw/ingest.journal");
   CHECK_STR(c.alert_log, "-");
   CHECK_EQ(c.alert_log_format, CW_LOG_JSON);
   CHECK_STR(c.alert_topic_prefix, "city/alerts");
@@ -309,13 +311,14 @@ CW_TEST(config_cluster) {
   CHECK_EQ(c.partition_hash, CW_PART_FNV1A);
   CHECK_STR(c.client_id_prefix, "cw-shard-");
   CHECK_EQ(c.lease_check_ms, 1000);
+  CHECK_STR(c.journal_dir, "./journal");
   /* the section without shards changes nothing but its own keys */
   CHECK_EQ(load(&c, "[cluster]\npartitions = 32\n", err, sizeof err), 0);
   CHECK_EQ(c.shards, 0);
   snprintf(text, sizeof text,
            "%s[cluster]\npartitions = 64\npartition_hash = md5\nshards = 8\nown = 0, 3,5\n"
            "max_shards = 4\nclient_id_prefix = s-\nlease_check_ms = 500\nblind_s = 30\n"
-           "shard_conninfo.3 = host=db3 dbname=cw\n",
+           "shard_conninfo.3 = host=db3 dbname=cw\njournal_dir = /run/cw/journal\n",
            topics);
   CHECK_EQ(load(&c, text, err, sizeof err), 0);
   CHECK_EQ(c.shards, 8);
@@ -326,6 +329,7 @@ CW_TEST(config_cluster) {
   CHECK_EQ(c.lease_check_ms, 500);
   CHECK_EQ(c.blind_s, 30);
   CHECK_STR(c.shard_conninfo[3], "host=db3 dbname=cw");
+  CHECK_STR(c.journal_dir, "/run/cw/journal");
   CHECK_EQ(load(&c, "[cluster]\nown = auto\n", err, sizeof err), 0);
   CHECK_EQ(c.own_mask, 0);
   static const struct {
@@ -338,6 +342,7 @@ CW_TEST(config_cluster) {
       {"[cluster]\nown = 64\n", "t.conf:2: [cluster] own: expected auto"},
       {"[cluster]\npartition_hash = crc\n", "t.conf:2: [cluster] partition_hash: expected"},
       {"[cluster]\nshard_conninfo.x = a\n", "t.conf:2: [cluster] shard_conninfo.x: not an"},
+      {"[cluster]\njournal_dir =\n", "t.conf:2: [cluster] journal_dir: must be non-empty"},
       {"[cluster]\nshard_conninfo.64 = a\n", "t.conf:2: [cluster] shard_conninfo.64: out of"},
       {"[cluster]\nclient_id_prefix = a/b\n", "t.conf:2: [cluster] client_id_prefix: must"},
       {"[cluster]\nlease = 1\n", "t.conf:2: [cluster] lease: unknown key"},

@@ -6,6 +6,7 @@
 #include "list_detect.h"
 #include "list_copy.h"
 #include "list_spool.h"
+#include "list_journal.h"
 #include "list_config.h"
 #include "list_alert.h"
 #include "list_control.h"

@@ -99,7 +99,7 @@ static int produce(pipe_ctx_t *c) {
                           "{\"ts\":%lld,\"v\":229.5,\"a\":0.8,\"w\":%.1f,\"wh\":%d,\"t\":%.1f,"
                           "\"smoke\":0,\"state\":\"charging\"}",
                           (long long)ts, 180.0 + so, 1000 + real, t);
-        int rc = cw_pipeline_ingest(c->p, topic, (size_t)tl, payload, (size_t)pl, ts);
+        int rc = cw_pipeline_ingest(c->p, topic, (size_t)tl, payload, (size_t)pl, ts, 0);
         if (rc < 0) return rc;
       }
     }
@@ -219,7 +219,7 @@ CW_TEST(pipeline_control_reaches_owner) {
   static char big[70 * 1024]; /* larger than any record of a 64 KiB ring */
   memset(big, ' ', sizeof big);
   const char topic[] = "cw/ST05/2/telemetry";
-  CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), big, sizeof big, P_T0), 0);
+  CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), big, sizeof big, P_T0, 0), 0);
   stop_workers(c);
   long closed = 0, owner_ok = 0;
   int owner = cw_pipeline_route(c->p, "ST05", 4);
@@ -253,7 +253,7 @@ CW_TEST(pipeline_blind_stores_late_redelivery) {
     if (i == 1) cw_pipeline_set_blind(c->p, INT64_MAX);
     if (i == 3) cw_pipeline_set_blind(c->p, 0);
     int n = snprintf(pl, sizeof pl, "{\"ts\":%lld,\"v\":230.0,\"a\":0.1,\"w\":23}", (long long)ts[i]);
-    CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), pl, (size_t)n, cw_now_ms()), 0);
+    CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), pl, (size_t)n, cw_now_ms(), 0), 0);
     /* in order: let the worker take each before the blind state changes */
     while (!cw_ring_empty(cw_pipeline_readings(c->p, 0)) || atomic_load(&c->fx.m.readings_accepted) +
            atomic_load(&c->fx.m.rejects[CW_REJ_DUPLICATE]) < (uint64_t)i + 1)
@@ -322,7 +322,7 @@ CW_TEST(pipeline_inline_sweep_without_messages) {
   for (int i = 0; i < 3; i++) {
     int n = snprintf(pl, sizeof pl, "{\"ts\":%lld,\"v\":230.0,\"a\":0,\"w\":0}",
                      (long long)(P_T0 + i * 10000));
-    CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), pl, (size_t)n, old + i * 10000), 0);
+    CHECK_EQ(cw_pipeline_ingest(c->p, topic, strlen(topic), pl, (size_t)n, old + i * 10000, 0), 0);
   }
   /* blind: the sweeps skip it (two sweeps' worth of waiting, no alert) */
   cw_sleep_ms(2500);
@@ -351,7 +351,7 @@ static void *bp_produce(void *arg) {
     int tl = snprintf(topic, sizeof topic, "cw/ST%02d/%d/telemetry", i % P_STATIONS, 1 + i % 5);
     int n = snprintf(pl, sizeof pl, "{\"ts\":%lld,\"v\":230.0,\"a\":0.5,\"w\":115}",
                      (long long)(P_T0 + i * 1000LL));
-    cw_pipeline_ingest(b->c->p, topic, (size_t)tl, pl, (size_t)n, P_T0 + i * 1000LL);
+    cw_pipeline_ingest(b->c->p, topic, (size_t)tl, pl, (size_t)n, P_T0 + i * 1000LL, 0);
     atomic_fetch_add(&b->sent, 1);
   }
   atomic_store(&b->done, 1);
@@ -387,4 +387,77 @@ CW_TEST(pipeline_inline_backpressure) {
   CHECK_EQ(ooo, 0);
   CHECK_EQ(rejects, 0);
   CHECK(stalls >= 1);
+}
+
+/* The journal marks (cw_pipeline_jpos_processed), as the writer uses them:
+ * a consumer thread takes the processed mark, empties both reading rings,
+ * and then must have seen the reading of every message up to the mark.
+ * Message i (jpos i + 1) is station ST<i % 20>, socket 1, ts P_T0 + i s, so
+ * both workers take part and the one reading says which message it was. */
+#define J_MSGS 20000
+typedef struct jpos_ctx {
+  pipe_ctx_t *c;
+  uint8_t *seen;   /* by message */
+  long missing;    /* messages under a mark whose reading was not there */
+  int64_t last_mark;
+  _Atomic int stop;
+} jpos_ctx_t;
+
+static int jpos_reading(void *ctx, const void *rec, size_t len) {
+  jpos_ctx_t *j = ctx;
+  cw_reading_t r;
+  if (len != sizeof r) return 0;
+  memcpy(&r, rec, sizeof r);
+  int64_t i = (r.ts_ms - P_T0) / 1000;
+  if (i >= 0 && i < J_MSGS) j->seen[i] = 1;
+  return 0;
+}
+
+static void *jpos_consumer(void *arg) {
+  jpos_ctx_t *j = arg;
+  int64_t checked = 0; /* messages [0, checked) verified */
+  for (int done = 0; !done;) {
+    done = atomic_load(&j->stop);
+    int64_t mark = cw_pipeline_jpos_processed(j->c->p);
+    for (int w = 0; w < P_WORKERS; w++) {
+      while (cw_ring_pop_burst(cw_pipeline_readings(j->c->p, w), 256, jpos_reading, j) == 256) {
+      }
+      while (cw_ring_pop_burst(cw_pipeline_alerts(j->c->p, w), 256, on_alert, j->c) == 256) {
+      }
+    }
+    for (; checked < mark && checked < J_MSGS; checked++)
+      if (!j->seen[checked]) j->missing++;
+    if (mark > j->last_mark) j->last_mark = mark;
+    cw_sleep_ms(0);
+  }
+  return NULL;
+}
+
+CW_TEST(pipeline_jpos_processed) {
+  pipe_ctx_t *c = calloc(1, sizeof *c);
+  jpos_ctx_t j = {.c = c, .seen = calloc(J_MSGS, 1)};
+  pthread_t th;
+  char topic[64], pl[128];
+  CHECK(c != NULL && j.seen != NULL);
+  CHECK_EQ(setup(c, P_WORKERS), 0);
+  CHECK_EQ(cw_pipeline_jpos_processed(c->p), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  CHECK_EQ(pthread_create(&th, NULL, jpos_consumer, &j), 0);
+  for (int i = 0; i < J_MSGS; i++) {
+    int tl = snprintf(topic, sizeof topic, "cw/ST%02d/1/telemetry", i % P_STATIONS);
+    int n = snprintf(pl, sizeof pl, "{\"ts\":%lld,\"v\":230.0,\"a\":0.1,\"w\":23}",
+                     (long long)(P_T0 + (int64_t)i * 1000));
+    CHECK_EQ(cw_pipeline_ingest(c->p, topic, (size_t)tl, pl, (size_t)n, cw_now_ms(), i + 1), 0);
+  }
+  CHECK_EQ(cw_pipeline_jpos_handed(c->p), J_MSGS);
+  while (cw_pipeline_jpos_processed(c->p) < J_MSGS) cw_sleep_ms(1);
+  atomic_store(&j.stop, 1);
+  pthread_join(th, NULL);
+  stop_workers(c);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
+  free(j.seen);
+  CHECK_EQ(j.missing, 0);
+  CHECK_EQ(j.last_mark, J_MSGS);
 }

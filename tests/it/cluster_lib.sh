@@ -64,6 +64,7 @@ shards = $S
 partitions = $P
 lease_check_ms = 500
 blind_s = 60
+journal_dir = $IT_DIR/journal
 CONF
 }
 

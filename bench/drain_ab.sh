@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# drain_ab.sh - CPU per message of two chargewatchd builds draining the same
+# broker backlog, runs interleaved (A, B, A, B, ...) so both see the same
+# background load: a private mosquitto and PostgreSQL on loopback, a bench/gen
+# city queued for the daemon's persistent session, then the daemon started
+# and timed to the last row committed. Used to price the ingest journal (the
+# build before it against the build with it; docs/RELIABILITY.md section 3).
+#   bash bench/drain_ab.sh DAEMON_A DAEMON_B [RUNS] [SPOOL_DIR]
+# SPOOL_DIR (default: under build/drain-ab) holds [spool] dir, and with it the
+# ingest journal: give a tmpfs path to measure the journal there.
+set -u
+[ $# -ge 2 ] || { echo "usage: drain_ab.sh DAEMON_A DAEMON_B [RUNS] [SPOOL_DIR]" >&2; exit 2; }
+cd "$(dirname "$0")/.."
+A=$1 B=$2 RUNS=${3:-3}
+OUT=$PWD/build/drain-ab
+SPOOL=${4:-$OUT/spool}
+. tests/services.sh
+rm -rf "$OUT"
+mkdir -p "$OUT"
+make -s -j2 build/bench/gen build/bench/replay >/dev/null
+cw_pg_start "$OUT/pg" "$(cw_free_port 56700)" >/dev/null
+cw_mqtt_start "$OUT/mq" "$(cw_free_port 19950)"
+HTTP_PORT=$(cw_free_port 20500)
+DPID=""
+trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; cw_mqtt_stop "$OUT/mq"; cw_pg_stop "$OUT/pg"' EXIT
+TCK=$(getconf CLK_TCK)
+ID=cw-ab
+conf() {
+  cw_daemon_conf "$OUT/c.conf" "$OUT" "$CW_MQTT_URI" "$ID" "$CW_PG_CONN" "$HTTP_PORT" warn
+  sed -i "s|^dir = .*|dir = $SPOOL|" "$OUT/c.conf"
+}
+committed() { # rows_committed_total from /metrics (0 while not up)
+  local l v=0
+  { exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT"; } 2>/dev/null || { echo 0; return; }
+  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+  while IFS= read -r l <&3; do case $l in "chargewatch_rows_committed_total "*) v=${l#* } ;; esac; done
+  exec 3<&-
+  echo "$v"
+}
+start() { conf; "$1" -c "$OUT/c.conf" 2>>"$OUT/daemon.log" & DPID=$!; }
+stop() { kill -TERM "$DPID"; wait "$DPID"; DPID=""; }
+up() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return; sleep 0.1; done; }
+build/bench/gen -o "$OUT/city.cap" -s 200 -k 10 -i 10 -d 300 >/dev/null 2>&1
+start "$B"; up; stop # the schema
+echo "drain_ab: $RUNS interleaved runs, spool dir $SPOOL, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$RUNS"); do
+  for d in "$A" "$B"; do
+    ID=cw-ab-$r-$([ "$d" = "$A" ] && echo a || echo b) # a fresh session per run
+    psql -X -q -tA "$CW_PG_CONN" -c "TRUNCATE readings, alert_events, alerts; UPDATE sockets SET last_ts = NULL" >/dev/null
+    start "$d"; up; sleep 1; stop # the session exists: the broker queues for it
+    build/bench/replay -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 --asap --client-prefix "p$r" >"$OUT/replay.log" 2>&1
+    want=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' "$OUT/replay.log" | tail -1)
+    msgs=$(sed -n 's/.*msgs=\([0-9]*\).*/\1/p' "$OUT/replay.log" | tail -1)
+    t0=$EPOCHREALTIME
+    start "$d"
+    for _ in $(seq 1 2400); do # at most 2 min
+      kill -0 "$DPID" 2>/dev/null && [ "$(committed)" -lt "$want" ] || break
+      sleep 0.05
+    done
+    t1=$EPOCHREALTIME
+    c=$(awk '{print $14 + $15}' "/proc/$DPID/stat")
+    stop
+    echo "drain_ab: run $r $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
+  done
+done
