@@ -25,6 +25,7 @@
 #include "db.h"
 #include "deadletter.h"
 #include "env.h"
+#include "hash.h"
 #include "http.h"
 #include "lease.h"
 #include "idgen.h"
@@ -58,7 +59,12 @@ typedef struct app {
   cw_mqtt_in_t *shard_in[CW_MAX_SHARDS]; /* [cluster]: shard k's client feeds pipes[k] */
   cw_lease_t *lease;       /* [cluster]: which shards this process owns */
   cw_mqtt_out_t *mqtt_out; /* publishes alerts */
-  cw_writer_t *writer;
+  cw_writer_t *writer;     /* main: [postgres] conninfo (alerts, policies, readings) */
+  /* [cluster] shard_conninfo.K: one readings writer per other database */
+  cw_writer_t *dbw[CW_MAX_SHARDS];
+  char dbw_spool[CW_MAX_SHARDS][16]; /* spool subdirectory: db-<FNV-1a of the conninfo> */
+  int ndbw;
+  int shard_writer[CW_MAX_SHARDS]; /* index into dbw, -1: the main writer */
   cw_http_t *http;
   /* main loop */
   uv_signal_t sigterm, sigint, sighup;
@@ -180,6 +186,36 @@ static void shard_lost(void *ctx, int k) {
   cw_mqtt_in_drop(a->shard_in[k]);
   cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them now */
 }
+/* Rebalance, on the lease thread: the client is dropped (the broker keeps
+ * the session and queues for the next owner); what it delivered is in
+ * shard k's rings: wait until the workers and the writer have taken it
+ * all, then until the writer has stored it and the alerts it raised. */
+#define RELEASE_DRAIN_MS 10000
+static int rings_empty(app_t *a, int k) {
+  for (int i = 0; i < a->cfg.workers; i++) {
+    cw_pipeline_gauges_t g;
+    cw_pipeline_gauges(a->pipes[k], i, &g);
+    if (g.ingest_used || g.readings_used || g.alerts_used) return 0;
+  }
+  return 1;
+}
+static int shard_release(void *ctx, int k) {
+  app_t *a = ctx;
+  int64_t until = cw_mono_ms() + RELEASE_DRAIN_MS;
+  cw_mqtt_in_drop(a->shard_in[k]);
+  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them next */
+  int quiet = 0; /* consecutive empty looks, 50 ms apart: no delivery was under way */
+  while (quiet < 3 && cw_mono_ms() < until) {
+    quiet = rings_empty(a, k) && !cw_mqtt_in_stalled_ms(a->shard_in[k], cw_now_ms()) ? quiet + 1 : 0;
+    cw_sleep_ms(50);
+  }
+  int left = (int)(until - cw_mono_ms());
+  cw_writer_t *w = a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
+  if (quiet < 3 || cw_writer_sync(w, left > 0 ? left : 1) ||
+      (w != a->writer && cw_writer_sync(a->writer, 2000)))
+    return -ETIMEDOUT;
+  return 0;
+}
 static int shard_up(void *ctx, int k) { return cw_mqtt_in_up(((app_t *)ctx)->shard_in[k]); }
 static void shard_reconnect(void *ctx, int k) { cw_mqtt_in_connect(((app_t *)ctx)->shard_in[k]); }
 static void shard_connected(void *ctx, int k) {
@@ -203,6 +239,57 @@ static int create_shards(app_t *a) {
     cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* not ours until leased */
   }
   return rc;
+}
+
+/* Which writer stores each shard's readings: -1 the main writer (no
+ * shard_conninfo, or the same as [postgres] conninfo), else one readings
+ * writer per distinct shard_conninfo text. */
+static void assign_writers(app_t *a) {
+  const cw_config_t *c = &a->cfg;
+  for (int k = 0; k < a->npipes; k++) {
+    const char *ci = c->shard_conninfo[k];
+    a->shard_writer[k] = -1;
+    if (!c->shards || !ci[0] || !strcmp(ci, c->pg_conninfo)) continue;
+    for (int j = 0; j < k && a->shard_writer[k] < 0; j++)
+      if (a->shard_writer[j] >= 0 && !strcmp(c->shard_conninfo[j], ci)) a->shard_writer[k] = a->shard_writer[j];
+    if (a->shard_writer[k] >= 0) continue;
+    a->shard_writer[k] = a->ndbw;
+    snprintf(a->dbw_spool[a->ndbw++], sizeof a->dbw_spool[0], "db-%08x", cw_fnv1a32(ci, strlen(ci)));
+  }
+}
+
+/* The main writer first (migrations, policies, restore), then the readings
+ * writers, each with the reading rings of its shards. rings has room for
+ * every ring. 0 or -errno (logged). */
+static int create_writers(app_t *a, cw_ctl_port_t port, cw_ring_t **rings) {
+  const cw_config_t *c = &a->cfg;
+  int rc;
+  assign_writers(a);
+  for (int g = -1; g < a->ndbw; g++) {
+    int n = 0, first = -1;
+    for (int k = 0; k < a->npipes; k++) {
+      if (a->shard_writer[k] != g) continue;
+      if (first < 0) first = k;
+      for (int i = 0; i < c->workers; i++) rings[n++] = cw_pipeline_readings(a->pipes[k], i);
+    }
+    cw_writer_cfg_t wc = {.env = &a->env,
+                          .readings = rings,
+                          .nrings = n,
+                          .port = port,
+                          .ids = &a->ids,
+                          .command = g < 0 ? notify_command : NULL,
+                          .command_ctx = a,
+                          .conninfo = g < 0 ? NULL : c->shard_conninfo[first],
+                          .spool_sub = g < 0 ? NULL : a->dbw_spool[g]};
+    if ((rc = cw_writer_create(&wc, g < 0 ? &a->writer : &a->dbw[g]))) {
+      cw_log(CW_LOG_ERROR, "writer %s: %s", g < 0 ? "(main)" : a->dbw_spool[g], strerror(-rc));
+      return rc;
+    }
+    if (g >= 0)
+      cw_log(CW_LOG_INFO, "cluster: writer %s: the readings of %d shard%s (first %d) go to their own "
+             "database", a->dbw_spool[g], n / c->workers, n / c->workers == 1 ? "" : "s", first);
+  }
+  return 0;
 }
 
 /* Create every part, wired, in dependency order. 0 or -errno (logged). */
@@ -266,16 +353,7 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
       (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
     goto out;
 
-  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_readings(a->pipes[i / c->workers], i % c->workers);
-  cw_writer_cfg_t wc = {.env = &a->env,
-                        .readings = rings,
-                        .nrings = n,
-                        .port = port,
-                        .ids = &a->ids,
-                        .command = notify_command,
-                        .command_ctx = a};
-  if ((rc = cw_writer_create(&wc, &a->writer)))
-    cw_log(CW_LOG_ERROR, "writer: %s", strerror(-rc));
+  rc = create_writers(a, port, rings);
 out:
   free(rings);
   return rc;
@@ -463,6 +541,7 @@ static void stop_parts(app_t *a) {
   }
   if (a->sink) cw_alert_sink_drain(a->sink);   /* 3. last alerts: log, MQTT, writer */
   if (a->writer) cw_writer_stop(a->writer);    /* 4. readings + alerts flushed or spooled */
+  for (int g = 0; g < a->ndbw; g++) cw_writer_stop(a->dbw[g]);
   cw_lease_free(a->lease);                     /*    then the shards are free for others */
   a->lease = NULL;
   cw_mqtt_out_stop(a->mqtt_out);               /* 5. queued alert publishes out */
@@ -495,6 +574,7 @@ static void free_parts(app_t *a) {
     uv_loop_close(a->loop);
   }
   cw_writer_free(a->writer);
+  for (int g = 0; g < a->ndbw; g++) cw_writer_free(a->dbw[g]);
   for (int i = 0; i < a->npipes; i++) cw_pipeline_free(a->pipes[i]);
   cw_deadletter_close(a->deadletter);
   if (a->deadline_started) {
@@ -529,6 +609,7 @@ static void reload(app_t *a) {
   }
   free(nc);
   if (a->writer) cw_writer_reload(a->writer);
+  for (int g = 0; g < a->ndbw; g++) cw_writer_reload(a->dbw[g]);
   if (a->sink) cw_alert_sink_reopen(a->sink);
   if (a->deadletter) cw_deadletter_reopen(a->deadletter);
 }
@@ -652,6 +733,11 @@ int main(int argc, char **argv) {
     cw_log(CW_LOG_ERROR, "writer: cannot start: %s", strerror(-rc));
     goto out_stop;
   }
+  for (int g = 0; g < a->ndbw; g++)
+    if ((rc = cw_writer_start(a->dbw[g]))) {
+      cw_log(CW_LOG_ERROR, "writer %s: cannot start: %s", a->dbw_spool[g], strerror(-rc));
+      goto out_stop;
+    }
   /* Signals are ours from here on. A SIGTERM during the start-up above (the
    * writer may spend seconds waiting for the database) takes its default
    * action, which loses nothing: no message has been consumed yet. */
@@ -667,6 +753,7 @@ int main(int argc, char **argv) {
                          .lost = shard_lost,
                          .up = shard_up,
                          .reconnect = shard_reconnect,
+                         .release = shard_release,
                          .ctx = a};
     if ((rc = cw_lease_start(&lc, &a->lease))) {
       cw_log(CW_LOG_ERROR, "cluster: lease thread: %s", strerror(-rc));
