@@ -80,7 +80,7 @@ done | sort -n -k1,1 -k2,2 >"$IT_DIR/intervals"
 it_eq "(b) each shard owned by one daemon at a time (daemons' lease records)" 0 \
   "$(awk '{ if ($1 == s && $2 < e) bad++; s = $1; e = $3 } END { print bad + 0 }' "$IT_DIR/intervals")"
 # handover gap: from the giver's release to the taker's acquire
-XX "%d:%d ", $1, $2 - e; s = $1; e = $3 }' "$IT_DIR/intervals")"
+it_note "(b) handover gaps (ms): $(awk 'NR > 1 && $1 == s { printf "%d:%d ", $1, $2 - e } { s = $1; e = $3 }' "$IT_DIR/intervals")"
 cl_check_alerts
 cl_stop_all
 # each daemon's own account at its stop: readings it accepted from the
