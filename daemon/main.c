@@ -40,6 +40,18 @@
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
 #define NOTIFY_SOURCE "cw_alert_cmd" /* the NOTIFY channel, named in dead-letter lines */
 
+/* [cluster]: one shard's view for its blindness (lib/blind.h over its own
+ * client and lag). Atomics: written by the lease thread, paho's thread and
+ * the workers; the rest is the main loop's. */
+typedef struct shard_watch {
+  _Atomic int64_t latest_ms, fresh_ms; /* its workers' m->recv_* (cw_pipeline_cfg_t) */
+  _Atomic int owned;                   /* its lease is held */
+  _Atomic int64_t connected_ms;        /* wall clock of its client's connect, 0: not connected */
+  cw_blind_t b;
+  int64_t caught_ms;                   /* caught up (b not blind) since, 0: not */
+  int sighted;                         /* what its pipeline was last told */
+} shard_watch_t;
+
 typedef struct app {
   cw_config_t cfg;
   char config_path[256];
@@ -75,6 +87,7 @@ typedef struct app {
   uv_timer_t blind_tick;
   int blind_on;
   cw_alert_event_t ingest_alert; /* the raised `ingest` alert (id 0: none) */
+  shard_watch_t sw[CW_MAX_SHARDS];
   int stop_signal;
   /* shutdown deadline, enforced by a thread because the stop sequence
    * blocks (joins, flushes) */
@@ -178,12 +191,16 @@ static int all_route(void *ctx, const char *st, size_t len) {
 /* ---- [cluster]: the lease thread's callbacks and the shard clients' connect */
 static void shard_acquired(void *ctx, int k) {
   app_t *a = ctx;
-  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until connected, then blind_s */
+  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until its backlog is in (shard_blind_tick) */
+  atomic_store(&a->sw[k].connected_ms, 0);
+  atomic_store(&a->sw[k].owned, 1);
   cw_mqtt_in_connect(a->shard_in[k]);
 }
 static void shard_lost(void *ctx, int k) {
   app_t *a = ctx;
+  atomic_store(&a->sw[k].owned, 0);
   cw_mqtt_in_drop(a->shard_in[k]);
+  atomic_store(&a->sw[k].connected_ms, 0);
   cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them now */
 }
 /* Rebalance, on the lease thread: the client is dropped (the broker keeps
@@ -202,7 +219,9 @@ static int rings_empty(app_t *a, int k) {
 static int shard_release(void *ctx, int k) {
   app_t *a = ctx;
   int64_t until = cw_mono_ms() + RELEASE_DRAIN_MS;
+  atomic_store(&a->sw[k].owned, 0);
   cw_mqtt_in_drop(a->shard_in[k]);
+  atomic_store(&a->sw[k].connected_ms, 0);
   cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them next */
   int quiet = 0; /* consecutive empty looks, 50 ms apart: no delivery was under way */
   while (quiet < 3 && cw_mono_ms() < until) {
@@ -212,18 +231,28 @@ static int shard_release(void *ctx, int k) {
   int left = (int)(until - cw_mono_ms());
   cw_writer_t *w = a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
   if (quiet < 3 || cw_writer_sync(w, left > 0 ? left : 1) ||
-      (w != a->writer && cw_writer_sync(a->writer, 2000)))
+      (w != a->writer && cw_writer_sync(a->writer, 2000))) {
+    atomic_store(&a->sw[k].owned, 1); /* kept: the lease thread reconnects it */
     return -ETIMEDOUT;
+  }
   return 0;
 }
 static int shard_up(void *ctx, int k) { return cw_mqtt_in_up(((app_t *)ctx)->shard_in[k]); }
-static void shard_reconnect(void *ctx, int k) { cw_mqtt_in_connect(((app_t *)ctx)->shard_in[k]); }
+static void shard_reconnect(void *ctx, int k) {
+  app_t *a = ctx;
+  atomic_store(&a->sw[k].connected_ms, 0);
+  cw_mqtt_in_connect(a->shard_in[k]);
+}
+/* Paho's thread: the lag is measured afresh from here (a session backlog
+ * comes first); the main loop's tick decides when the shard is sighted. */
 static void shard_connected(void *ctx, int k) {
   app_t *a = ctx;
-  int64_t until = cw_now_ms() + (int64_t)a->cfg.blind_s * 1000;
-  cw_pipeline_set_blind(a->pipes[k], until);
-  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; no offline alerts for %d s (backlog)",
-         k, (long long)(until - (int64_t)a->cfg.blind_s * 1000), a->cfg.blind_s);
+  int64_t now = cw_now_ms();
+  atomic_store(&a->sw[k].latest_ms, 0);
+  atomic_store(&a->sw[k].fresh_ms, 0);
+  atomic_store(&a->sw[k].connected_ms, now);
+  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; blind until its backlog is in "
+         "(at most %d s)", k, (long long)now, a->cfg.blind_s);
 }
 
 static int create_shards(app_t *a) {
@@ -312,11 +341,16 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
                           .alert_wake = wake_sink,
                           .alert_wake_ctx = a};
   cw_ctl_port_t port = {a, all_post, all_route};
-  for (a->npipes = 0; a->npipes < (c->shards ? c->shards : 1); a->npipes++)
+  for (a->npipes = 0; a->npipes < (c->shards ? c->shards : 1); a->npipes++) {
+    if (c->shards) { /* a shard's own lag, for its blindness */
+      pc.lag_latest_ms = &a->sw[a->npipes].latest_ms;
+      pc.lag_fresh_ms = &a->sw[a->npipes].fresh_ms;
+    }
     if ((rc = cw_pipeline_create(&pc, &a->pipes[a->npipes]))) {
       cw_log(CW_LOG_ERROR, "workers: %s", strerror(-rc));
       return rc;
     }
+  }
   n = a->npipes * c->workers; /* rings of every pipeline */
   if ((rc = cw_control_create(&a->env, port, a->loop, &a->control))) {
     cw_log(CW_LOG_ERROR, "control: %s", uv_strerror(rc));
@@ -417,6 +451,71 @@ static void post_blind(app_t *a, int blind, int64_t now) {
   all_post(a, CW_CTL_ALL, c); /* every shard's pipeline */
 }
 
+/* One shard's engines told blind (1) or sighted (0): the engine's own
+ * state (cw_engine_set_blind: offline timers restart when sighted) and the
+ * workers' (no sweep, late redeliveries stored without detection). */
+static void shard_tell(app_t *a, int k, int blind, int64_t now) {
+  cw_ctl_t *c = calloc(1, sizeof *c);
+  if (c) {
+    c->type = CW_CTL_BLIND;
+    c->socket = (uint8_t)blind;
+    c->ts_ms = now;
+    cw_pipeline_post(a->pipes[k], CW_CTL_ALL, c);
+  }
+  cw_pipeline_set_blind(a->pipes[k], blind ? INT64_MAX : 0);
+  a->sw[k].sighted = !blind;
+}
+
+/* [cluster], every tick: each owned shard is blind until its client is
+ * connected and caught up (lib/blind.h over its own lag: a reading received
+ * within ingest_lag_s of its ts among the last ones) for SHARD_CAUGHT_MS, or
+ * until blind_s after the connect (the bound: a shard that never catches
+ * up is judged all the same, and the ingest alert says it lags). A shard
+ * not owned is blind. Fills o with what the daemon-level state watches:
+ * every owned shard's client (and the command client) connected, none
+ * lagging or stalled. */
+#define SHARD_CAUGHT_MS 2000
+static void shard_blind_tick(app_t *a, int64_t now, cw_blind_obs_t *o) {
+  int lagging = 0;
+  o->connected = cw_mqtt_in_up(a->mqtt_in);
+  for (int k = 0; k < a->cfg.shards; k++) {
+    shard_watch_t *w = &a->sw[k];
+    if (!atomic_load(&w->owned)) {
+      if (w->sighted) shard_tell(a, k, 1, now);
+      continue;
+    }
+    int64_t conn = atomic_load(&w->connected_ms);
+    cw_blind_obs_t so = {.connected = conn > 0 && cw_mqtt_in_up(a->shard_in[k]),
+                         .latest_recv_ms = atomic_load(&w->latest_ms),
+                         .fresh_recv_ms = atomic_load(&w->fresh_ms),
+                         .stalled_ms = cw_mqtt_in_stalled_ms(a->shard_in[k], now)};
+    cw_blind_update(&w->b, &so, now);
+    if (w->b.blind) w->caught_ms = 0;
+    else if (!w->caught_ms) w->caught_ms = now;
+    o->connected = o->connected && so.connected;
+    if (so.stalled_ms > o->stalled_ms) o->stalled_ms = so.stalled_ms;
+    if (w->b.blind && (w->b.why & CW_BLIND_LAGGING)) lagging = 1;
+    int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS;
+    int bound = a->cfg.blind_s > 0 && conn > 0 && now - conn >= (int64_t)a->cfg.blind_s * 1000;
+    int sighted = so.connected && (caught || bound);
+    if (sighted == w->sighted) continue;
+    shard_tell(a, k, !sighted, now);
+    if (!atomic_load(&w->owned)) { /* lost meanwhile (lease thread): blind again */
+      shard_tell(a, k, 1, now);
+    } else if (sighted) {
+      char why[64];
+      cw_log(CW_LOG_INFO, "cluster: shard %d: sighted at %lld, %.1f s after its connect (%s)", k,
+             (long long)now, (double)(now - conn) / 1000.0,
+             caught ? "backlog in: lag below ingest_lag_s" : cw_blind_why_name(w->b.why, why, sizeof why));
+    } else {
+      cw_log(CW_LOG_INFO, "cluster: shard %d: blind at %lld", k, (long long)now);
+    }
+  }
+  /* lib/blind.h's lagging test, from the shards' own */
+  o->latest_recv_ms = lagging ? now : 0;
+  o->fresh_recv_ms = 0;
+}
+
 static void on_blind_tick(uv_timer_t *t) {
   app_t *a = t->data;
   cw_metrics_t *m = &a->m;
@@ -425,6 +524,7 @@ static void on_blind_tick(uv_timer_t *t) {
                       .latest_recv_ms = atomic_load(&m->recv_latest_ms),
                       .fresh_recv_ms = atomic_load(&m->recv_fresh_ms),
                       .stalled_ms = cw_mqtt_in_stalled_ms(a->mqtt_in, now)};
+  if (a->cfg.shards) shard_blind_tick(a, now, &o);
   int was = a->blind.blind;
   int64_t since = a->blind.since_ms;
   int r = cw_blind_update(&a->blind, &o, now);
@@ -432,7 +532,7 @@ static void on_blind_tick(uv_timer_t *t) {
   char why[64];
   if (r & CW_BLIND_CHANGED) {
     atomic_store(&m->ingest_blind, a->blind.blind);
-    post_blind(a, a->blind.blind, now);
+    if (!a->cfg.shards) post_blind(a, a->blind.blind, now); /* [cluster]: per shard */
     if (a->blind.blind)
       cw_log(CW_LOG_WARN, "ingest: blind (%s): offline detection paused",
              cw_blind_why_name(a->blind.why, why, sizeof why));
@@ -455,6 +555,9 @@ static void start_blind(app_t *a) {
                 (int64_t)a->cfg.ingest_alert_s * 1000, BLIND_STALL_MS, now);
   atomic_store(&a->m.ingest_blind, 1);
   post_blind(a, 1, now);
+  for (int k = 0; k < a->cfg.shards; k++)
+    cw_blind_init(&a->sw[k].b, (int64_t)a->cfg.ingest_lag_s * 1000, (int64_t)a->cfg.ingest_alert_s * 1000,
+                  BLIND_STALL_MS, now);
   uv_timer_init(a->loop, &a->blind_tick);
   a->blind_tick.data = a;
   uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);

@@ -37,6 +37,7 @@ struct cw_worker {
   int64_t last_sweep;
   _Atomic int64_t blind_until_ms; /* no sweep (offline) before this wall-clock time */
   int64_t pub_latest, pub_fresh; /* last values stored in m.recv_latest_ms / recv_fresh_ms */
+  _Atomic int64_t *lag_latest, *lag_fresh; /* the same for this pipeline only, or NULL */
   /* current record, for the decode callback */
   const char *topic;
   size_t topic_len;
@@ -79,11 +80,13 @@ static void note_lag(cw_worker_t *w, int64_t ts_ms) {
   cw_metrics_t *m = w->env->m;
   if (w->recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
     store_max(&m->recv_latest_ms, w->recv_ms);
+    if (w->lag_latest) store_max(w->lag_latest, w->recv_ms);
     w->pub_latest = w->recv_ms;
   }
   if (w->recv_ms - ts_ms <= (int64_t)w->env->cfg->ingest_lag_s * 1000 &&
       w->recv_ms - w->pub_fresh >= LAG_PUBLISH_MS) {
     store_max(&m->recv_fresh_ms, w->recv_ms);
+    if (w->lag_fresh) store_max(w->lag_fresh, w->recv_ms);
     w->pub_fresh = w->recv_ms;
   }
 }
@@ -258,6 +261,8 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
   w->ids = cfg->ids;
   w->alert_wake = cfg->alert_wake;
   w->alert_wake_ctx = cfg->alert_wake_ctx;
+  w->lag_latest = cfg->lag_latest_ms;
+  w->lag_fresh = cfg->lag_fresh_ms;
   w->last_sweep = cw_now_ms();
   atomic_store(&w->done, 1); /* until started */
   w->engine = cw_engine_new(&cfg->env->cfg->det, on_alert, next_id, w);
