@@ -28,14 +28,7 @@ cl_start 2
 cl_wait_shards
 for k in 1 2; do it_note "daemon $k owns shards: $(cl_owned "$k")"; done
 
-held() {
-  it_sql "SELECT objid, pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
-          AND classid = (hashtext('chargewatch.shard')::bigint & 4294967295)::oid ORDER BY 1" |
-    tr '|' ' '
-}
-(while :; do held | sed "s/^/$(it_now_ms) /"; sleep 0.2; done) >"$IT_DIR/locks.log" 2>/dev/null &
-SAMPLER=$!
-IT_BG_PIDS="$IT_BG_PIDS $SAMPLER"
+cl_locks_start
 
 cl_city 600
 cl_publish 3
@@ -66,19 +59,8 @@ moved=$(grep -c 'lease released at' "$IT_DIR/d1/daemon.log" "$IT_DIR/d2/daemon.l
 it_ge "(a) shards handed over by daemons 1 and 2" 2 "$moved"
 
 cl_check_stored
-kill "$SAMPLER" 2>/dev/null
 
-it_eq "(b) no pg_locks sample with a shard held twice" 0 \
-  "$(awk '{ k = $1 " " $2; if (k in seen) bad++; seen[k] = 1 } END { print bad + 0 }' "$IT_DIR/locks.log")"
-end=$(it_now_ms)
-for k in 1 2 3; do
-  grep -E "shard [0-9]+: lease (acquired|lost|released) at" "$IT_DIR/d$k/daemon.log" |
-    sed -E 's/.*shard ([0-9]+): lease (acquired|lost|released) at ([0-9]+).*/\1 \2 \3/' |
-    awk -v d="$k" -v stop="$end" '{ if ($2 == "acquired") a[$1] = $3; else if ($1 in a) { print $1, a[$1], $3, d; delete a[$1] } }
-      END { for (s in a) print s, a[s], stop, d }'
-done | sort -n -k1,1 -k2,2 >"$IT_DIR/intervals"
-it_eq "(b) each shard owned by one daemon at a time (daemons' lease records)" 0 \
-  "$(awk '{ if ($1 == s && $2 < e) bad++; s = $1; e = $3 } END { print bad + 0 }' "$IT_DIR/intervals")"
+cl_check_exclusive
 # handover gap: from the giver's release to the taker's acquire
 it_note "(b) handover gaps (ms): $(awk 'NR > 1 && $1 == s { printf "%d:%d ", $1, $2 - e } { s = $1; e = $3 }' "$IT_DIR/intervals")"
 cl_check_alerts
