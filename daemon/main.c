@@ -473,7 +473,7 @@ static void shard_tell(app_t *a, int k, int blind, int64_t now) {
  * up is judged all the same, and the ingest alert says it lags). A shard
  * not owned is blind. Fills o with what the daemon-level state watches:
  * every owned shard's client (and the command client) connected, none
- * lagging or stalled. */
+ * stalled, every one sighted and none lagging. */
 #define SHARD_CAUGHT_MS 2000
 static void shard_blind_tick(app_t *a, int64_t now, cw_blind_obs_t *o) {
   int lagging = 0;
@@ -494,10 +494,13 @@ static void shard_blind_tick(app_t *a, int64_t now, cw_blind_obs_t *o) {
     else if (!w->caught_ms) w->caught_ms = now;
     o->connected = o->connected && so.connected;
     if (so.stalled_ms > o->stalled_ms) o->stalled_ms = so.stalled_ms;
-    if (w->b.blind && (w->b.why & CW_BLIND_LAGGING)) lagging = 1;
     int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS;
     int bound = a->cfg.blind_s > 0 && conn > 0 && now - conn >= (int64_t)a->cfg.blind_s * 1000;
     int sighted = so.connected && (caught || bound);
+    /* the daemon lags while a connected shard is not yet sighted or still
+     * lags past its bound: one blind spell from a reconnect to the end of
+     * its backlog, not one per pause in the delivery */
+    if (so.connected && (!sighted || (w->b.blind && (w->b.why & CW_BLIND_LAGGING)))) lagging = 1;
     if (sighted == w->sighted) continue;
     shard_tell(a, k, !sighted, now);
     if (!atomic_load(&w->owned)) { /* lost meanwhile (lease thread): blind again */
