@@ -224,7 +224,7 @@ static int shard_release(void *ctx, int k) {
   atomic_store(&a->sw[k].connected_ms, 0);
   cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them next */
   int quiet = 0; /* consecutive empty looks, 50 ms apart: no delivery was under way */
-  while (quiet < 3 && cw_mono_ms() < until) {
+  while (quiet < 3 && cw_mono_ms() < until && !atomic_load(&a->stopping)) {
     quiet = rings_empty(a, k) && !cw_mqtt_in_stalled_ms(a->shard_in[k], cw_now_ms()) ? quiet + 1 : 0;
     cw_sleep_ms(50);
   }

@@ -494,7 +494,8 @@ int cw_writer_sync(cw_writer_t *w, int timeout_ms) {
   uint64_t want = atomic_fetch_add(&w->sync_req, 1) + 1;
   int64_t until = cw_mono_ms() + timeout_ms;
   while (atomic_load(&w->sync_done) < want) {
-    if (cw_mono_ms() >= until || !w->started) return -ETIMEDOUT;
+    if (atomic_load(&w->stop)) return -ECANCELED; /* stopping: the final drain stores it */
+    if (cw_mono_ms() >= until) return -ETIMEDOUT;
     kick(w);
     cw_sleep_ms(10);
   }

@@ -57,7 +57,8 @@ void cw_writer_reload(cw_writer_t *w);
 /* Any thread: wait until every row the writer's rings held at the call is
  * committed or spooled and sockets.last_ts is written (the main writer
  * also stores the alerts queued so far). Used before giving a shard away.
- * 0, or -ETIMEDOUT after timeout_ms (database slow, spool full). */
+ * Call only while the writer runs (after cw_writer_start). 0, -ETIMEDOUT
+ * after timeout_ms (database slow, spool full), -ECANCELED once stopping. */
 int cw_writer_sync(cw_writer_t *w, int timeout_ms);
 /* Drain the reading rings (producers already stopped), flush or spool, stop. */
 void cw_writer_stop(cw_writer_t *w);
