@@ -494,7 +494,9 @@ static void shard_blind_tick(app_t *a, int64_t now, cw_blind_obs_t *o) {
     else if (!w->caught_ms) w->caught_ms = now;
     o->connected = o->connected && so.connected;
     if (so.stalled_ms > o->stalled_ms) o->stalled_ms = so.stalled_ms;
-    int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS;
+    /* caught up needs evidence: a reading since the connect (a broker may
+     * start the backlog seconds late: silence is not "caught up") */
+    int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS && so.latest_recv_ms > 0;
     int bound = a->cfg.blind_s > 0 && conn > 0 && now - conn >= (int64_t)a->cfg.blind_s * 1000;
     int sighted = so.connected && (caught || bound);
     /* the daemon lags while a connected shard is not yet sighted or still

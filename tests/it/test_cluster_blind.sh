@@ -4,6 +4,7 @@
 # daemon with shards = 2, partitions = 4, ingest_lag_s = 2. While the daemon
 # is stopped, shard 0's session queues a backlog of old readings (10 min
 # before now). Checks, from the daemon's own log and /metrics:
+#  A shard is sighted on evidence: a reading since its connect.
 #  (a) after the restart, with the whole backlog stored and no live reading
 #      yet, shard 0 is still blind (lagging) and so is the daemon (its last
 #      "ingest:" line: blind, lagging), while shard 1 (no backlog) is sighted
@@ -45,8 +46,13 @@ backlog() { # N readings of S0, 10 min old, queued while the daemon is down
   mosquitto_pub -h 127.0.0.1 -p "$CW_MQTT_PORT" -q 1 -t "cwp/$P0/cw/$S0/1/telemetry" -l <"$IT_DIR/old.txt"
 }
 
+live() { it_pub "cwp/$2/cw/$1/1/telemetry" "$(it_reading "$(it_now_ms)" 100)"; } # STATION P
+subscribed() { grep -c "cw-shard-[0-9]* subscribed" "$IT_DIR/daemon.log"; }
 conf 0
 it_daemon_start
+it_wait_eq 30 2 subscribed >/dev/null
+live "$S0" "$P0"
+live "$S1" "$P1"
 it_wait_eq 30 1 sighted 0 >/dev/null
 it_wait_eq 30 1 sighted 1 >/dev/null
 it_eq "both shards sighted after the first start (no backlog)" 2 $(($(sighted 0) + $(sighted 1)))
@@ -56,17 +62,19 @@ it_eq "daemon exits 0 on SIGTERM" 0 "$IT_EXIT_RC"
 backlog 200
 : >"$IT_DIR/daemon.log"
 it_daemon_start
-rows() { it_sql "SELECT count(*) FROM readings WHERE station = '$S0'"; }
+rows() { it_sql "SELECT count(*) FROM readings WHERE station = '$S0' AND ts < now() - interval '1 minute'"; }
+fresh() { it_sql "SELECT count(*) FROM readings WHERE station = '$S0' AND ts >= now() - interval '1 minute'"; }
 it_wait_eq 30 200 rows >/dev/null
 it_eq "(a) the backlog stored" 200 "$(rows)"
+live "$S1" "$P1"
 it_wait_eq 30 1 sighted 1 >/dev/null
-it_eq "(a) shard 1 (no backlog) sighted" 1 "$(sighted 1)"
+it_eq "(a) shard 1 (no backlog, a live reading) sighted" 1 "$(sighted 1)"
 sleep 1 # one more blindness tick after the last row
 it_eq "(a) shard 0 still blind: only old readings came" 0 "$(sighted 0)"
 it_eq "(a) the daemon reports it blind" 1 "$(daemon_blind)"
 t0=$(it_now_ms)
 it_pub "cwp/$P0/cw/$S0/1/telemetry" "$(it_reading "$(it_now_ms)" 100)"
-it_wait_eq 30 201 rows >/dev/null
+it_wait_eq 30 2 fresh >/dev/null
 it_wait_eq 30 1 sighted 0 >/dev/null
 it_eq "(b) a live reading: shard 0 sighted" 1 "$(sighted 0)"
 it_eq "(b) ... because its backlog is in" 1 "$(grep -c "shard 0: sighted .*backlog in" "$IT_DIR/daemon.log")"
