@@ -46,6 +46,7 @@ typedef struct cw_wbuf {
 
 typedef struct cw_wdb {
   const cw_env_t *env;
+  const char *conninfo;   /* the database ([postgres] conninfo unless a shard's own) */
   PGconn *conn;
   int ready;              /* connected and session set up (schema, LISTEN) */
   int connecting;         /* non-blocking connect in progress */
@@ -88,7 +89,8 @@ static inline int cw__wdb_usable(const cw_wdb_t *db, int64_t now_ms) {
   return db->ready && db->conn && now_ms >= db->retry_at_ms && !atomic_load(&db->abandon);
 }
 
-int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env);
+/* conninfo NULL: [postgres] conninfo; kept by pointer (must outlive db). */
+int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env, const char *conninfo);
 void cw__wdb_free(cw_wdb_t *db);
 /* Blocking connect (start-up). 0 or -EIO. */
 /* 0, -EIO (unreachable: retry), -EACCES (refused: credentials, role,
@@ -148,10 +150,11 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
  * returned: the readings path does not depend on them. */
 void cw__db_lifecycle(cw_wdb_t *db, int retain_days);
 /* Per-shard restore ([cluster] takeover): post the last stored ts of every
- * socket and the alerts not closed of the stations keep accepts. Idempotent
- * (a restored ts never lowers the engine's; an alert keeps its id). The
+ * socket (from ts_conn: the database holding the shard's readings) and the
+ * alerts not closed (from c) of the stations keep accepts. Idempotent (a
+ * restored ts never lowers the engine's; an alert keeps its id). The
  * number posted, or -EIO / -ENOMEM. */
-int cw__db_restore_where(PGconn *c, const cw_ctl_port_t *port,
+int cw__db_restore_where(PGconn *c, PGconn *ts_conn, const cw_ctl_port_t *port,
                          int (*keep)(void *ctx, const char *station), void *keep_ctx);
 /* Daily readings partitions from yesterday to ahead days on. 0 or -EIO. */
 int cw__db_partitions(cw_wdb_t *db, int ahead);

@@ -24,9 +24,10 @@ void cw__wdb_remember(cw_wdb_t *db, const char *msg) {
 
 /* ------------------------------------------------------------- connection */
 
-int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env) {
+int cw__wdb_init(cw_wdb_t *db, const cw_env_t *env, const char *conninfo) {
   memset(db, 0, sizeof(*db));
   db->env = env;
+  db->conninfo = conninfo ? conninfo : env->cfg->pg_conninfo;
   db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
   pthread_mutex_init(&db->cancel_mu, NULL);
   pthread_mutex_init(&db->share_mu, NULL);
@@ -113,7 +114,7 @@ static void conn_vals(cw_wdb_t *db, const char *vals[7]) {
   vals[2] = "30"; /* notice a vanished server in ~1 min, not the kernel's 2 h */
   vals[3] = "10";
   vals[4] = "3";
-  vals[5] = db->env->cfg->pg_conninfo;
+  vals[5] = db->conninfo;
   vals[6] = NULL;
 }
 
@@ -253,7 +254,8 @@ void cw__wdb_down(cw_wdb_t *db, const char *what) {
    * connection left ready = 1, so /healthz said 200 through an outage. A reconnect after a
    * real temporary error (statement timeout, lock) costs one session setup. */
   cw__wdb_close(db);
-  atomic_store(&db->env->m->db_connected, 0);
+  if (db->conninfo == db->env->cfg->pg_conninfo) /* the gauge is the main database's */
+    atomic_store(&db->env->m->db_connected, 0);
   db->retry_at_ms = cw_mono_ms() + db->backoff_ms;
   db->backoff_ms = db->backoff_ms * 2 > CW_WDB_BACKOFF_MAX_MS ? CW_WDB_BACKOFF_MAX_MS : db->backoff_ms * 2;
 }

@@ -15,8 +15,24 @@
 
 #define SHARD_KEY "hashtext('chargewatch.shard')"
 #define MEMBER_KEY "hashtext('chargewatch.member')"
+/* What a member may own, shown to the others as shared advisory locks on
+ * its control session: (MAY_KEY, k) for each shard its own list allows,
+ * (CAP_KEY, n) for its max_shards (the shard count when unlimited). */
+#define MAY_KEY "hashtext('chargewatch.may')"
+#define CAP_KEY "hashtext('chargewatch.cap')"
 #define MEMBER_SLOTS (1 << CW_IDGEN_SLOT_BITS)
 #define SETTLE_PERIODS 4
+#define RELEASE_PAUSE_PERIODS 4 /* after giving a shard away, let the taker take it */
+#define KEY_OID(k) "(" k "::bigint & 4294967295)::oid"
+
+/* One live member as the others see it (pg_locks). */
+typedef struct member {
+  int pid;
+  int owned;       /* shards it holds */
+  int cap;         /* max shards it may hold */
+  uint64_t may;    /* shards its own list allows */
+  uint64_t held;   /* which shards it holds */
+} member_t;
 
 struct cw_lease {
   cw_lease_cfg_t cfg;
@@ -30,6 +46,10 @@ struct cw_lease {
   uint64_t owned;      /* bit k: shard k's lock is held */
   int slot;
   int keep_shard;      /* for keep() during one restore */
+  int mypid;           /* the control session's backend pid */
+  int64_t no_release_until_ms; /* monotonic */
+  member_t mem[MEMBER_SLOTS > 256 ? 256 : MEMBER_SLOTS];
+  int nmem;
 };
 
 static int query_int(PGconn *c, const char *sql, long long *out) {
@@ -88,6 +108,24 @@ static int connect_control(cw_lease_t *l) {
     PQfinish(c);
     return -EIO;
   }
+  /* what this member may own, for the others' fair-share decisions */
+  uint64_t may = 0;
+  int cap = l->c->max_shards && l->c->max_shards < l->c->shards ? l->c->max_shards : l->c->shards;
+  long long pid = 0;
+  for (int k = 0; k < l->c->shards; k++)
+    if (!l->c->own_mask || (l->c->own_mask >> k & 1)) may |= 1ull << k;
+  for (int k = 0; ok && k < l->c->shards; k++) {
+    if (!(may >> k & 1)) continue;
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock_shared(" MAY_KEY ", %d)", k);
+    ok = cw__wdb_exec(c, sql) == 0;
+  }
+  snprintf(sql, sizeof sql, "SELECT pg_advisory_lock_shared(" CAP_KEY ", %d)", cap);
+  if (!ok || cw__wdb_exec(c, sql) || query_int(c, "SELECT pg_backend_pid()", &pid)) {
+    cw_log(CW_LOG_WARN, "cluster: announcing the member: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return -EIO;
+  }
+  l->mypid = (int)pid;
   l->conn = c;
   l->slot = (int)slot;
   l->up_since_ms = cw_mono_ms();
@@ -96,15 +134,67 @@ static int connect_control(cw_lease_t *l) {
   return 0;
 }
 
-/* Live members: processes holding a member lock (their control connection is up). */
+/* Live members: processes holding a member lock (their control connection
+ * is up), each with the shards it holds and may hold. This query is also
+ * the probe of the lease. The number of members, or -EIO. */
 static int members(cw_lease_t *l) {
-  long long n = 0;
-  if (query_int(l->conn,
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND objsubid = 2 AND classid = (" MEMBER_KEY "::bigint & 4294967295)::oid",
-                &n))
+  PGresult *r = PQexec(l->conn,
+      "SELECT pid, classid = " KEY_OID(MEMBER_KEY) ", classid = " KEY_OID(SHARD_KEY) ","
+      " classid = " KEY_OID(MAY_KEY) ", objid::bigint FROM pg_locks"
+      " WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+      " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+      " AND classid IN (" KEY_OID(MEMBER_KEY) ", " KEY_OID(SHARD_KEY) ", " KEY_OID(MAY_KEY) ", "
+      KEY_OID(CAP_KEY) ") ORDER BY pid");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PQclear(r);
     return -EIO;
-  return n > 0 ? (int)n : 1;
+  }
+  int n = 0;
+  member_t all[sizeof l->mem / sizeof l->mem[0]];
+  int ismember[sizeof l->mem / sizeof l->mem[0]];
+  for (int i = 0; i < PQntuples(r); i++) {
+    int pid = atoi(PQgetvalue(r, i, 0)), j;
+    long long obj = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+    for (j = 0; j < n && all[j].pid != pid; j++) {
+    }
+    if (j == n) {
+      if (n == (int)(sizeof all / sizeof all[0])) continue;
+      all[n] = (member_t){.pid = pid, .cap = l->c->shards};
+      ismember[n++] = 0;
+    }
+    member_t *m = &all[j];
+    if (PQgetvalue(r, i, 1)[0] == 't') ismember[j] = 1;
+    else if (PQgetvalue(r, i, 2)[0] == 't' && obj >= 0 && obj < l->c->shards) m->held |= 1ull << obj;
+    else if (PQgetvalue(r, i, 3)[0] == 't' && obj >= 0 && obj < l->c->shards) m->may |= 1ull << obj;
+    else if (PQgetvalue(r, i, 1)[0] == 'f' && PQgetvalue(r, i, 2)[0] == 'f' &&
+             PQgetvalue(r, i, 3)[0] == 'f')
+      m->cap = (int)obj;
+  }
+  PQclear(r);
+  l->nmem = 0;
+  for (int j = 0; j < n; j++)
+    if (ismember[j]) {
+      all[j].owned = __builtin_popcountll(all[j].held);
+      l->mem[l->nmem++] = all[j];
+    }
+  return l->nmem > 0 ? l->nmem : 1;
+}
+
+/* A member's fair share: ceil(shards / members), within what it may own. */
+static int share(const cw_lease_t *l, const member_t *m) {
+  int t = (l->c->shards + l->nmem - 1) / (l->nmem > 0 ? l->nmem : 1);
+  int may = __builtin_popcountll(m->may);
+  if (t > m->cap) t = m->cap;
+  return t < may ? t : may;
+}
+
+/* Is there a member other than us below its share that may own shard k? */
+static int taker_for(const cw_lease_t *l, int k) {
+  for (int j = 0; j < l->nmem; j++) {
+    const member_t *m = &l->mem[j];
+    if (m->pid != l->mypid && (m->may >> k & 1) && m->owned < share(l, m)) return 1;
+  }
+  return 0;
 }
 
 static int keep(void *ctx, const char *station) {
@@ -129,7 +219,17 @@ static int take(cw_lease_t *l, int k) {
   /* restore before the first message of the backlog: a condition still
    * present continues its open alert instead of raising a new one */
   l->keep_shard = k;
-  int n = cw__db_restore_where(l->conn, &l->cfg.port, keep, l);
+  PGconn *ts = l->conn; /* sockets.last_ts lives where the shard's readings go */
+  if (l->c->shard_conninfo[k][0]) {
+    const char *kk[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vv[] = {l->c->shard_conninfo[k], "chargewatchd-lease", "5", NULL};
+    ts = PQconnectdbParams(kk, vv, 1);
+    if (PQstatus(ts) != CONNECTION_OK)
+      cw_log(CW_LOG_WARN, "cluster: shard %d: its database: %s", k, PQerrorMessage(ts));
+  }
+  int n = PQstatus(ts) == CONNECTION_OK ? cw__db_restore_where(l->conn, ts, &l->cfg.port, keep, l)
+                                         : -EIO;
+  if (ts != l->conn) PQfinish(ts);
   if (n < 0) {
     cw_log(CW_LOG_WARN, "cluster: shard %d: restore failed; lease given back", k);
     snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(" SHARD_KEY ", %d)", k);
@@ -141,6 +241,29 @@ static int take(cw_lease_t *l, int k) {
          "alerts restored)", k, (long long)cw_now_ms(), l->slot, n);
   l->cfg.acquired(l->cfg.ctx, k);
   return 1;
+}
+
+/* Give shard k away cleanly: the owner's side (client paused, rings
+ * drained, writer flushed) first, then the lock. When the drain does not
+ * finish, keep the shard (its client reconnects at the next check). */
+static void release(cw_lease_t *l, int k) {
+  int64_t t0 = cw_mono_ms();
+  cw_log(CW_LOG_INFO, "cluster: shard %d: over the fair share (%d members); handing it over", k,
+         l->nmem);
+  if (l->cfg.release(l->cfg.ctx, k)) {
+    cw_log(CW_LOG_WARN, "cluster: shard %d: not drained; kept", k);
+    return;
+  }
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(" SHARD_KEY ", %d)", k);
+  long long ok = 0;
+  if (query_int(l->conn, sql, &ok)) {
+    lose_all(l, PQerrorMessage(l->conn));
+    return;
+  }
+  l->owned &= ~(1ull << k);
+  cw_log(CW_LOG_INFO, "cluster: shard %d: lease released at %lld (rebalance; drained in %lld ms)", k,
+         (long long)cw_now_ms(), (long long)(cw_mono_ms() - t0));
 }
 
 static void check(cw_lease_t *l) {
@@ -162,16 +285,35 @@ static void check(cw_lease_t *l) {
    * about the same time are counted before the shards are shared out (a
    * takeover is not delayed: the survivors are long connected) */
   if (cw_mono_ms() - l->up_since_ms < SETTLE_PERIODS * c->lease_check_ms) return;
-  int target = (c->shards + nm - 1) / nm;
-  int max = c->max_shards ? c->max_shards : c->shards;
-  if (target > max) target = max;
-  for (int i = 0; i < c->shards && nshards_owned(l) < target; i++) {
+  member_t me = {.pid = l->mypid, .cap = c->max_shards && c->max_shards < c->shards ? c->max_shards
+                                                                                    : c->shards};
+  uint64_t held = 0; /* by anyone */
+  for (int j = 0; j < l->nmem; j++) {
+    held |= l->mem[j].held;
+    if (l->mem[j].pid == l->mypid) me.may = l->mem[j].may;
+  }
+  (void)nm;
+  int target = share(l, &me);
+  /* up to the share; past it only a shard no member below its share may
+   * take (own lists, max_shards), so that no shard stays unowned */
+  for (int i = 0; i < c->shards && nshards_owned(l) < me.cap; i++) {
     int k = (l->slot + i) % c->shards; /* members start at different shards */
-    if ((l->owned >> k & 1) || (c->own_mask && !(c->own_mask >> k & 1))) continue;
+    if ((l->owned >> k & 1) || (held >> k & 1) || !(me.may >> k & 1)) continue;
+    if (nshards_owned(l) >= target && taker_for(l, k)) continue;
     if (take(l, k) < 0) {
       lose_all(l, PQerrorMessage(l->conn));
       return;
     }
+  }
+  /* rebalance: above the share while a member that may own one of ours is
+   * below its own, give one shard away per pause (a member that joined) */
+  if (nshards_owned(l) <= target || cw_mono_ms() < l->no_release_until_ms || !l->cfg.release) return;
+  for (int i = c->shards - 1; i >= 0; i--) {
+    int k = (l->slot + i) % c->shards; /* the last taken first */
+    if (!(l->owned >> k & 1) || !taker_for(l, k)) continue;
+    release(l, k);
+    l->no_release_until_ms = cw_mono_ms() + RELEASE_PAUSE_PERIODS * c->lease_check_ms;
+    break;
   }
 }
 

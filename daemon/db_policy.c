@@ -229,10 +229,10 @@ fail_logged:
   return rc;
 }
 
-int cw__db_restore_where(PGconn *c, const cw_ctl_port_t *port,
+int cw__db_restore_where(PGconn *c, PGconn *ts_conn, const cw_ctl_port_t *port,
                          int (*keep)(void *ctx, const char *station), void *keep_ctx) {
   int n = 0;
-  PGresult *r = PQexec(c, "SELECT station, socket, floor(extract(epoch FROM last_ts) * 1000)::bigint"
+  PGresult *r = PQexec(ts_conn, "SELECT station, socket, floor(extract(epoch FROM last_ts) * 1000)::bigint"
                           " FROM sockets WHERE last_ts IS NOT NULL");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     PQclear(r);

@@ -6,7 +6,9 @@
  * connection drops every owned shard's MQTT client at once. With the lease
  * confirmed it reconnects owned shards whose client is down (shard clients
  * never reconnect by themselves), and takes free shards up to its share:
- * min(max_shards, ceil(shards / live members)). Taking a shard restores its
+ * min(max_shards, ceil(shards / live members)); above it, while a member
+ * that may own one of its shards is below its share, it gives one away
+ * (release). Taking a shard restores its
  * stations (sockets.last_ts, alerts not closed) through the control port
  * before the shard's client connects. Implemented in db_lease.c. */
 #ifndef CW_LEASE_H
@@ -29,6 +31,10 @@ typedef struct cw_lease_cfg {
   void (*lost)(void *ctx, int shard);
   int (*up)(void *ctx, int shard);
   void (*reconnect)(void *ctx, int shard);
+  /* Rebalance: stop the shard's client, let its rings drain and the writer
+   * store what they held; 0 when done (the lock is then released), else
+   * the shard is kept. May be NULL (no shard is ever given away). */
+  int (*release)(void *ctx, int shard);
   void *ctx;
 } cw_lease_cfg_t;
 

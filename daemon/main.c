@@ -27,6 +27,7 @@
 #include "deadletter.h"
 #include "env.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "http.h"
 #include "lease.h"
 #include "idgen.h"
@@ -41,6 +42,18 @@
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
 #define NOTIFY_SOURCE CW_CONTROL_NOTIFY_SOURCE /* the NOTIFY channel, named in dead-letter lines */
+
+/* [cluster]: one shard's view for its blindness (lib/blind.h over its own
+ * client and lag). Atomics: written by the lease thread, paho's thread and
+ * the workers; the rest is the main loop's. */
+typedef struct shard_watch {
+  _Atomic int64_t latest_ms, fresh_ms; /* its workers' m->recv_* (cw_pipeline_cfg_t) */
+  _Atomic int owned;                   /* its lease is held */
+  _Atomic int64_t connected_ms;        /* wall clock of its client's connect, 0: not connected */
+  cw_blind_t b;
+  int64_t caught_ms;                   /* caught up (b not blind) since, 0: not */
+  int sighted;                         /* what its pipeline was last told */
+} shard_watch_t;
 
 typedef struct app {
   cw_config_t cfg;
@@ -61,7 +74,12 @@ typedef struct app {
   cw_mqtt_in_t *shard_in[CW_MAX_SHARDS]; /* [cluster]: shard k's client feeds pipes[k] */
   cw_lease_t *lease;       /* [cluster]: which shards this process owns */
   cw_mqtt_out_t *mqtt_out; /* publishes alerts */
-  cw_writer_t *writer;
+  cw_writer_t *writer;     /* main: [postgres] conninfo (alerts, policies, readings) */
+  /* [cluster] shard_conninfo.K: one readings writer per other database */
+  cw_writer_t *dbw[CW_MAX_SHARDS];
+  char dbw_spool[CW_MAX_SHARDS][16]; /* spool subdirectory: db-<FNV-1a of the conninfo> */
+  int ndbw;
+  int shard_writer[CW_MAX_SHARDS]; /* index into dbw, -1: the main writer */
   cw_http_t *http;
   cw_journal_t *journal[CW_MAX_SHARDS]; /* ingest client k's journal (single mode: 0) */
   /* main loop */
@@ -73,6 +91,7 @@ typedef struct app {
   uv_timer_t blind_tick;
   int blind_on;
   cw_alert_event_t ingest_alert; /* the raised `ingest` alert (id 0: none) */
+  shard_watch_t sw[CW_MAX_SHARDS];
   int stop_signal;
   /* shutdown deadline, enforced by a thread because the stop sequence
    * blocks (joins, flushes) */
@@ -134,7 +153,9 @@ static int journal_attach(app_t *a, int k, cw_mqtt_in_t *in) {
     if (rc == 1)
       cw_log(CW_LOG_ERROR, "journal %s: invalid header: set aside as %s.bad, starting empty", path,
              path);
-    cw_writer_journal(a->writer, k, a->journal[k], pipe_processed, a->pipes[k]);
+    /* the writer that stores shard k's readings commits its journal */
+    cw_writer_t *w = a->cfg.shards && a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
+    cw_writer_journal(w, k, a->journal[k], pipe_processed, a->pipes[k]);
   }
   cw_journal_replay_stats_t st;
   cw_journal_replay(a->journal[k], cw_pipeline_jpos_handed(a->pipes[k]), replay_one, a->pipes[k],
@@ -257,7 +278,9 @@ static int all_route(void *ctx, const char *st, size_t len) {
 /* ---- [cluster]: the lease thread's callbacks and the shard clients' connect */
 static void shard_acquired(void *ctx, int k) {
   app_t *a = ctx;
-  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until connected, then blind_s */
+  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until its backlog is in (shard_blind_tick) */
+  atomic_store(&a->sw[k].connected_ms, 0);
+  atomic_store(&a->sw[k].owned, 1);
   /* the journal's rest first (while blind, a reading not newer than its
    * socket's stored one is stored without detection); a shard whose journal
    * cannot be opened still runs, as it did before journals existed */
@@ -266,17 +289,61 @@ static void shard_acquired(void *ctx, int k) {
 }
 static void shard_lost(void *ctx, int k) {
   app_t *a = ctx;
+  atomic_store(&a->sw[k].owned, 0);
   cw_mqtt_in_drop(a->shard_in[k]);
+  atomic_store(&a->sw[k].connected_ms, 0);
   cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them now */
 }
+/* Rebalance, on the lease thread: the client is dropped (the broker keeps
+ * the session and queues for the next owner); what it delivered is in
+ * shard k's rings: wait until the workers and the writer have taken it
+ * all, then until the writer has stored it and the alerts it raised. */
+#define RELEASE_DRAIN_MS 10000
+static int rings_empty(app_t *a, int k) {
+  for (int i = 0; i < a->cfg.workers; i++) {
+    cw_pipeline_gauges_t g;
+    cw_pipeline_gauges(a->pipes[k], i, &g);
+    if (g.ingest_used || g.readings_used || g.alerts_used) return 0;
+  }
+  return 1;
+}
+static int shard_release(void *ctx, int k) {
+  app_t *a = ctx;
+  int64_t until = cw_mono_ms() + RELEASE_DRAIN_MS;
+  atomic_store(&a->sw[k].owned, 0);
+  cw_mqtt_in_drop(a->shard_in[k]);
+  atomic_store(&a->sw[k].connected_ms, 0);
+  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them next */
+  int quiet = 0; /* consecutive empty looks, 50 ms apart: no delivery was under way */
+  while (quiet < 3 && cw_mono_ms() < until && !atomic_load(&a->stopping)) {
+    quiet = rings_empty(a, k) && !cw_mqtt_in_stalled_ms(a->shard_in[k], cw_now_ms()) ? quiet + 1 : 0;
+    cw_sleep_ms(50);
+  }
+  int left = (int)(until - cw_mono_ms());
+  cw_writer_t *w = a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
+  if (quiet < 3 || cw_writer_sync(w, left > 0 ? left : 1) ||
+      (w != a->writer && cw_writer_sync(a->writer, 2000))) {
+    atomic_store(&a->sw[k].owned, 1); /* kept: the lease thread reconnects it */
+    return -ETIMEDOUT;
+  }
+  return 0;
+}
 static int shard_up(void *ctx, int k) { return cw_mqtt_in_up(((app_t *)ctx)->shard_in[k]); }
-static void shard_reconnect(void *ctx, int k) { cw_mqtt_in_connect(((app_t *)ctx)->shard_in[k]); }
+static void shard_reconnect(void *ctx, int k) {
+  app_t *a = ctx;
+  atomic_store(&a->sw[k].connected_ms, 0);
+  cw_mqtt_in_connect(a->shard_in[k]);
+}
+/* Paho's thread: the lag is measured afresh from here (a session backlog
+ * comes first); the main loop's tick decides when the shard is sighted. */
 static void shard_connected(void *ctx, int k) {
   app_t *a = ctx;
-  int64_t until = cw_now_ms() + (int64_t)a->cfg.blind_s * 1000;
-  cw_pipeline_set_blind(a->pipes[k], until);
-  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; no offline alerts for %d s (backlog)",
-         k, (long long)(until - (int64_t)a->cfg.blind_s * 1000), a->cfg.blind_s);
+  int64_t now = cw_now_ms();
+  atomic_store(&a->sw[k].latest_ms, 0);
+  atomic_store(&a->sw[k].fresh_ms, 0);
+  atomic_store(&a->sw[k].connected_ms, now);
+  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; blind until its backlog is in "
+         "(at most %d s)", k, (long long)now, a->cfg.blind_s);
 }
 
 static int create_shards(app_t *a) {
@@ -292,6 +359,57 @@ static int create_shards(app_t *a) {
     cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* not ours until leased */
   }
   return rc;
+}
+
+/* Which writer stores each shard's readings: -1 the main writer (no
+ * shard_conninfo, or the same as [postgres] conninfo), else one readings
+ * writer per distinct shard_conninfo text. */
+static void assign_writers(app_t *a) {
+  const cw_config_t *c = &a->cfg;
+  for (int k = 0; k < a->npipes; k++) {
+    const char *ci = c->shard_conninfo[k];
+    a->shard_writer[k] = -1;
+    if (!c->shards || !ci[0] || !strcmp(ci, c->pg_conninfo)) continue;
+    for (int j = 0; j < k && a->shard_writer[k] < 0; j++)
+      if (a->shard_writer[j] >= 0 && !strcmp(c->shard_conninfo[j], ci)) a->shard_writer[k] = a->shard_writer[j];
+    if (a->shard_writer[k] >= 0) continue;
+    a->shard_writer[k] = a->ndbw;
+    snprintf(a->dbw_spool[a->ndbw++], sizeof a->dbw_spool[0], "db-%08x", cw_fnv1a32(ci, strlen(ci)));
+  }
+}
+
+/* The main writer first (migrations, policies, restore), then the readings
+ * writers, each with the reading rings of its shards. rings has room for
+ * every ring. 0 or -errno (logged). */
+static int create_writers(app_t *a, cw_ctl_port_t port, cw_ring_t **rings) {
+  const cw_config_t *c = &a->cfg;
+  int rc;
+  assign_writers(a);
+  for (int g = -1; g < a->ndbw; g++) {
+    int n = 0, first = -1;
+    for (int k = 0; k < a->npipes; k++) {
+      if (a->shard_writer[k] != g) continue;
+      if (first < 0) first = k;
+      for (int i = 0; i < c->workers; i++) rings[n++] = cw_pipeline_readings(a->pipes[k], i);
+    }
+    cw_writer_cfg_t wc = {.env = &a->env,
+                          .readings = rings,
+                          .nrings = n,
+                          .port = port,
+                          .ids = &a->ids,
+                          .command = g < 0 ? notify_command : NULL,
+                          .command_ctx = a,
+                          .conninfo = g < 0 ? NULL : c->shard_conninfo[first],
+                          .spool_sub = g < 0 ? NULL : a->dbw_spool[g]};
+    if ((rc = cw_writer_create(&wc, g < 0 ? &a->writer : &a->dbw[g]))) {
+      cw_log(CW_LOG_ERROR, "writer %s: %s", g < 0 ? "(main)" : a->dbw_spool[g], strerror(-rc));
+      return rc;
+    }
+    if (g >= 0)
+      cw_log(CW_LOG_INFO, "cluster: writer %s: the readings of %d shard%s (first %d) go to their own "
+             "database", a->dbw_spool[g], n / c->workers, n / c->workers == 1 ? "" : "s", first);
+  }
+  return 0;
 }
 
 /* Create every part, wired, in dependency order. 0 or -errno (logged). */
@@ -314,11 +432,16 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
                           .alert_wake = wake_sink,
                           .alert_wake_ctx = a};
   cw_ctl_port_t port = {a, all_post, all_route};
-  for (a->npipes = 0; a->npipes < (c->shards ? c->shards : 1); a->npipes++)
+  for (a->npipes = 0; a->npipes < (c->shards ? c->shards : 1); a->npipes++) {
+    if (c->shards) { /* a shard's own lag, for its blindness */
+      pc.lag_latest_ms = &a->sw[a->npipes].latest_ms;
+      pc.lag_fresh_ms = &a->sw[a->npipes].fresh_ms;
+    }
     if ((rc = cw_pipeline_create(&pc, &a->pipes[a->npipes]))) {
       cw_log(CW_LOG_ERROR, "workers: %s", strerror(-rc));
       return rc;
     }
+  }
   n = a->npipes * c->workers; /* rings of every pipeline */
   if ((rc = cw_control_create(&a->env, port, a->loop, &a->control))) {
     cw_log(CW_LOG_ERROR, "control: %s", uv_strerror(rc));
@@ -356,16 +479,7 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
       (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
     goto out;
 
-  for (int i = 0; i < n; i++) rings[i] = cw_pipeline_readings(a->pipes[i / c->workers], i % c->workers);
-  cw_writer_cfg_t wc = {.env = &a->env,
-                        .readings = rings,
-                        .nrings = n,
-                        .port = port,
-                        .ids = &a->ids,
-                        .command = notify_command,
-                        .command_ctx = a};
-  if ((rc = cw_writer_create(&wc, &a->writer)))
-    cw_log(CW_LOG_ERROR, "writer: %s", strerror(-rc));
+  rc = create_writers(a, port, rings);
 out:
   free(rings);
   return rc;
@@ -429,6 +543,76 @@ static void post_blind(app_t *a, int blind, int64_t now) {
   all_post(a, CW_CTL_ALL, c); /* every shard's pipeline */
 }
 
+/* One shard's engines told blind (1) or sighted (0): the engine's own
+ * state (cw_engine_set_blind: offline timers restart when sighted) and the
+ * workers' (no sweep, late redeliveries stored without detection). */
+static void shard_tell(app_t *a, int k, int blind, int64_t now) {
+  cw_ctl_t *c = calloc(1, sizeof *c);
+  if (c) {
+    c->type = CW_CTL_BLIND;
+    c->socket = (uint8_t)blind;
+    c->ts_ms = now;
+    cw_pipeline_post(a->pipes[k], CW_CTL_ALL, c);
+  }
+  cw_pipeline_set_blind(a->pipes[k], blind ? INT64_MAX : 0);
+  a->sw[k].sighted = !blind;
+}
+
+/* [cluster], every tick: each owned shard is blind until its client is
+ * connected and caught up (lib/blind.h over its own lag: a reading received
+ * within ingest_lag_s of its ts among the last ones) for SHARD_CAUGHT_MS, or
+ * until blind_s after the connect (the bound: a shard that never catches
+ * up is judged all the same, and the ingest alert says it lags). A shard
+ * not owned is blind. Fills o with what the daemon-level state watches:
+ * every owned shard's client (and the command client) connected, none
+ * stalled, every one sighted and none lagging. */
+#define SHARD_CAUGHT_MS 2000
+static void shard_blind_tick(app_t *a, int64_t now, cw_blind_obs_t *o) {
+  int lagging = 0;
+  o->connected = cw_mqtt_in_up(a->mqtt_in);
+  for (int k = 0; k < a->cfg.shards; k++) {
+    shard_watch_t *w = &a->sw[k];
+    if (!atomic_load(&w->owned)) {
+      if (w->sighted) shard_tell(a, k, 1, now);
+      continue;
+    }
+    int64_t conn = atomic_load(&w->connected_ms);
+    cw_blind_obs_t so = {.connected = conn > 0 && cw_mqtt_in_up(a->shard_in[k]),
+                         .latest_recv_ms = atomic_load(&w->latest_ms),
+                         .fresh_recv_ms = atomic_load(&w->fresh_ms),
+                         .stalled_ms = cw_mqtt_in_stalled_ms(a->shard_in[k], now)};
+    cw_blind_update(&w->b, &so, now);
+    if (w->b.blind) w->caught_ms = 0;
+    else if (!w->caught_ms) w->caught_ms = now;
+    o->connected = o->connected && so.connected;
+    if (so.stalled_ms > o->stalled_ms) o->stalled_ms = so.stalled_ms;
+    /* caught up needs evidence: a reading since the connect (a broker may
+     * start the backlog seconds late: silence is not "caught up") */
+    int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS && so.latest_recv_ms > 0;
+    int bound = a->cfg.blind_s > 0 && conn > 0 && now - conn >= (int64_t)a->cfg.blind_s * 1000;
+    int sighted = so.connected && (caught || bound);
+    /* the daemon lags while a connected shard is not yet sighted or still
+     * lags past its bound: one blind spell from a reconnect to the end of
+     * its backlog, not one per pause in the delivery */
+    if (so.connected && (!sighted || (w->b.blind && (w->b.why & CW_BLIND_LAGGING)))) lagging = 1;
+    if (sighted == w->sighted) continue;
+    shard_tell(a, k, !sighted, now);
+    if (!atomic_load(&w->owned)) { /* lost meanwhile (lease thread): blind again */
+      shard_tell(a, k, 1, now);
+    } else if (sighted) {
+      char why[64];
+      cw_log(CW_LOG_INFO, "cluster: shard %d: sighted at %lld, %.1f s after its connect (%s)", k,
+             (long long)now, (double)(now - conn) / 1000.0,
+             caught ? "backlog in: lag below ingest_lag_s" : cw_blind_why_name(w->b.why, why, sizeof why));
+    } else {
+      cw_log(CW_LOG_INFO, "cluster: shard %d: blind at %lld", k, (long long)now);
+    }
+  }
+  /* lib/blind.h's lagging test, from the shards' own */
+  o->latest_recv_ms = lagging ? now : 0;
+  o->fresh_recv_ms = 0;
+}
+
 static void on_blind_tick(uv_timer_t *t) {
   app_t *a = t->data;
   cw_metrics_t *m = &a->m;
@@ -437,6 +621,7 @@ static void on_blind_tick(uv_timer_t *t) {
                       .latest_recv_ms = atomic_load(&m->recv_latest_ms),
                       .fresh_recv_ms = atomic_load(&m->recv_fresh_ms),
                       .stalled_ms = cw_mqtt_in_stalled_ms(a->mqtt_in, now)};
+  if (a->cfg.shards) shard_blind_tick(a, now, &o);
   int was = a->blind.blind;
   int64_t since = a->blind.since_ms;
   int r = cw_blind_update(&a->blind, &o, now);
@@ -444,7 +629,7 @@ static void on_blind_tick(uv_timer_t *t) {
   char why[64];
   if (r & CW_BLIND_CHANGED) {
     atomic_store(&m->ingest_blind, a->blind.blind);
-    post_blind(a, a->blind.blind, now);
+    if (!a->cfg.shards) post_blind(a, a->blind.blind, now); /* [cluster]: per shard */
     if (a->blind.blind)
       cw_log(CW_LOG_WARN, "ingest: blind (%s): offline detection paused",
              cw_blind_why_name(a->blind.why, why, sizeof why));
@@ -467,6 +652,9 @@ static void start_blind(app_t *a) {
                 (int64_t)a->cfg.ingest_alert_s * 1000, BLIND_STALL_MS, now);
   atomic_store(&a->m.ingest_blind, 1);
   post_blind(a, 1, now);
+  for (int k = 0; k < a->cfg.shards; k++)
+    cw_blind_init(&a->sw[k].b, (int64_t)a->cfg.ingest_lag_s * 1000, (int64_t)a->cfg.ingest_alert_s * 1000,
+                  BLIND_STALL_MS, now);
   uv_timer_init(a->loop, &a->blind_tick);
   a->blind_tick.data = a;
   uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);
@@ -553,6 +741,7 @@ static void stop_parts(app_t *a) {
   }
   if (a->sink) cw_alert_sink_drain(a->sink);   /* 3. last alerts: log, MQTT, writer */
   if (a->writer) cw_writer_stop(a->writer);    /* 4. readings + alerts flushed or spooled */
+  for (int g = 0; g < a->ndbw; g++) cw_writer_stop(a->dbw[g]);
   cw_lease_free(a->lease);                     /*    then the shards are free for others */
   a->lease = NULL;
   cw_mqtt_out_stop(a->mqtt_out);               /* 5. queued alert publishes out */
@@ -585,6 +774,7 @@ static void free_parts(app_t *a) {
     uv_loop_close(a->loop);
   }
   cw_writer_free(a->writer);
+  for (int g = 0; g < a->ndbw; g++) cw_writer_free(a->dbw[g]);
   for (int k = 0; k < CW_MAX_SHARDS; k++) cw_journal_close(a->journal[k]);
   for (int i = 0; i < a->npipes; i++) cw_pipeline_free(a->pipes[i]);
   cw_deadletter_close(a->deadletter);
@@ -620,6 +810,7 @@ static void reload(app_t *a) {
   }
   free(nc);
   if (a->writer) cw_writer_reload(a->writer);
+  for (int g = 0; g < a->ndbw; g++) cw_writer_reload(a->dbw[g]);
   if (a->sink) cw_alert_sink_reopen(a->sink);
   if (a->deadletter) cw_deadletter_reopen(a->deadletter);
 }
@@ -748,6 +939,11 @@ int main(int argc, char **argv) {
     cw_log(CW_LOG_ERROR, "writer: cannot start: %s", strerror(-rc));
     goto out_stop;
   }
+  for (int g = 0; g < a->ndbw; g++)
+    if ((rc = cw_writer_start(a->dbw[g]))) {
+      cw_log(CW_LOG_ERROR, "writer %s: cannot start: %s", a->dbw_spool[g], strerror(-rc));
+      goto out_stop;
+    }
   /* Signals are ours from here on. A SIGTERM during the start-up above (the
    * writer may spend seconds waiting for the database) takes its default
    * action, which loses nothing: no message has been consumed yet. */
@@ -764,6 +960,7 @@ int main(int argc, char **argv) {
                          .lost = shard_lost,
                          .up = shard_up,
                          .reconnect = shard_reconnect,
+                         .release = shard_release,
                          .ctx = a};
     if ((rc = cw_lease_start(&lc, &a->lease))) {
       cw_log(CW_LOG_ERROR, "cluster: lease thread: %s", strerror(-rc));

@@ -71,7 +71,9 @@ int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out) {
                           .ids = cfg->ids,
                           .alert_wake = cfg->alert_wake,
                           .alert_wake_ctx = cfg->alert_wake_ctx,
-                          .jpos_done = &l->jpos_done};
+                          .jpos_done = &l->jpos_done,
+                          .lag_latest_ms = cfg->lag_latest_ms,
+                          .lag_fresh_ms = cfg->lag_fresh_ms};
     if ((rc = cw_worker_create(&wc, &l->worker))) goto fail;
   }
   *out = p;

@@ -43,6 +43,7 @@ typedef struct cw_pipeline_cfg {
   cw_idgen_t *ids;           /* alert ids */
   void (*alert_wake)(void *ctx); /* any worker thread, after a push into an empty alert ring */
   void *alert_wake_ctx;
+  _Atomic int64_t *lag_latest_ms, *lag_fresh_ms; /* this pipeline's lag (cw_worker_cfg_t); may be NULL */
 } cw_pipeline_cfg_t;
 
 int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out); /* 0 or -errno */

@@ -65,6 +65,7 @@ struct cw_worker {
     cw_reading_t r;
     int index;
   } chunk[CHUNK];
+  _Atomic int64_t *lag_latest, *lag_fresh; /* the same for this pipeline only, or NULL */
 };
 
 static const _Atomic int never = 0; /* stop flag for pushes that must not give up */
@@ -111,11 +112,13 @@ static void note_lag(cw_worker_t *w, int64_t recv_ms, int64_t ts_ms) {
   cw_hist_observe(&m->ingest_lag, recv_ms - ts_ms);
   if (recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
     store_max(&m->recv_latest_ms, recv_ms);
+    if (w->lag_latest) store_max(w->lag_latest, recv_ms);
     w->pub_latest = recv_ms;
   }
   if (recv_ms - ts_ms <= (int64_t)w->env->cfg->ingest_lag_s * 1000 &&
       recv_ms - w->pub_fresh >= LAG_PUBLISH_MS) {
     store_max(&m->recv_fresh_ms, recv_ms);
+    if (w->lag_fresh) store_max(w->lag_fresh, recv_ms);
     w->pub_fresh = recv_ms;
   }
 }
@@ -417,6 +420,8 @@ int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out) {
   w->alert_wake = cfg->alert_wake;
   w->alert_wake_ctx = cfg->alert_wake_ctx;
   w->jpos_done = cfg->jpos_done;
+  w->lag_latest = cfg->lag_latest_ms;
+  w->lag_fresh = cfg->lag_fresh_ms;
   w->last_sweep = cw_now_ms();
   atomic_store(&w->done, 1); /* until started */
   w->engine = cw_engine_new(&cfg->env->cfg->det, on_alert, next_id, w);

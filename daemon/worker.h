@@ -40,6 +40,9 @@ typedef struct cw_worker_cfg {
   void (*alert_wake)(void *ctx); /* after a push into an empty alert ring (may be NULL) */
   void *alert_wake_ctx;
   _Atomic int64_t *jpos_done; /* the last record's jpos once done with it (may be NULL) */
+  /* May be NULL: also kept here, as in m->recv_latest_ms / recv_fresh_ms,
+   * for the workers of one pipeline only ([cluster]: a shard's lag). */
+  _Atomic int64_t *lag_latest_ms, *lag_fresh_ms;
 } cw_worker_cfg_t;
 
 int cw_worker_create(const cw_worker_cfg_t *cfg, cw_worker_t **out); /* 0 or -errno */

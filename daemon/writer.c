@@ -1,7 +1,8 @@
-/* writer.c - the PostgreSQL side of chargewatchd: one thread that owns a libpq
+/* writer.c - the PostgreSQL side of chargewatchd: a thread that owns a libpq
  * connection, turns the workers' reading rings into binary COPY batches,
  * stores alert events, keeps daily partitions ahead and forwards operator
- * NOTIFYs. While the database is unreachable finished batches go to the disk
+ * NOTIFYs (the main writer; a readings writer for a shard's own database
+ * does the readings part only). While the database is unreachable finished batches go to the disk
  * spool (lib/spool.h) and are replayed in order when it returns, so a worker
  * never waits on the database for longer than one disk append
  * (docs/ARCHITECTURE.md, docs/RELIABILITY.md). */
@@ -46,7 +47,10 @@ struct cw_writer {
   int started;
   _Atomic int stop;
   _Atomic int reload;
-  cw_walerts_t alerts;      /* alert hand-off, alert spool (writer_alerts.c) */
+  int is_main;              /* [postgres] conninfo: alerts, policies, NOTIFY */
+  cw_walerts_t alerts;      /* main: alert hand-off, alert spool (writer_alerts.c) */
+  _Atomic uint64_t sync_req, sync_done; /* cw_writer_sync generations */
+  uint64_t spool_counted;   /* this writer's share of m->spool_bytes */
   /* writer-thread state below */
   cw_wdb_t db;
   cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
@@ -68,10 +72,13 @@ struct cw_writer {
   _Atomic int njs;         /* sources [0, njs) may be set */
 };
 
+/* m->spool_bytes is the sum over the writers: each adds its change. */
 static void update_spool_metrics(cw_writer_t *w) {
   cw_spool_stats_t a = {0};
   if (w->spool) cw_spool_stats(w->spool, &a);
-  atomic_store(&w->env->m->spool_bytes, a.bytes + cw__walerts_spool_bytes(&w->alerts));
+  uint64_t now = a.bytes + (w->is_main ? cw__walerts_spool_bytes(&w->alerts) : 0);
+  atomic_fetch_add(&w->env->m->spool_bytes, now - w->spool_counted); /* modular: may shrink */
+  w->spool_counted = now;
 }
 
 static int spool_pending(cw_writer_t *w) {
@@ -92,8 +99,25 @@ static int housekeep(cw_writer_t *w) {
   return rc;
 }
 
+/* A readings writer only needs the station codes its database has (it
+ * registers the others); policies come from the main database. */
+static int load_known(cw_writer_t *w) {
+  PGresult *r = PQexec(w->db.conn, "SELECT code FROM stations");
+  int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (ok) {
+    cw__wdb_known_clear(&w->db);
+    for (int i = 0; i < PQntuples(r); i++) cw__wdb_known_add(&w->db, PQgetvalue(r, i, 0));
+  } else {
+    cw_log(CW_LOG_ERROR, "writer %s: loading station codes: %s", w->cfg.spool_sub,
+           PQerrorMessage(w->db.conn));
+  }
+  PQclear(r);
+  return ok ? 0 : -EIO;
+}
+
 static int load_policies(cw_writer_t *w, int restore, int restore_alerts) {
-  int rc = cw__db_load_policies(&w->db, &w->cfg.port, w->cfg.ids, restore, restore_alerts);
+  int rc = w->is_main ? cw__db_load_policies(&w->db, &w->cfg.port, w->cfg.ids, restore, restore_alerts)
+                      : load_known(w);
   if (rc == 0) w->policies_loaded = 1;
   return rc;
 }
@@ -105,7 +129,7 @@ static int session_setup(cw_writer_t *w, int first) {
   if (rc) return rc;
   /* A statement that hangs (locks, a stuck server) must end in a temporary
    * error and the spool, not stall the writer and then the workers. */
-  if (housekeep(w) || cw__wdb_exec(w->db.conn, "LISTEN cw_alert_cmd") ||
+  if (housekeep(w) || (w->is_main && cw__wdb_exec(w->db.conn, "LISTEN cw_alert_cmd")) ||
       cw__wdb_exec(w->db.conn, "SET statement_timeout = '60s'"))
     return PQstatus(w->db.conn) == CONNECTION_OK ? -EPROTO : -EIO;
   if (!w->policies_loaded) return load_policies(w, 1, first);
@@ -136,6 +160,7 @@ void cw_writer_note_mqtt_command(cw_writer_t *w, int64_t id, cw_event_t event) {
 }
 
 static void alerts_pump(cw_writer_t *w) {
+  if (!w->is_main) return;
   cw__walerts_pump(&w->alerts, &w->db);
   update_spool_metrics(w);
 }
@@ -340,11 +365,11 @@ static void tick(cw_writer_t *w, int64_t now) {
       cw_log(CW_LOG_INFO, "writer: database connection restored");
     }
   }
-  atomic_store(&w->env->m->db_connected, w->db.ready);
+  if (w->is_main) atomic_store(&w->env->m->db_connected, w->db.ready);
   if (!w->db.ready) return;
   if (now >= w->next_housekeep_ms || (int)(time(NULL) / 86400) != w->utc_day) housekeep(w);
-  if (atomic_exchange(&w->reload, 0)) load_policies(w, 0, 0);
-  if (now >= w->next_notify_ms) {
+  if (atomic_exchange(&w->reload, 0)) load_policies(w, 0, 0); /* readings writer: station codes */
+  if (w->is_main && now >= w->next_notify_ms) {
     notifications(w);
     w->next_notify_ms = now + NOTIFY_POLL_MS;
   }
@@ -396,12 +421,37 @@ static void final_drain(cw_writer_t *w) {
     cw_log(CW_LOG_WARN, "writer: shutdown: sockets.last_ts not updated (replays stay idempotent)");
 }
 
+/* cw_writer_sync: everything the rings hold now goes out (committed or
+ * spooled) with sockets.last_ts and the queued alerts; then the generation
+ * asked for is done. A held batch (spool full) leaves it pending. */
+static void sync_step(cw_writer_t *w) {
+  uint64_t want = atomic_load(&w->sync_req);
+  if (atomic_load(&w->sync_done) >= want) return;
+  while (!w->held && drain(w) > 0) {
+  }
+  flush(w);
+  if (w->held) return;
+  alerts_pump(w);
+  int64_t now = cw_mono_ms();
+  /* rows in the spool are on disk: they count as out (replayed later) */
+  if (cw__wdb_usable(&w->db, now) && !spool_pending(w)) {
+    if (cw__wdb_flush_sockets(&w->db) != CW_WDB_OK) {
+      cw__wdb_down(&w->db, "sockets.last_ts");
+      return;
+    }
+    w->next_sockets_ms = now + LAST_TS_FLUSH_MS;
+  }
+  if (w->is_main && cw__walerts_pending(&w->alerts)) return;
+  atomic_store(&w->sync_done, want);
+}
+
 static void *run(void *arg) {
   cw_writer_t *w = arg;
   int batch_ms = w->env->cfg->pg_batch_ms > 0 ? w->env->cfg->pg_batch_ms : 200;
   while (!atomic_load(&w->stop)) {
     int64_t now = cw_mono_ms();
     tick(w, now);
+    sync_step(w);
     alerts_pump(w); /* alerts never wait behind a readings batch */
     if (cw__wdb_usable(&w->db, now) && spool_pending(w)) replay(w);
     size_t got = w->held ? 0 : drain(w);
@@ -422,12 +472,13 @@ static void *run(void *arg) {
 int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   cw_writer_t *w = calloc(1, sizeof(*w));
   const cw_config_t *cfg = wc->env->cfg;
-  char path[PATH_MAX];
+  char path[PATH_MAX], rdir[PATH_MAX];
   int rc;
   *out = NULL;
   if (!w) return -ENOMEM;
   w->cfg = *wc;
   w->env = wc->env;
+  w->is_main = wc->conninfo == NULL;
   w->cfg.readings = calloc(wc->nrings > 0 ? (size_t)wc->nrings : 1, sizeof *w->cfg.readings);
   if (!w->cfg.readings) {
     free(w);
@@ -436,15 +487,24 @@ int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   for (int i = 0; i < wc->nrings; i++) w->cfg.readings[i] = wc->readings[i];
   rc = cw_copy_init(&w->batch, (size_t)(cfg->pg_batch_rows > 0 ? cfg->pg_batch_rows : 5000) * 96);
   if (rc) goto fail;
-  rc = cw__wdb_init(&w->db, w->env);
+  rc = cw__wdb_init(&w->db, w->env, wc->conninfo);
   if (rc) goto fail;
   if ((rc = cw_mkdir_p(cfg->spool_dir)) != 0) {
     cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", cfg->spool_dir, strerror(-rc));
     goto fail;
   }
-  snprintf(path, sizeof(path), "%s/readings", cfg->spool_dir);
+  if (wc->spool_sub) {
+    snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, wc->spool_sub);
+    if ((rc = cw_mkdir_p(path)) != 0) {
+      cw_log(CW_LOG_ERROR, "writer: spool directory %s: %s", path, strerror(-rc));
+      goto fail;
+    }
+  }
+  snprintf(path, sizeof(path), "%s%s%s/readings", cfg->spool_dir, wc->spool_sub ? "/" : "",
+           wc->spool_sub ? wc->spool_sub : "");
+  snprintf(rdir, sizeof rdir, "%s", path);
   rc = cw_spool_open(&w->spool, path, cfg->spool_max_bytes, SPOOL_SEGMENT_BYTES);
-  if (rc == 0) {
+  if (rc == 0 && w->is_main) {
     snprintf(path, sizeof(path), "%s/alerts", cfg->spool_dir);
     rc = cw__walerts_open(&w->alerts, w->env, path, SPOOL_SEGMENT_BYTES);
   }
@@ -474,11 +534,11 @@ int cw_writer_create(const cw_writer_cfg_t *wc, cw_writer_t **out) {
   }
   if (!w->db.ready) {
     char ci[sizeof cfg->pg_conninfo];
-    cw_conninfo_redact(ci, sizeof ci, cfg->pg_conninfo); /* a password stays out of the log */
+    cw_conninfo_redact(ci, sizeof ci, w->db.conninfo); /* a password stays out of the log */
     cw_log(CW_LOG_WARN, "writer: database unreachable (%s); spooling to %s until it returns", ci,
-           cfg->spool_dir);
+           rdir);
   }
-  atomic_store(&w->env->m->db_connected, w->db.ready);
+  if (w->is_main) atomic_store(&w->env->m->db_connected, w->db.ready);
   *out = w;
   return 0;
 fail:
@@ -498,6 +558,18 @@ int cw_writer_start(cw_writer_t *w) {
 
 void cw_writer_reload(cw_writer_t *w) { atomic_store(&w->reload, 1); }
 
+int cw_writer_sync(cw_writer_t *w, int timeout_ms) {
+  uint64_t want = atomic_fetch_add(&w->sync_req, 1) + 1;
+  int64_t until = cw_mono_ms() + timeout_ms;
+  while (atomic_load(&w->sync_done) < want) {
+    if (atomic_load(&w->stop)) return -ECANCELED; /* stopping: the final drain stores it */
+    if (cw_mono_ms() >= until) return -ETIMEDOUT;
+    kick(w);
+    cw_sleep_ms(10);
+  }
+  return 0;
+}
+
 void cw_writer_stop(cw_writer_t *w) {
   if (!w) return;
   atomic_store(&w->stop, 1);
@@ -514,7 +586,7 @@ void cw_writer_stop(cw_writer_t *w) {
     w->guard_started = 0;
   }
   cw__wdb_close(&w->db);
-  atomic_store(&w->env->m->db_connected, 0);
+  if (w->is_main) atomic_store(&w->env->m->db_connected, 0);
 }
 
 void cw_writer_free(cw_writer_t *w) {
@@ -523,7 +595,7 @@ void cw_writer_free(cw_writer_t *w) {
   cw__wdb_close(&w->db);
   cw__wdb_free(&w->db);
   if (w->spool) cw_spool_close(w->spool);
-  cw__walerts_close(&w->alerts);
+  if (w->is_main) cw__walerts_close(&w->alerts);
   cw_copy_free(&w->batch);
   free(w->cfg.readings);
   free(w);

@@ -1,10 +1,14 @@
-/* writer.h - the PostgreSQL side: one thread that owns a libpq connection,
+/* writer.h - the PostgreSQL side: a thread that owns a libpq connection,
  * turns reading rings into binary COPY batches, stores alert events, keeps
  * daily partitions ahead, and while the database is unreachable spools
  * finished batches to disk and replays them in order when it returns. It
  * is given the consumer ends of the reading rings and a control port (for
  * station and socket policies and restored state); NOTIFY payloads on
- * cw_alert_cmd go to the command callback. It knows no other part. */
+ * cw_alert_cmd go to the command callback. It knows no other part.
+ * A process runs one main writer ([postgres] conninfo: readings, alerts,
+ * policies, NOTIFY) and, with [cluster] shard_conninfo.K, one readings
+ * writer per other database, given the reading rings of the shards mapped
+ * to it (docs/SCALING.md). */
 #ifndef CW_WRITER_H
 #define CW_WRITER_H
 
@@ -26,6 +30,14 @@ typedef struct cw_writer_cfg {
    * (NUL-terminated JSON). May be NULL. */
   void (*command)(void *ctx, const char *payload, size_t len);
   void *command_ctx;
+  /* A readings writer ([cluster] shard_conninfo.K): conninfo names its
+   * database, spool_sub its spool directory under [spool] dir. It stores
+   * readings and sockets.last_ts only: no alerts (cw_writer_store_alert
+   * must not be called), no policies or restore (port, ids and command
+   * unused), no NOTIFY; it registers stations in its own database. NULL:
+   * the main writer. */
+  const char *conninfo;  /* kept by pointer */
+  const char *spool_sub;
 } cw_writer_cfg_t;
 
 /* Connects (waiting up to 10 s), applies migrations, keeps partitions ahead,
@@ -57,6 +69,12 @@ void cw_writer_journal(cw_writer_t *w, int k, cw_journal_t *j, int64_t (*process
                        void *ctx);
 /* SIGHUP: reload station/socket policies from the database and post them. */
 void cw_writer_reload(cw_writer_t *w);
+/* Any thread: wait until every row the writer's rings held at the call is
+ * committed or spooled and sockets.last_ts is written (the main writer
+ * also stores the alerts queued so far). Used before giving a shard away.
+ * Call only while the writer runs (after cw_writer_start). 0, -ETIMEDOUT
+ * after timeout_ms (database slow, spool full), -ECANCELED once stopping. */
+int cw_writer_sync(cw_writer_t *w, int timeout_ms);
 /* Drain the reading rings (producers already stopped), flush or spool, stop. */
 void cw_writer_stop(cw_writer_t *w);
 void cw_writer_free(cw_writer_t *w);

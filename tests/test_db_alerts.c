@@ -50,7 +50,7 @@ CW_TEST(db_alerts_repeat_rectify) {
   PGconn *c = cw_fx_conn(&f);
   cw_fx_exec(c, "INSERT INTO stations(code) VALUES ('DBA1')");
   static cw_wdb_t db;
-  CHECK_EQ(cw__wdb_init(&db, &f.env), 0);
+  CHECK_EQ(cw__wdb_init(&db, &f.env, NULL), 0);
   CHECK_EQ(cw__wdb_connect_blocking(&db), 0);
   db.ready = 1;
 

@@ -6,6 +6,7 @@
  * committed once. Two threads: run under ThreadSanitizer by `make check`. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "control.h"
@@ -98,6 +99,41 @@ CW_TEST(writer_two_threads_handoffs) {
   CHECK_STR(cmd.station, "WR0");
   CHECK_EQ(cw_fx_q1(c, "SELECT count(*) FROM readings"), 3000);
   CHECK_EQ(atomic_load(&f.m.rows_committed), 3000);
+  PQfinish(c);
+  cw_fx_free(&f);
+}
+
+/* A readings writer ([cluster] shard_conninfo.K): its own spool directory,
+ * no policies posted, stations registered in its database; cw_writer_sync
+ * returns once every row the ring held is committed and sockets.last_ts
+ * written (checked at once, without waiting). */
+CW_TEST(writer_readings_only_sync) {
+  static cw_fx_t f;
+  static char conninfo[sizeof f.cfg.pg_conninfo];
+  CW_FX_NEED_PG(&f, "cw_writer_sync_test");
+  PGconn *c = cw_fx_conn(&f);
+  snprintf(conninfo, sizeof conninfo, "%s", f.cfg.pg_conninfo); /* not the main writer's pointer */
+  int before = cw_fx_nposted(&f);
+  cw_ring_t *rings[1] = {&f.ring};
+  cw_writer_cfg_t wc = {.env = &f.env, .readings = rings, .nrings = 1, .conninfo = conninfo,
+                        .spool_sub = "db-test"};
+  cw_writer_t *w = NULL;
+  CHECK_EQ(cw_writer_create(&wc, &w), 0); /* applies the schema there too */
+  CHECK_EQ(cw_fx_nposted(&f) - before, 0);
+  char path[256];
+  snprintf(path, sizeof path, "%s/db-test/readings", f.spool);
+  CHECK_EQ(access(path, F_OK), 0);
+  CHECK_EQ(cw_writer_start(w), 0);
+  producer_t p = {&f.ring, 500};
+  produce(&p);
+  CHECK_EQ(cw_writer_sync(w, 20000), 0);
+  CHECK_EQ(cw_fx_q1(c, "SELECT count(*) FROM readings"), 500);
+  CHECK_EQ(cw_fx_q1(c, "SELECT count(*) FROM stations WHERE code LIKE 'WR%'"), 3);
+  CHECK_EQ(cw_fx_q1(c, "SELECT count(*) FROM sockets WHERE last_ts IS NOT NULL"), 12);
+  CHECK_EQ(cw_writer_sync(w, 20000), 0); /* nothing new: returns too */
+  cw_writer_stop(w);
+  CHECK_EQ(atomic_load(&f.m.spool_bytes), 0);
+  cw_writer_free(w);
   PQfinish(c);
   cw_fx_free(&f);
 }

@@ -16,6 +16,11 @@
 #                         daemon's window, docs/RELIABILITY.md section 3)
 #   cl_check_alerts       labelled anomalies raised once, nothing twice, no
 #                         offline alert while the publisher ran
+#   cl_locks_start        sample the shard locks in pg_locks every 0.2 s
+#   cl_check_exclusive [K T]  no sample with a shard held twice; the daemons'
+#                         own lease records (acquired, then lost or
+#                         released; daemon K's end at T, e.g. its SIGKILL)
+#                         never overlap; intervals in $IT_DIR/intervals
 # shellcheck disable=SC2034 # P, S, D are set for the tests
 P=64
 S=8
@@ -189,4 +194,35 @@ cl_stop_all() { # the live daemons stop cleanly (their leases go with them)
     wait "${DPID[$k]}"
     it_eq "daemon $k exits 0 on SIGTERM" 0 "$?"
   done
+}
+
+cl_held() { # shards whose lock is held now, one line "shard pid" each
+  it_sql "SELECT objid, pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+          AND classid = (hashtext('chargewatch.shard')::bigint & 4294967295)::oid ORDER BY 1" |
+    tr '|' ' '
+}
+
+cl_locks_start() {
+  (while :; do cl_held | sed "s/^/$(it_now_ms) /"; sleep 0.2; done) >"$IT_DIR/locks.log" 2>/dev/null &
+  CL_SAMPLER=$!
+  IT_BG_PIDS="$IT_BG_PIDS $CL_SAMPLER"
+}
+
+cl_check_exclusive() { # [K T]
+  local k stop end
+  kill "$CL_SAMPLER" 2>/dev/null
+  it_eq "no pg_locks sample with a shard held twice" 0 \
+    "$(awk '{ k = $1 " " $2; if (k in seen) bad++; seen[k] = 1 } END { print bad + 0 }' "$IT_DIR/locks.log")"
+  end=$(it_now_ms)
+  for k in "${!DPID[@]}" ${1:+"$1"}; do
+    stop=$end
+    [ "$k" = "${1:-}" ] && stop=$2
+    grep -E "shard [0-9]+: lease (acquired|lost|released) at" "$IT_DIR/d$k/daemon.log" |
+      sed -E 's/.*shard ([0-9]+): lease (acquired|lost|released) at ([0-9]+).*/\1 \2 \3/' |
+      awk -v d="$k" -v stop="$stop" '{ if ($2 == "acquired") a[$1] = $3; else if ($1 in a) { print $1, a[$1], $3, d; delete a[$1] } }
+        END { for (s in a) print s, a[s], stop, d }'
+  done | sort -u | sort -n -k1,1 -k2,2 >"$IT_DIR/intervals"
+  it_eq "each shard owned by one daemon at a time (daemons' lease records)" 0 \
+    "$(awk '{ if ($1 == s && $2 < e) bad++; s = $1; e = $3 } END { print bad + 0 }' "$IT_DIR/intervals")"
+  it_eq "every shard has an owner in the records" "$S" "$(awk '{print $1}' "$IT_DIR/intervals" | sort -u | wc -l)"
 }
