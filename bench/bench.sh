@@ -47,6 +47,7 @@ cleanup() {
   for p in ${BG_PIDS:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   cw_mqtt_stop "$OUT/mq"
   cw_pg_stop "$OUT/pg"
+  rm -f "/dev/shm/cw-bench-$$.journal"
 }
 BG_PIDS=""
 trap cleanup EXIT
@@ -99,9 +100,17 @@ rejects() { http_get /metrics 2>/dev/null | awk '/^chargewatch_rejects_total/ {s
 # phase inherits another's queued messages or leaves the broker queueing for
 # a dead session.
 DAEMON_ID=""
+# The ingest journal where the packaged layout puts it, on tmpfs
+# (docs/OPERATIONS.md): CW_BENCH_JOURNAL=disk keeps it in the spool directory.
+daemon_conf() {
+  cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" "$1" "$CW_PG_CONN" "$HTTP_PORT" warn
+  if [ "${CW_BENCH_JOURNAL:-tmpfs}" = tmpfs ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    printf '\n[spool]\njournal = /dev/shm/cw-bench-%s.journal\n' "$$" >>"$OUT/chargewatch.conf"
+  fi
+}
 start_daemon() {
   DAEMON_ID=$1
-  cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" "$DAEMON_ID" "$CW_PG_CONN" "$HTTP_PORT" warn
+  daemon_conf "$DAEMON_ID"
   "$DAEMON_BIN" -c "$OUT/chargewatch.conf" 2>>"$OUT/daemon.log" &
   DAEMON_PID=$!
   for _ in $(seq 1 300); do
@@ -309,7 +318,7 @@ if command -v perf >/dev/null; then
   t0=$(now)
   # under perf from its first instruction: perf follows the threads the
   # daemon creates later (paho's, the writer's), which -p PID would miss
-  cw_daemon_conf "$OUT/chargewatch.conf" "$OUT" "$CW_MQTT_URI" cw-bench-prof "$CW_PG_CONN" "$HTTP_PORT" warn
+  daemon_conf cw-bench-prof
   perf record -e cpu-clock -F 999 -g -o "$OUT/perf.data" -- "$DAEMON_BIN" -c "$OUT/chargewatch.conf" \
     >"$OUT/perf.log" 2>>"$OUT/daemon.log" &
   PERF=$!
