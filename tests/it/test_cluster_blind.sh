@@ -27,6 +27,7 @@ ingest_lag_s = 2
 shards = 2
 partitions = 4
 lease_check_ms = 300
+journal_dir = $IT_DIR/journal
 blind_s = $1"
   it_write_config
 }

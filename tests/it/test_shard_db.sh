@@ -47,6 +47,7 @@ shards = $SS
 partitions = $SP
 lease_check_ms = 300
 blind_s = 5
+journal_dir = $IT_DIR/journal
 shard_conninfo.1 = $DB2
 shard_conninfo.3 = $DB2"
 it_write_config
