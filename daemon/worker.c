@@ -123,14 +123,12 @@ static void note_lag(cw_worker_t *w, int64_t recv_ms, int64_t ts_ms) {
   }
 }
 
-/* Engine lock held. The one place a reading record is made and handed to
- * the writer: a per-message field that must travel with each reading is
- * taken from msg and appended here (a second part; the writer's record
- * size follows). Staged, published by publish_readings once per message;
- * waits while the ring is full (backpressure, never a drop). */
-static int hand_reading(cw_worker_t *w, const cw_reading_t *r, const cw_msg_t *msg) {
+/* Engine lock held. The one place a reading record is handed to the
+ * writer (the journal position travels per message, not per reading:
+ * cw_pipeline_jpos_processed). Staged, published by publish_readings once
+ * per message; waits while the ring is full (backpressure, never a drop). */
+static int hand_reading(cw_worker_t *w, const cw_reading_t *r) {
   cw_ring_part_t part = {r, sizeof *r};
-  (void)msg;
   int rc = cw_ring_stage(w->readings, &part, 1);
   if (rc == -EAGAIN) {
     /* full: what is staged goes to the writer, woken, before we wait */
@@ -184,7 +182,7 @@ static void detect_one(cw_worker_t *w, const cw_reading_t *r, int index) {
   if (rc != CW_REJ_OK) /* out of memory for socket state: store it, detection skipped */
     cw_log(CW_LOG_ERROR, "worker %d: detection failed for %s/%u (out of memory)", w->index,
            r->station, (unsigned)r->socket);
-  int prc = hand_reading(w, r, msg);
+  int prc = hand_reading(w, r);
   if (prc < 0) {
     cw_log(CW_LOG_ERROR, "worker %d: reading ring push: %s", w->index, strerror(-prc));
     return;
