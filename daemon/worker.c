@@ -395,6 +395,7 @@ static void *thread_main(void *arg) {
   else worker_main(w);
   pthread_mutex_lock(&w->engine_mu);
   drain_ctl(w); /* operator actions that raced the stop still get logged */
+  cw_engine_write_open_sessions(w->engine); /* open sessions as of the last reading */
   cw_ring_publish(w->readings, 1); /* nothing left unwoken */
   w->unwoken = 0;
   atomic_store_explicit(&w->owed_since_ms, 0, memory_order_relaxed);

@@ -150,6 +150,10 @@ void cw_engine_on_sensor(cw_engine_t *e, cw_sensor_fn fn, void *ctx);
  * checkpoint; called synchronously from process/sweep. NULL: none. */
 typedef void (*cw_session_fn)(void *ctx, const cw_session_t *s);
 void cw_engine_on_session(cw_engine_t *e, cw_session_fn fn, void *ctx);
+/* Every open session now, as restart ended at its last reading (what the
+ * periodic checkpoint writes): a clean stop calls it once after the last
+ * reading, so the stored row holds every reading the daemon took. */
+void cw_engine_write_open_sessions(cw_engine_t *e);
 /* References for new alerts (called with the engine's ctx; NULL: none).
  * Every event of the alert carries it; restored alerts keep theirs. */
 void cw_engine_on_ref(cw_engine_t *e, cw_alert_ref_fn fn);

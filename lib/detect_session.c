@@ -109,6 +109,11 @@ void cw__session_checkpoint(cw_engine_t *e, int64_t now_ms) {
   if (!e->next_ckpt_ms) e->next_ckpt_ms = now_ms + every;
   if (now_ms < e->next_ckpt_ms) return;
   e->next_ckpt_ms = now_ms + every;
+  cw_engine_write_open_sessions(e);
+}
+
+void cw_engine_write_open_sessions(cw_engine_t *e) {
+  if (!e->on_session || !(e->cfg.session_checkpoint_s > 0)) return; /* 0: never */
   for (uint32_t i = 0; i < e->tab.nso; i++) {
     const cw_sock_t *s = &e->tab.so[i];
     if (rec_open(s)) rec_emit(e, &e->tab.st[s->station], s, s->on.session_start, s->last_ts,

@@ -134,3 +134,30 @@ CW_TEST(detect_session_checkpoint_restart) {
   CHECK(memcmp(&back, &got.s[1], sizeof back) == 0);
   det_free(r);
 }
+
+/* A clean stop writes the open sessions once as of their last reading,
+ * between checkpoints; with session_checkpoint_s 0 it writes none. */
+CW_TEST(detect_session_write_open_at_stop) {
+  for (int off = 0; off < 2; off++) {
+    cw_detect_cfg_t cfg;
+    cw_detect_cfg_defaults(&cfg);
+    CHECK_EQ(cw_detect_cfg_set(&cfg, "session_checkpoint_s", off ? "0" : "300"), 0);
+    det_rec_t *r = det_new(&cfg);
+    sess_rec_t got = {0};
+    cw_engine_on_session(r->e, on_session, &got);
+    feed(r, "SES5", 1, T, WWT, 150, 10, 31, 0, 0);
+    cw_engine_sweep(r->e, T + 500); /* arms the first checkpoint, writes nothing */
+    feed(r, "SES5", 1, T + 1000, WWT, 150, 11, 32, 0, 0);
+    feed(r, "SES5", 2, T + 1000, CW_HAVE_W, 2, 0, 0, 0, 0); /* idle: no session */
+    CHECK_EQ(got.n, 0);
+    cw_engine_write_open_sessions(r->e);
+    if (off) {
+      CHECK_EQ(got.n, 0);
+    } else {
+      CHECK_EQ(got.n, 1);
+      CHECK_EQ(got.s[0].socket, 1);
+      expect(&got.s[0], T, T + 1000, 1, 150, 32, 2, "restart");
+    }
+    det_free(r);
+  }
+}

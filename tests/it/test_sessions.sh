@@ -4,8 +4,8 @@
 # timeout (ended at its last reading) once its offline threshold passes; a
 # session that ends while PostgreSQL is stopped is spooled with the alert
 # events and stored exactly once when the database is back; a session open
-# when the daemon stops keeps the checkpoint's end_reason restart, and the
-# charge going on after the start is a new session.
+# when the daemon stops is written at the stop as restart with every reading
+# it took, and the charge going on after the start is a new session.
 . "$(dirname "$0")/lib.sh"
 # short offline thresholds (a silent metering socket is overdue after 3 s);
 # open sessions written every second
@@ -50,6 +50,10 @@ now=$(it_now_ms)
 it_pub cw/RST1/1/telemetry "{\"ts\":$((now - 2000)),\"w\":150,\"wh\":1,\"t\":31}"
 it_pub cw/RST1/1/telemetry "{\"ts\":$((now - 1000)),\"w\":150,\"wh\":2,\"t\":32}"
 it_wait 15 written RST1 restart || it_fail "open session: checkpoint row" restart "$(sess RST1)"
+# both readings taken (the checkpoint may predate the second): the clean
+# stop writes the open session once more, as of its last reading
+rows_are() { [ "$(it_rows "$1")" = "$2" ]; }
+it_wait 15 rows_are RST1 2 || it_fail "open session: both readings stored" 2 "$(it_rows RST1)"
 it_daemon_stop
 it_daemon_start
 it_wait_ready || exit 1
