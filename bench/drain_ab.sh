@@ -8,6 +8,13 @@
 #   bash bench/drain_ab.sh DAEMON_A DAEMON_B [RUNS] [SPOOL_DIR]
 # SPOOL_DIR (default: under build/drain-ab) holds [spool] dir, and with it the
 # ingest journal: give a tmpfs path to measure the journal there.
+# CW_AB_BATCHED=1: the capture is station-batched (1,000 stations x 10
+# sockets, one message per station per interval: ~100,000 readings) instead
+# of 200 stations' single-reading messages. CW_AB_CONF_A / CW_AB_CONF_B: lines
+# appended to A's / B's configuration (the same binary twice compares two
+# settings). Each run also prints readings/s from the first row committed to
+# the last. CW_AB_PERF=FILE: perf record (cpu-clock, call graphs) of B's
+# last run into FILE.
 set -u
 [ $# -ge 2 ] || { echo "usage: drain_ab.sh DAEMON_A DAEMON_B [RUNS] [SPOOL_DIR]" >&2; exit 2; }
 cd "$(dirname "$0")/.."
@@ -28,6 +35,8 @@ ID=cw-ab
 conf() {
   cw_daemon_conf "$OUT/c.conf" "$OUT" "$CW_MQTT_URI" "$ID" "$CW_PG_CONN" "$HTTP_PORT" warn
   sed -i "s|^dir = .*|dir = $SPOOL|" "$OUT/c.conf"
+  [ -n "${EXTRA:-}" ] && printf '\n%b\n' "$EXTRA" >>"$OUT/c.conf"
+  return 0
 }
 committed() { # rows_committed_total from /metrics (0 while not up)
   local l v=0
@@ -40,12 +49,17 @@ committed() { # rows_committed_total from /metrics (0 while not up)
 start() { conf; "$1" -c "$OUT/c.conf" 2>>"$OUT/daemon.log" & DPID=$!; }
 stop() { kill -TERM "$DPID"; wait "$DPID"; DPID=""; }
 up() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return; sleep 0.1; done; }
-build/bench/gen -o "$OUT/city.cap" -s 200 -k 10 -i 10 -d 300 >/dev/null 2>&1
+if [ "${CW_AB_BATCHED:-0}" = 1 ]; then
+  build/bench/gen -o "$OUT/city.cap" -s 1000 -k 10 -i 10 -d 300 --seed 7 --anomaly-rate 0.01 --batched >/dev/null 2>&1
+else
+  build/bench/gen -o "$OUT/city.cap" -s 200 -k 10 -i 10 -d 300 >/dev/null 2>&1
+fi
 start "$B"; up; stop # the schema
 echo "drain_ab: $RUNS interleaved runs, spool dir $SPOOL, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$RUNS"); do
-  for d in "$A" "$B"; do
-    ID=cw-ab-$r-$([ "$d" = "$A" ] && echo a || echo b) # a fresh session per run
+  for ab in a b; do
+    if [ $ab = a ]; then d=$A EXTRA=${CW_AB_CONF_A:-}; else d=$B EXTRA=${CW_AB_CONF_B:-}; fi
+    ID=cw-ab-$r-$ab # a fresh session per run
     psql -X -q -tA "$CW_PG_CONN" -c "TRUNCATE readings, alert_events, alerts; UPDATE sockets SET last_ts = NULL" >/dev/null
     start "$d"; up; sleep 1; stop # the session exists: the broker queues for it
     build/bench/replay -f "$OUT/city.cap" -u "$CW_MQTT_URI" -q 1 --asap --client-prefix "p$r" >"$OUT/replay.log" 2>&1
@@ -53,13 +67,24 @@ for r in $(seq 1 "$RUNS"); do
     msgs=$(sed -n 's/.*msgs=\([0-9]*\).*/\1/p' "$OUT/replay.log" | tail -1)
     t0=$EPOCHREALTIME
     start "$d"
+    PERF=""
+    if [ -n "${CW_AB_PERF:-}" ] && [ $ab = b ] && [ "$r" = "$RUNS" ]; then
+      perf record -e cpu-clock -F 1999 -g -p "$DPID" -o "$CW_AB_PERF" >/dev/null 2>&1 &
+      PERF=$!
+    fi
+    tf="" rf=0
     for _ in $(seq 1 2400); do # at most 2 min
-      kill -0 "$DPID" 2>/dev/null && [ "$(committed)" -lt "$want" ] || break
+      kill -0 "$DPID" 2>/dev/null || break
+      n=$(committed)
+      if [ -z "$tf" ] && [ "$n" -gt 0 ]; then tf=$EPOCHREALTIME rf=$n; fi
+      [ "$n" -lt "$want" ] || break
       sleep 0.05
     done
     t1=$EPOCHREALTIME
+    rate=$(awk "BEGIN { d = $t1 - ${tf:-$t1}; if (d > 0) printf \"%.0f\", ($want - $rf) / d; else print \"n/a\" }")
     c=$(awk '{print $14 + $15}' "/proc/$DPID/stat")
+    if [ -n "$PERF" ]; then kill -INT "$PERF"; wait "$PERF"; fi
     stop
-    echo "drain_ab: run $r $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "drain_ab: run $r $ab $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") cpu_us_per_reading=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $want }") readings_per_s=$rate seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
   done
 done

@@ -32,6 +32,7 @@
 #include "lease.h"
 #include "idgen.h"
 #include "instance.h"
+#include "json_arena.h"
 #include "journal.h"
 #include "mqtt_in.h"
 #include "mqtt_out.h"
@@ -882,6 +883,7 @@ int main(int argc, char **argv) {
   char err[512];
 
   if ((rc = parse_args(argc, argv, &path, &check)) >= 0) return rc;
+  cw_json_arena_install(); /* cJSON's hooks, before any thread uses cJSON */
   app_t *a = calloc(1, sizeof *a);
   if (!a) return 1;
   cw_config_defaults(&a->cfg);

@@ -2,7 +2,8 @@
  * cJSON does the parsing; this file adds what cJSON does not check (strict
  * RFC 8259, see strict_scan) and the field rules of docs/ARCHITECTURE.md section 7.
  * Hot path: one pass over the bytes, one cJSON parse without copying the
- * payload, one walk over each object's members, no allocation of its own. */
+ * payload (its nodes cut from a per-thread arena, lib/json_arena.h), one walk
+ * over each object's members, no allocation of its own. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "decode.h"
+#include "json_arena.h"
 #include "text.h"
 
 /* Physical ranges (docs/ARCHITECTURE.md section 7 for v, a, w, t). wh: a cumulative
@@ -353,7 +355,7 @@ int cw_decode(const cw_decode_cfg_t *cfg, const char *topic, size_t topic_len,
    * idle. No producer has a reason to send one: reject rather than misread. */
   if (strict_scan(p, len, &nul_escape) != 0 || nul_escape) goto invalid;
   const char *end = NULL;
-  root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+  root = cw_json_parse(p, len, &end);
   if (!root || !end || end < p || end > p + len) goto invalid;
   /* require_null_terminated cannot be used (MQTT payloads carry no NUL), so
    * check here that only whitespace follows the value. */
@@ -376,11 +378,11 @@ int cw_decode(const cw_decode_cfg_t *cfg, const char *topic, size_t topic_len,
   } else {
     emit(fn, ctx, NULL, CW_REJ_NOT_OBJECT, -1);
   }
-  cJSON_Delete(root);
+  cw_json_release(root);
   return accepted;
 
 invalid:
-  cJSON_Delete(root);
+  cw_json_release(root);
   emit(fn, ctx, NULL, CW_REJ_INVALID_JSON, -1);
   return 0;
 }

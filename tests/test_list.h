@@ -3,6 +3,7 @@
 #include "list_ring.h"
 #include "list_util.h"
 #include "list_decode.h"
+#include "list_json_arena.h"
 #include "list_detect.h"
 #include "list_copy.h"
 #include "list_spool.h"
