@@ -12,7 +12,8 @@
 # sockets, one message per station per interval: ~100,000 readings) instead
 # of 200 stations' single-reading messages. CW_AB_CONF_A / CW_AB_CONF_B: lines
 # appended to A's / B's configuration (the same binary twice compares two
-# settings). Each run also prints readings/s from the first row committed to
+# settings; @PGSOCK@ in them stands for the conninfo of the test server over
+# its Unix socket). Each run also prints readings/s from the first row committed to
 # the last. CW_AB_PERF=FILE: perf record (cpu-clock, call graphs) of B's
 # last run into FILE.
 set -u
@@ -35,17 +36,18 @@ ID=cw-ab
 conf() {
   cw_daemon_conf "$OUT/c.conf" "$OUT" "$CW_MQTT_URI" "$ID" "$CW_PG_CONN" "$HTTP_PORT" warn
   sed -i "s|^dir = .*|dir = $SPOOL|" "$OUT/c.conf"
-  [ -n "${EXTRA:-}" ] && printf '\n%b\n' "$EXTRA" >>"$OUT/c.conf"
+  [ -n "${EXTRA:-}" ] && printf '\n%b\n' "${EXTRA//@PGSOCK@/$CW_PG_SOCK_CONN}" >>"$OUT/c.conf"
   return 0
 }
-committed() { # rows_committed_total from /metrics (0 while not up)
+metric() { # NAME: chargewatch_NAME from /metrics (0 while not up)
   local l v=0
   { exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT"; } 2>/dev/null || { echo 0; return; }
   printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
-  while IFS= read -r l <&3; do case $l in "chargewatch_rows_committed_total "*) v=${l#* } ;; esac; done
+  while IFS= read -r l <&3; do case $l in "chargewatch_$1 "*) v=${l#* } ;; esac; done
   exec 3<&-
   echo "$v"
 }
+committed() { metric rows_committed_total; }
 start() { conf; "$1" -c "$OUT/c.conf" 2>>"$OUT/daemon.log" & DPID=$!; }
 stop() { kill -TERM "$DPID"; wait "$DPID"; DPID=""; }
 up() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return; sleep 0.1; done; }
@@ -69,7 +71,9 @@ for r in $(seq 1 "$RUNS"); do
     start "$d"
     PERF=""
     if [ -n "${CW_AB_PERF:-}" ] && [ $ab = b ] && [ "$r" = "$RUNS" ]; then
-      perf record -e cpu-clock -F 1999 -g -p "$DPID" -o "$CW_AB_PERF" >/dev/null 2>&1 &
+      # perf -p follows only the threads that exist when it attaches
+      for _ in $(seq 1 100); do [ "$(ls "/proc/$DPID/task" 2>/dev/null | wc -l)" -ge 4 ] && break; sleep 0.02; done
+      perf record -e cpu-clock -F 1999 ${CW_AB_PERF_CG:--g} -p "$DPID" -o "$CW_AB_PERF" >/dev/null 2>&1 &
       PERF=$!
     fi
     tf="" rf=0
@@ -83,8 +87,9 @@ for r in $(seq 1 "$RUNS"); do
     t1=$EPOCHREALTIME
     rate=$(awk "BEGIN { d = $t1 - ${tf:-$t1}; if (d > 0) printf \"%.0f\", ($want - $rf) / d; else print \"n/a\" }")
     c=$(awk '{print $14 + $15}' "/proc/$DPID/stat")
+    stalls=$(metric writer_stalls_total)
     if [ -n "$PERF" ]; then kill -INT "$PERF"; wait "$PERF"; fi
     stop
-    echo "drain_ab: run $r $ab $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") cpu_us_per_reading=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $want }") readings_per_s=$rate seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "drain_ab: run $r $ab $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") cpu_us_per_reading=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $want }") readings_per_s=$rate writer_stalls=$stalls seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
   done
 done

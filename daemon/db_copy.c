@@ -32,11 +32,14 @@ static int batch_keys(cw_wdb_t *db, const cw_reading_t *rows, size_t n, int *nre
   cw__wset_clear(&db->bst);
   db->a1.len = 0;
   *nreg = 0;
+  const char *prev = NULL; /* a station message's rows come together */
   for (size_t i = 0; i < n; i++) {
     int created;
     cw_wkey_t *k = cw__wset_get(&db->bsock, rows[i].station, rows[i].socket, 1, NULL);
     if (!k) return -ENOMEM;
     if (rows[i].ts_ms > k->ts_ms) k->ts_ms = rows[i].ts_ms;
+    if (prev && strcmp(prev, rows[i].station) == 0) continue; /* looked up just before */
+    prev = rows[i].station;
     if (cw__wset_get(&db->known, rows[i].station, 0, 0, NULL)) continue;
     if (!cw__wset_get(&db->bst, rows[i].station, 0, 1, &created)) return -ENOMEM;
     (*nreg) += created;

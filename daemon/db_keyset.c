@@ -39,7 +39,9 @@ cw_wkey_t *cw__wset_get(cw_wset_t *s, const char *st, uint8_t sock, int insert, 
   }
   if (!insert) return NULL;
   cw_wkey_t *k = &s->e[j];
-  snprintf(k->station, sizeof(k->station), "%s", st);
+  size_t len = strnlen(st, sizeof(k->station) - 1);
+  memcpy(k->station, st, len);
+  k->station[len] = '\0';
   k->socket = sock;
   k->used = 1;
   k->ts_ms = INT64_MIN;

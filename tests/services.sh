@@ -61,10 +61,12 @@ cw_pg_start() {
   CW_PG_PID=$(head -1 "$dir/data/postmaster.pid")
   CW_PG_PORT=$port
   CW_PG_CONN="host=127.0.0.1 port=$port user=postgres dbname=chargewatch"
+  # the same server over its Unix socket (as the packaged default reaches it)
+  CW_PG_SOCK_CONN="host=$dir port=$port user=postgres dbname=chargewatch"
   "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='chargewatch'" | grep -q 1 ||
     "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres chargewatch
-  export CW_PG_PID CW_PG_PORT CW_PG_CONN
+  export CW_PG_PID CW_PG_PORT CW_PG_CONN CW_PG_SOCK_CONN
 }
 
 cw_pg_stop() {
