@@ -160,13 +160,14 @@ all)
   fi
   # (c) ThreadSanitizer on the concurrency tests only: the ring, the
   # pipeline (producer, real worker threads, consumer), the writer's hand-offs,
-  # the journal (a full journal's waiting appender and its committer)
+  # the journal (a full journal's waiting appender and its committer), the
+  # per-thread parse arena (two threads parsing at once)
   build build-tsan make -k -j"$JOBS" BUILD="$R/tsan" SAN=tsan "$R/tsan/test_unit"
   if [ -x "$R/tsan/test_unit" ]; then
     if [ "$TSAN_OK" = 1 ]; then
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
       export TSAN_OPTIONS
-      for f in ring pipeline writer journal; do
+      for f in ring pipeline writer journal json_arena; do
         grep -qs "TEST(${f}_" tests/list_*.h || continue
         # shellcheck disable=SC2086
         stage "unit-tsan-$f" 600 1 env CW_TEST_LABEL=tsan $TSAN_PREFIX "$R/tsan/test_unit" "${f}_"
