@@ -58,7 +58,11 @@ struct cw_worker {
   int64_t pub_latest, pub_fresh; /* last values stored in m.recv_latest_ms / recv_fresh_ms */
   cw_hist_local_t lag;           /* m.ingest_lag observations not yet added to it */
   int64_t lag_added_ms;          /* when lag was last added to m.ingest_lag */
-  int64_t lag_due_ms;            /* the worker's thread: lag pends, add it by then (0: none) */
+  int lag_napping;               /* the worker's thread sleeps long: wake it for lag (inline) */
+  /* the worker's thread's, set by housekeep: add lag by then (0: nothing
+   * flows); lag_added_ms as housekeep last saw it */
+  int64_t lag_due_ms, lag_looked_ms;
+  _Atomic int lag_wake;          /* inline: lag to add, set with ctl_mu held before a signal */
   unsigned unwoken;              /* readings published since the writer was last awake */
   _Atomic int64_t owed_since_ms; /* a wake-up of the writer is owed since (0: none) */
   /* the delivering thread's: the current message and its decoded readings */
@@ -105,8 +109,11 @@ static void reject(cw_worker_t *w, cw_reject_t why, int index, const char *detai
  * one, shared by every worker (max), stored at most every 50 ms each. The
  * ingest_lag histogram likewise: observed into the worker's plain one (no
  * atomics per reading) and added to the shared one at most every 50 ms by
- * the delivering thread; what is left when messages stop is added by the
- * worker's own thread within about 50 ms more (lag_due_ms) and at its end. */
+ * the delivering thread. What is left when messages stop is added by the
+ * worker's own thread within about 100 ms: while readings flow it looks
+ * every 50 ms (lag_due_ms); idle, it sleeps long, and in inline mode the
+ * first reading that stays in the plain histogram wakes it (lag_napping).
+ * Its end adds whatever remains. */
 #define LAG_PUBLISH_MS 50
 static void store_max(_Atomic int64_t *a, int64_t v) {
   int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
@@ -131,10 +138,16 @@ static int64_t lag_wait_ms(const cw_worker_t *w, int64_t now) {
   return w->lag_due_ms > now ? w->lag_due_ms - now : 1;
 }
 
+static void wake_for_lag(cw_worker_t *w);
+
 static void note_lag(cw_worker_t *w, int64_t recv_ms, int64_t ts_ms) {
   cw_metrics_t *m = w->env->m;
   cw_hist_local_observe(&w->lag, recv_ms - ts_ms);
   add_lag(w, recv_ms, 0);
+  if (w->lag_napping && w->lag.count) { /* once per idle spell */
+    w->lag_napping = 0;
+    wake_for_lag(w);
+  }
   if (recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
     store_max(&m->recv_latest_ms, recv_ms);
     if (w->lag_latest) store_max(w->lag_latest, recv_ms);
@@ -360,8 +373,11 @@ static void housekeep(cw_worker_t *w, int64_t now) {
   drain_ctl(w);
   sweep_if_due(w, now);
   publish_readings(w, now);
+  int flowed = w->lag.count || w->lag_added_ms != w->lag_looked_ms; /* since the last look */
   add_lag(w, now, 0);
-  w->lag_due_ms = w->lag.count ? w->lag_added_ms + LAG_PUBLISH_MS : 0;
+  w->lag_looked_ms = w->lag_added_ms;
+  w->lag_due_ms = w->lag.count ? w->lag_added_ms + LAG_PUBLISH_MS : flowed ? now + LAG_PUBLISH_MS : 0;
+  w->lag_napping = w->inline_mode && !w->lag_due_ms;
   pthread_mutex_unlock(&w->engine_mu);
 }
 
@@ -414,8 +430,10 @@ static void *inline_main(void *arg) {
     pthread_mutex_lock(&w->ctl_mu);
     /* cw_worker_post and request_stop set their flags under ctl_mu */
     if (!atomic_load_explicit(&w->ctl_pending, memory_order_relaxed) &&
-        !atomic_load_explicit(&w->stop, memory_order_relaxed))
+        !atomic_load_explicit(&w->stop, memory_order_relaxed) &&
+        !atomic_load_explicit(&w->lag_wake, memory_order_relaxed))
       pthread_cond_timedwait(&w->ctl_cv, &w->ctl_mu, &ts);
+    atomic_store_explicit(&w->lag_wake, 0, memory_order_relaxed);
     pthread_mutex_unlock(&w->ctl_mu);
   }
   return NULL;
@@ -492,6 +510,15 @@ int cw_worker_start(cw_worker_t *w) {
 static void wake_worker(cw_worker_t *w) {
   if (w->inline_mode) pthread_cond_signal(&w->ctl_cv);
   else cw_ring_kick(w->ingest);
+}
+
+/* Inline mode, engine lock held: the worker's thread sleeps long and
+ * ingest_lag observations wait in the plain histogram (note_lag). */
+static void wake_for_lag(cw_worker_t *w) {
+  pthread_mutex_lock(&w->ctl_mu);
+  atomic_store_explicit(&w->lag_wake, 1, memory_order_relaxed); /* read in inline_main, ctl_mu held */
+  wake_worker(w);
+  pthread_mutex_unlock(&w->ctl_mu);
 }
 
 void cw_worker_post(cw_worker_t *w, cw_ctl_t *ctl) {

@@ -596,3 +596,28 @@ static void lag_after_stop(int nworkers) {
 
 CW_TEST(pipeline_inline_lag_after_stop) { lag_after_stop(1); }
 CW_TEST(pipeline_threaded_lag_after_stop) { lag_after_stop(P_WORKERS); }
+
+/* Inline mode, messages then silence, no stop: what the delivering thread
+ * left in the worker's plain histogram reaches the shared one all the same
+ * (the worker's own thread adds it). */
+CW_TEST(pipeline_inline_lag_added_while_idle) {
+  pipe_ctx_t *c = inline_started();
+  CHECK(c != NULL);
+  lag_want_t want = {0};
+  int64_t now = cw_now_ms();
+  for (int i = 0; i < 3; i++) {
+    char topic[64], payload[160];
+    int tl = snprintf(topic, sizeof topic, "cw/ST%02d/1/telemetry", 50 + i);
+    int pl = snprintf(payload, sizeof payload,
+                      "{\"ts\":%lld,\"v\":229.5,\"a\":0.8,\"w\":181,\"wh\":1000,\"t\":30,"
+                      "\"smoke\":0,\"state\":\"charging\"}",
+                      (long long)(now - 20 * i));
+    CHECK_EQ(cw_pipeline_ingest(c->p, topic, (size_t)tl, payload, (size_t)pl, now, 0), 0);
+    want_lag(&want, 20 * i);
+  }
+  int differs = 1;
+  for (int i = 0; i < P_WAIT_MS && (differs = lag_differs(&c->fx.m.ingest_lag, &want)); i++)
+    cw_sleep_ms(1);
+  finish(c);
+  CHECK_EQ(differs, 0);
+}
