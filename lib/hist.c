@@ -31,6 +31,12 @@ void cw_hist_add(cw_hist_t *h, cw_hist_local_t *l) {
   *l = (cw_hist_local_t){0};
 }
 
+void cw_hist_snapshot(cw_hist_t *h, cw_hist_local_t *out) {
+  for (int i = 0; i <= CW_HIST_NB; i++) out->b[i] = atomic_load_explicit(&h->b[i], memory_order_relaxed);
+  out->count = atomic_load_explicit(&h->count, memory_order_relaxed);
+  out->sum_ms = atomic_load_explicit(&h->sum_ms, memory_order_relaxed);
+}
+
 typedef struct {
   cw_hist_local_t *l;
   int64_t now_ms;

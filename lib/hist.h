@@ -57,6 +57,8 @@ static inline void cw_hist_local_observe(cw_hist_local_t *l, int64_t ms) {
 }
 /* Adds l to h (relaxed atomics, one per non-empty bucket) and zeroes l. */
 void cw_hist_add(cw_hist_t *h, cw_hist_local_t *l);
+/* h's values into out (each read relaxed: not one instant while others add). */
+void cw_hist_snapshot(cw_hist_t *h, cw_hist_local_t *out);
 
 /* A batch's rows by ts, kept while it is encoded, for observing now - ts
  * per row at its commit (when now is known) without parsing the batch:
