@@ -131,8 +131,8 @@ static void add_lag(cw_worker_t *w, int64_t now, int force) {
   w->lag_added_ms = now;
 }
 
-/* Engine lock held: in the worker's thread's loop, after housekeep, how long
- * it may sleep for the ingest_lag observations still pending (-1: none). */
+/* The worker's thread, after housekeep (lag_due_ms is its own): how long it
+ * may sleep for the ingest_lag observations still pending (-1: none). */
 static int64_t lag_wait_ms(const cw_worker_t *w, int64_t now) {
   if (!w->lag_due_ms) return -1;
   return w->lag_due_ms > now ? w->lag_due_ms - now : 1;
