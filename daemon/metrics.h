@@ -39,8 +39,9 @@ typedef struct cw_metrics {
   _Atomic int64_t recv_latest_ms;
   _Atomic int64_t recv_fresh_ms;
   _Atomic int ingest_blind;
-  /* latencies: receive - reading ts (workers); reading ts -> COPY commit
-   * (writer); reading ts -> alert emitted (alert sink) */
+  /* latencies: receive - reading ts (workers: each adds its own plain
+   * histogram every ~50 ms, worker.c); reading ts -> COPY commit (writer:
+   * once per batch); reading ts -> alert emitted (alert sink) */
   cw_hist_t ingest_lag, publish_to_store, publish_to_alert;
   /* alerts not closed in the database by kind, severity, state
    * (cw_alert_state_t), refreshed by the writer (db_alerts.c) */

@@ -56,6 +56,13 @@ struct cw_worker {
   int64_t last_sweep;
   _Atomic int64_t blind_until_ms; /* no sweep (offline) before this wall-clock time */
   int64_t pub_latest, pub_fresh; /* last values stored in m.recv_latest_ms / recv_fresh_ms */
+  cw_hist_local_t lag;           /* m.ingest_lag observations not yet added to it */
+  int64_t lag_added_ms;          /* when lag was last added to m.ingest_lag */
+  int lag_napping;               /* the worker's thread sleeps long: wake it for lag (inline) */
+  /* the worker's thread's, set by housekeep: add lag by then (0: nothing
+   * flows); lag_added_ms as housekeep last saw it */
+  int64_t lag_due_ms, lag_looked_ms;
+  _Atomic int lag_wake;          /* inline: lag to add, set with ctl_mu held before a signal */
   unsigned unwoken;              /* readings published since the writer was last awake */
   _Atomic int64_t owed_since_ms; /* a wake-up of the writer is owed since (0: none) */
   /* the delivering thread's: the current message and its decoded readings */
@@ -99,7 +106,14 @@ static void reject(cw_worker_t *w, cw_reject_t why, int index, const char *detai
 }
 
 /* For lib/blind.h: receive time of the newest reading and of the newest live
- * one, shared by every worker (max), stored at most every 50 ms each. */
+ * one, shared by every worker (max), stored at most every 50 ms each. The
+ * ingest_lag histogram likewise: observed into the worker's plain one (no
+ * atomics per reading) and added to the shared one at most every 50 ms by
+ * the delivering thread. What is left when messages stop is added by the
+ * worker's own thread within about 100 ms: while readings flow it looks
+ * every 50 ms (lag_due_ms); idle, it sleeps long, and in inline mode the
+ * first reading that stays in the plain histogram wakes it (lag_napping).
+ * Its end adds whatever remains. */
 #define LAG_PUBLISH_MS 50
 static void store_max(_Atomic int64_t *a, int64_t v) {
   int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
@@ -107,9 +121,33 @@ static void store_max(_Atomic int64_t *a, int64_t v) {
                                                            memory_order_relaxed)) {
   }
 }
+/* Engine lock held: add the worker's ingest_lag observations to the shared
+ * histogram if the last addition is LAG_PUBLISH_MS old (or the clock went
+ * back), or always when force is set. */
+static void add_lag(cw_worker_t *w, int64_t now, int force) {
+  if (!w->lag.count) return;
+  if (!force && now - w->lag_added_ms < LAG_PUBLISH_MS && now >= w->lag_added_ms) return;
+  cw_hist_add(&w->env->m->ingest_lag, &w->lag);
+  w->lag_added_ms = now;
+}
+
+/* The worker's thread, after housekeep (lag_due_ms is its own): how long it
+ * may sleep for the ingest_lag observations still pending (-1: none). */
+static int64_t lag_wait_ms(const cw_worker_t *w, int64_t now) {
+  if (!w->lag_due_ms) return -1;
+  return w->lag_due_ms > now ? w->lag_due_ms - now : 1;
+}
+
+static void wake_for_lag(cw_worker_t *w);
+
 static void note_lag(cw_worker_t *w, int64_t recv_ms, int64_t ts_ms) {
   cw_metrics_t *m = w->env->m;
-  cw_hist_observe(&m->ingest_lag, recv_ms - ts_ms);
+  cw_hist_local_observe(&w->lag, recv_ms - ts_ms);
+  add_lag(w, recv_ms, 0);
+  if (w->lag_napping && w->lag.count) { /* once per idle spell */
+    w->lag_napping = 0;
+    wake_for_lag(w);
+  }
   if (recv_ms - w->pub_latest >= LAG_PUBLISH_MS) {
     store_max(&m->recv_latest_ms, recv_ms);
     if (w->lag_latest) store_max(w->lag_latest, recv_ms);
@@ -327,12 +365,19 @@ static void sweep_if_due(cw_worker_t *w, int64_t now) {
   w->last_sweep = now;
 }
 
-/* Control, sweep and an owed wake-up of the writer, under the engine lock. */
+/* Control, sweep, an owed wake-up of the writer and the ingest_lag
+ * observations, under the engine lock; notes when what is left of those is
+ * due (lag_due_ms). */
 static void housekeep(cw_worker_t *w, int64_t now) {
   pthread_mutex_lock(&w->engine_mu);
   drain_ctl(w);
   sweep_if_due(w, now);
   publish_readings(w, now);
+  int flowed = w->lag.count || w->lag_added_ms != w->lag_looked_ms; /* since the last look */
+  add_lag(w, now, 0);
+  w->lag_looked_ms = w->lag_added_ms;
+  w->lag_due_ms = w->lag.count ? w->lag_added_ms + LAG_PUBLISH_MS : flowed ? now + LAG_PUBLISH_MS : 0;
+  w->lag_napping = w->inline_mode && !w->lag_due_ms;
   pthread_mutex_unlock(&w->engine_mu);
 }
 
@@ -352,7 +397,8 @@ static void *worker_main(void *arg) {
        * handed us is ours */
       if (atomic_load_explicit(&w->stop, memory_order_acquire) && cw_ring_empty(w->ingest)) break;
       int owed = atomic_load_explicit(&w->owed_since_ms, memory_order_relaxed) != 0;
-      cw_ring_wait(w->ingest, owed ? WAKE_MS : IDLE_WAIT_MS);
+      int64_t wait_ms = owed ? WAKE_MS : IDLE_WAIT_MS, lag = lag_wait_ms(w, cw_now_ms());
+      cw_ring_wait(w->ingest, (int)(lag >= 0 && lag < wait_ms ? lag : wait_ms));
     }
   }
   return NULL;
@@ -371,6 +417,8 @@ static void *inline_main(void *arg) {
     int64_t due = w->last_sweep + SWEEP_MS; /* last_sweep: this thread's under the lock above */
     int64_t owed = atomic_load_explicit(&w->owed_since_ms, memory_order_relaxed);
     if (owed && owed + WAKE_MS < due) due = owed + WAKE_MS;
+    int64_t lag = lag_wait_ms(w, now); /* lag_due_ms: this thread's too */
+    if (lag >= 0 && now + lag < due) due = now + lag;
     int64_t wait_ms = due - now;
     if (wait_ms < 1) wait_ms = 1;
     if (wait_ms > SWEEP_MS) wait_ms = SWEEP_MS;
@@ -382,8 +430,10 @@ static void *inline_main(void *arg) {
     pthread_mutex_lock(&w->ctl_mu);
     /* cw_worker_post and request_stop set their flags under ctl_mu */
     if (!atomic_load_explicit(&w->ctl_pending, memory_order_relaxed) &&
-        !atomic_load_explicit(&w->stop, memory_order_relaxed))
+        !atomic_load_explicit(&w->stop, memory_order_relaxed) &&
+        !atomic_load_explicit(&w->lag_wake, memory_order_relaxed))
       pthread_cond_timedwait(&w->ctl_cv, &w->ctl_mu, &ts);
+    atomic_store_explicit(&w->lag_wake, 0, memory_order_relaxed);
     pthread_mutex_unlock(&w->ctl_mu);
   }
   return NULL;
@@ -400,6 +450,7 @@ static void *thread_main(void *arg) {
   w->unwoken = 0;
   atomic_store_explicit(&w->owed_since_ms, 0, memory_order_relaxed);
   update_sockets(w);
+  add_lag(w, 0, 1); /* nothing observed is lost at a stop */
   pthread_mutex_unlock(&w->engine_mu);
   atomic_store_explicit(&w->done, 1, memory_order_release);
   return NULL;
@@ -461,6 +512,15 @@ static void wake_worker(cw_worker_t *w) {
   else cw_ring_kick(w->ingest);
 }
 
+/* Inline mode, engine lock held: the worker's thread sleeps long and
+ * ingest_lag observations wait in the plain histogram (note_lag). */
+static void wake_for_lag(cw_worker_t *w) {
+  pthread_mutex_lock(&w->ctl_mu);
+  atomic_store_explicit(&w->lag_wake, 1, memory_order_relaxed); /* read in inline_main, ctl_mu held */
+  wake_worker(w);
+  pthread_mutex_unlock(&w->ctl_mu);
+}
+
 void cw_worker_post(cw_worker_t *w, cw_ctl_t *ctl) {
   ctl->next = NULL;
   pthread_mutex_lock(&w->ctl_mu);
@@ -515,6 +575,7 @@ void cw_worker_free(cw_worker_t *w) {
     cw_worker_request_stop(w);
     cw_worker_join(w);
   }
+  add_lag(w, 0, 1); /* a delivery that raced the thread's end (inline mode) */
   cw_ctl_t *c = w->ctl_head;
   while (c) {
     cw_ctl_t *n = c->next;

@@ -55,6 +55,7 @@ struct cw_writer {
   cw_wdb_t db;
   cw_spool_t *spool;       /* spool_dir/readings: finished COPY buffers */
   cw_copy_t batch;
+  cw_hist_rows_t batch_ts; /* its rows' ts, for publish_to_store at the commit */
   int64_t batch_first_ms;  /* monotonic time of the first pending row */
   int held;                /* batch finished but neither stored nor spooled (spool full) */
   int64_t held_retry_ms;
@@ -168,14 +169,26 @@ static void alerts_pump(cw_writer_t *w) {
 /* ------------------------------------------------------------- readings */
 
 /* Store a finished COPY buffer, falling back to the idempotent path and to
- * bisection (cw__wdb_store_buf does both). */
-static int store(cw_writer_t *w, const uint8_t *buf, size_t len, uint64_t *rows) {
+ * bisection (cw__wdb_store_buf does both). Every row of the buffer goes into
+ * publish_to_store as of the commit: from ts, the rows' ts noted while the
+ * batch was encoded (one atomic add per bucket per batch), or, for a batch
+ * replayed from the spool (only bytes) or one whose ts could not all be
+ * noted, by parsing the buffer. */
+static int store(cw_writer_t *w, const uint8_t *buf, size_t len, const cw_hist_rows_t *ts,
+                 uint64_t *rows) {
   int st = cw__wdb_store_buf(&w->db, buf, len, rows);
   if (st == CW_WDB_OK) {
+    int64_t now = cw_now_ms();
     atomic_fetch_add(&w->env->m->rows_committed, *rows);
     atomic_fetch_add(&w->env->m->batches_committed, 1);
-    atomic_store(&w->env->m->last_commit_ms, cw_now_ms());
-    cw_hist_observe_copy(&w->env->m->publish_to_store, buf, len, cw_now_ms());
+    atomic_store(&w->env->m->last_commit_ms, now);
+    if (ts && !ts->lost) {
+      cw_hist_local_t l = {0};
+      cw_hist_rows_observe(ts, now, &l);
+      cw_hist_add(&w->env->m->publish_to_store, &l);
+    } else {
+      cw_hist_observe_copy(&w->env->m->publish_to_store, buf, len, now);
+    }
   }
   return st;
 }
@@ -223,6 +236,7 @@ static void journal_covered(cw_writer_t *w) {
 
 static void batch_done(cw_writer_t *w) {
   cw_copy_reset(&w->batch);
+  cw_hist_rows_reset(&w->batch_ts);
   w->held = 0;
   journal_commit(w); /* stored or spooled: what was covered is safe */
 }
@@ -245,7 +259,7 @@ static void flush(cw_writer_t *w) {
   }
   if (cw__wdb_usable(&w->db, now) && !spool_pending(w)) {
     uint64_t rows = 0;
-    if (store(w, w->batch.buf, w->batch.len, &rows) == CW_WDB_OK) {
+    if (store(w, w->batch.buf, w->batch.len, &w->batch_ts, &rows) == CW_WDB_OK) {
       batch_done(w);
       return;
     }
@@ -280,7 +294,7 @@ static void replay(cw_writer_t *w) {
       break;
     }
     uint64_t rows = 0;
-    if (store(w, data, len, &rows) != CW_WDB_OK) {
+    if (store(w, data, len, NULL, &rows) != CW_WDB_OK) {
       cw__wdb_down(&w->db, "spool replay");
       break;
     }
@@ -304,6 +318,7 @@ static int drain_one(void *ctx, const void *rec, size_t len) {
     c->err = -ENOMEM;
     return 1;
   }
+  cw_hist_rows_note(&c->w->batch_ts, r.ts_ms);
   return 0;
 }
 
@@ -597,6 +612,7 @@ void cw_writer_free(cw_writer_t *w) {
   if (w->spool) cw_spool_close(w->spool);
   if (w->is_main) cw__walerts_close(&w->alerts);
   cw_copy_free(&w->batch);
+  cw_hist_rows_free(&w->batch_ts);
   free(w->cfg.readings);
   free(w);
 }

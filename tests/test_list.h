@@ -20,3 +20,4 @@
 #include "list_schema_ops.h"
 #include "list_db_alerts.h"
 #include "list_tz.h"
+#include "list_hist.h"

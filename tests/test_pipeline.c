@@ -461,3 +461,149 @@ CW_TEST(pipeline_jpos_processed) {
   CHECK_EQ(j.missing, 0);
   CHECK_EQ(j.last_mark, J_MSGS);
 }
+
+/* ------------------------------------------------------------ ingest_lag */
+
+/* Lags on and beside bucket bounds, 0 and negative (a station clock ahead). */
+static const int64_t lags[] = {-2000, 0, 10, 11, 25, 26, 99, 100, 101, 999, 1000, 1001,
+                               59999, 60000, 60001, 3600000, 3600001, 7200000};
+#define NLAGS ((int)(sizeof lags / sizeof lags[0]))
+
+/* What the shared histogram should hold: observed with lib/hist.h's plain
+ * histogram (tests/test_hist.c holds it to the bounds' definition). */
+typedef cw_hist_local_t lag_want_t;
+static void want_lag(lag_want_t *w, int64_t lag) { cw_hist_local_observe(w, lag); }
+
+/* 0 when h holds exactly w. */
+static int lag_differs(cw_hist_t *h, const lag_want_t *w) {
+  cw_hist_local_t got;
+  cw_hist_snapshot(h, &got);
+  return memcmp(&got, w, sizeof got) != 0;
+}
+
+static void deliver_lag(cw_worker_t *wk, int st, int so, int64_t ts, int64_t recv) {
+  char topic[64], payload[160];
+  int tl = snprintf(topic, sizeof topic, "cw/ST%02d/%d/telemetry", st, so);
+  int pl = snprintf(payload, sizeof payload,
+                    "{\"ts\":%lld,\"v\":229.5,\"a\":0.8,\"w\":181,\"wh\":1000,\"t\":30,"
+                    "\"smoke\":0,\"state\":\"charging\"}",
+                    (long long)ts);
+  cw_msg_t msg = {topic, (size_t)tl, payload, (size_t)pl, recv, 0};
+  cw_worker_deliver(wk, &msg);
+}
+
+/* One worker in inline mode driven on this thread, its own thread not
+ * started (no housekeeping): the shared ingest_lag histogram gets the
+ * worker's observations when a delivery comes 50 ms after the last
+ * addition, not before; freeing the worker adds what is left. Exact bucket
+ * counts, count and sum at each step. */
+CW_TEST(pipeline_lag_added_every_50ms) {
+  static cw_fx_t f;
+  cw_ring_t *alerts = aligned_alloc(CW_CACHELINE, sizeof *alerts);
+  CHECK(alerts != NULL);
+  memset(alerts, 0, sizeof *alerts);
+  CHECK_EQ(cw_fx_init(&f), 0);
+  CHECK_EQ(cw_ring_init(alerts, 64 * 1024), 0);
+  cw_decode_cfg_t dcfg;
+  cw_decode_cfg_defaults(&dcfg);
+  dcfg.max_age_ms = INT64_MAX / 4;
+  cw_worker_cfg_t wc = {.env = &f.env, .dcfg = &dcfg, .readings = &f.ring, .alerts = alerts,
+                        .ids = &f.ids};
+  cw_worker_t *wk = NULL;
+  CHECK_EQ(cw_worker_create(&wc, &wk), 0);
+  cw_hist_t *h = &f.m.ingest_lag;
+  lag_want_t first = {0}, all = {0};
+  const int64_t R = P_T0 + 3600000;
+  /* at R: the first reading is added at once (nothing was added before),
+   * the others of the same receive time wait */
+  for (int i = 0; i < NLAGS; i++) {
+    deliver_lag(wk, i, 1, R - lags[i], R);
+    if (i == 0) want_lag(&first, lags[i]);
+    want_lag(&all, lags[i]);
+  }
+  CHECK_EQ(lag_differs(h, &first), 0);
+  /* 49 ms later: still waiting; 50 ms later: added, with that one */
+  deliver_lag(wk, 40, 1, R + 49 - 5000, R + 49);
+  want_lag(&all, 5000);
+  CHECK_EQ(lag_differs(h, &first), 0);
+  deliver_lag(wk, 40, 2, R + 50 - 700, R + 50);
+  want_lag(&all, 700);
+  CHECK_EQ(lag_differs(h, &all), 0);
+  /* fewer than 50 ms before the end: freeing the worker adds them */
+  deliver_lag(wk, 40, 3, R + 60 - 30, R + 60);
+  deliver_lag(wk, 40, 4, R + 61 - 3000000, R + 61);
+  want_lag(&all, 30);
+  want_lag(&all, 3000000);
+  CHECK(lag_differs(h, &all) != 0);
+  CHECK_EQ(atomic_load(&f.m.readings_accepted), all.count);
+  cw_worker_free(wk);
+  CHECK_EQ(lag_differs(h, &all), 0);
+  cw_ring_destroy(alerts);
+  free(alerts);
+  cw_fx_free(&f);
+}
+
+/* Through a started pipeline (inline: one worker; threaded: two), received
+ * now, within a few ms of each other, and stopped at once (usually before
+ * the 50 ms after which a worker's thread adds what it holds): the stop
+ * adds every observation the workers still hold, exactly. */
+static void lag_after_stop(int nworkers) {
+  pipe_ctx_t *c = calloc(1, sizeof *c);
+  CHECK(c != NULL);
+  CHECK_EQ(setup(c, nworkers), 0);
+  CHECK_EQ(cw_pipeline_start(c->p), 0);
+  lag_want_t want = {0};
+  int rc = 0;
+  int64_t now = cw_now_ms();
+  for (int rep = 0; rep < P_SOCKETS; rep++) {
+    for (int i = 0; i < NLAGS && rc == 0; i++) {
+      char topic[64], payload[160];
+      int64_t recv = now + rep, ts = recv - lags[i];
+      int tl = snprintf(topic, sizeof topic, "cw/ST%02d/%d/telemetry", i, rep + 1);
+      int pl = snprintf(payload, sizeof payload,
+                        "{\"ts\":%lld,\"v\":229.5,\"a\":0.8,\"w\":181,\"wh\":1000,\"t\":30,"
+                        "\"smoke\":0,\"state\":\"charging\"}",
+                        (long long)ts);
+      rc = cw_pipeline_ingest(c->p, topic, (size_t)tl, payload, (size_t)pl, recv, 0);
+      want_lag(&want, lags[i]);
+    }
+  }
+  stop_workers(c);
+  int differs = lag_differs(&c->fx.m.ingest_lag, &want);
+  uint64_t accepted = atomic_load(&c->fx.m.readings_accepted);
+  cw_pipeline_free(c->p);
+  cw_fx_free(&c->fx);
+  free(c);
+  CHECK_EQ(rc, 0);
+  CHECK_EQ(accepted, want.count);
+  CHECK_EQ(want.count, (uint64_t)P_SOCKETS * NLAGS);
+  CHECK_EQ(differs, 0);
+}
+
+CW_TEST(pipeline_inline_lag_after_stop) { lag_after_stop(1); }
+CW_TEST(pipeline_threaded_lag_after_stop) { lag_after_stop(P_WORKERS); }
+
+/* Inline mode, messages then silence, no stop: what the delivering thread
+ * left in the worker's plain histogram reaches the shared one all the same
+ * (the worker's own thread adds it). */
+CW_TEST(pipeline_inline_lag_added_while_idle) {
+  pipe_ctx_t *c = inline_started();
+  CHECK(c != NULL);
+  lag_want_t want = {0};
+  int64_t now = cw_now_ms();
+  for (int i = 0; i < 3; i++) {
+    char topic[64], payload[160];
+    int tl = snprintf(topic, sizeof topic, "cw/ST%02d/1/telemetry", 50 + i);
+    int pl = snprintf(payload, sizeof payload,
+                      "{\"ts\":%lld,\"v\":229.5,\"a\":0.8,\"w\":181,\"wh\":1000,\"t\":30,"
+                      "\"smoke\":0,\"state\":\"charging\"}",
+                      (long long)(now - 20 * i));
+    CHECK_EQ(cw_pipeline_ingest(c->p, topic, (size_t)tl, payload, (size_t)pl, now, 0), 0);
+    want_lag(&want, 20 * i);
+  }
+  int differs = 1;
+  for (int i = 0; i < P_WAIT_MS && (differs = lag_differs(&c->fx.m.ingest_lag, &want)); i++)
+    cw_sleep_ms(1);
+  finish(c);
+  CHECK_EQ(differs, 0);
+}
