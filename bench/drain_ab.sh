@@ -9,12 +9,14 @@
 # SPOOL_DIR (default: under build/drain-ab) holds [spool] dir, and with it the
 # ingest journal: give a tmpfs path to measure the journal there.
 # CW_AB_BATCHED=1: the capture is station-batched (1,000 stations x 10
-# sockets, one message per station per interval: ~100,000 readings) instead
+# sockets, one message per station per interval: ~306,000 readings in ~37,000
+# messages) instead
 # of 200 stations' single-reading messages. CW_AB_CONF_A / CW_AB_CONF_B: lines
 # appended to A's / B's configuration (the same binary twice compares two
 # settings; @PGSOCK@ in them stands for the conninfo of the test server over
 # its Unix socket). Each run also prints readings/s from the first row committed to
-# the last. CW_AB_PERF=FILE: perf record (cpu-clock, call graphs) of B's
+# the last. One run at a time: two at once can take the same ports.
+# CW_AB_PERF=FILE: perf record (cpu-clock, call graphs) of B's
 # last run into FILE.
 set -u
 [ $# -ge 2 ] || { echo "usage: drain_ab.sh DAEMON_A DAEMON_B [RUNS] [SPOOL_DIR]" >&2; exit 2; }
