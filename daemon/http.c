@@ -233,9 +233,14 @@ static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
   }
   sb_printf(b, "# HELP chargewatch_ring_capacity_bytes Capacity of each ring.\n"
                "# TYPE chargewatch_ring_capacity_bytes gauge\n");
-  for (int i = 0; h->rings && h->rings(h->rings_ctx, i, &r) == 0; i++)
+  for (int i = 0; h->rings && h->rings(h->rings_ctx, i, &r) == 0; i++) {
     sb_printf(b, "chargewatch_ring_capacity_bytes{ring=\"ingest\",worker=\"%d\"} %llu\n", i,
               (unsigned long long)r.ingest_cap);
+    sb_printf(b, "chargewatch_ring_capacity_bytes{ring=\"readings\",worker=\"%d\"} %llu\n", i,
+              (unsigned long long)r.readings_cap);
+    sb_printf(b, "chargewatch_ring_capacity_bytes{ring=\"alerts\",worker=\"%d\"} %llu\n", i,
+              (unsigned long long)r.alerts_cap);
+  }
 }
 
 /* ---------------------------------------------------------------- conns */

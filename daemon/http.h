@@ -11,7 +11,7 @@
 #include "env.h"
 
 typedef struct cw_http_rings {
-  size_t ingest_used, readings_used, alerts_used, ingest_cap;
+  size_t ingest_used, readings_used, alerts_used, ingest_cap, readings_cap, alerts_cap;
 } cw_http_rings_t;
 
 typedef struct cw_http_cfg {

@@ -236,7 +236,8 @@ static int ring_gauges(void *ctx, int i, cw_http_rings_t *out) {
   cw_pipeline_gauges_t g;
   if (i >= a->npipes * a->cfg.workers) return -1;
   cw_pipeline_gauges(a->pipes[i / a->cfg.workers], i % a->cfg.workers, &g);
-  *out = (cw_http_rings_t){g.ingest_used, g.readings_used, g.alerts_used, g.ingest_cap};
+  *out = (cw_http_rings_t){g.ingest_used, g.readings_used, g.alerts_used,
+                           g.ingest_cap,  g.readings_cap,  g.alerts_cap};
   return 0;
 }
 

@@ -59,7 +59,9 @@ int cw_pipeline_create(const cw_pipeline_cfg_t *cfg, cw_pipeline_t **out) {
     lane_t *l = &p->lanes[i];
     if (!p->inline_mode && (rc = cw_ring_init(&l->ingest, cfg->ring_bytes))) goto fail;
     p->n = i + 1; /* rings of lanes [0, n) are initialised (the others zero) */
-    if ((rc = cw_ring_init(&l->readings, cfg->ring_bytes)) ||
+    /* inline, the lane has no ingest ring: its bytes go to the reading
+     * ring, which carries ingest through the writer's commits */
+    if ((rc = cw_ring_init(&l->readings, p->inline_mode ? 2 * cfg->ring_bytes : cfg->ring_bytes)) ||
         (rc = cw_ring_init(&l->alerts, acap)))
       goto fail;
     cw_worker_cfg_t wc = {.index = i,
@@ -201,6 +203,8 @@ void cw_pipeline_gauges(const cw_pipeline_t *p, int i, cw_pipeline_gauges_t *out
   out->readings_used = cw_ring_used(&l->readings);
   out->alerts_used = cw_ring_used(&l->alerts);
   out->ingest_cap = p->inline_mode ? 0 : (size_t)l->ingest.mask + 1;
+  out->readings_cap = (size_t)l->readings.mask + 1;
+  out->alerts_cap = (size_t)l->alerts.mask + 1;
 }
 
 void cw_pipeline_request_stop(cw_pipeline_t *p) {

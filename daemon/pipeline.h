@@ -38,7 +38,8 @@ typedef struct cw_pipeline cw_pipeline_t;
 typedef struct cw_pipeline_cfg {
   const cw_env_t *env;
   int nworkers;              /* >= 1; 1: inline mode */
-  size_t ring_bytes;         /* ingest and reading rings (power of two >= 4096) */
+  size_t ring_bytes;         /* ingest and reading rings (power of two >= 4096);
+                              * inline: the reading ring has twice this */
   const cw_decode_cfg_t *dcfg; /* topic patterns and limits (copied) */
   cw_idgen_t *ids;           /* alert ids */
   void (*alert_wake)(void *ctx); /* any worker thread, after a push into an empty alert ring */
@@ -86,7 +87,7 @@ cw_ring_t *cw_pipeline_alerts(cw_pipeline_t *p, int i);
 /* Occupancy for /metrics: bytes used in the ingest, reading and alert ring
  * of worker i, and the ingest ring's capacity (0 and 0 inline: no ring). */
 typedef struct cw_pipeline_gauges {
-  size_t ingest_used, readings_used, alerts_used, ingest_cap;
+  size_t ingest_used, readings_used, alerts_used, ingest_cap, readings_cap, alerts_cap;
 } cw_pipeline_gauges_t;
 void cw_pipeline_gauges(const cw_pipeline_t *p, int i, cw_pipeline_gauges_t *out);
 

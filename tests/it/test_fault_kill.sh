@@ -79,15 +79,18 @@ IT_BG_PIDS="$IT_BG_PIDS $PUB"
 ring_used() { it_metric "ring_used_bytes{ring=\"$1\""; }
 RING=131072 # ring_slots = 512: 512 * 256 B
 # One worker (the default) runs inline: no ingest ring (capacity 0), the
-# reading ring is the one that fills and holds the receive thread back.
+# reading ring (2 x 128 KiB, the lane's whole ring budget) is the one that
+# fills and holds the receive thread back.
 icap=$(it_metric 'ring_capacity_bytes{ring="ingest"')
 icap=${icap:-0}
+rcap=$(it_metric 'ring_capacity_bytes{ring="readings"')
+rcap=${rcap:-$RING}
 # Full: both rings hold more than 3/4 of their capacity (a ring refuses a
 # record that does not fit whole, so "full" is never quite 100 %).
 full=0
 for _ in $(seq 1 100); do
   if { [ "$icap" = 0 ] || [ "$(ring_used ingest)" -ge $((RING * 3 / 4)) ]; } &&
-    [ "$(ring_used readings)" -ge $((RING * 3 / 4)) ]; then
+    [ "$(ring_used readings)" -ge $((rcap * 3 / 4)) ]; then
     full=1
     break
   fi

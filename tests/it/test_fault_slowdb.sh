@@ -17,7 +17,8 @@ it_wait_ready || exit 1
 total=$(fault_gen 2 $((1500 * FAULT_SCALE)) "$(($(it_now_ms) - (1500 * FAULT_SCALE + 900) * 1000))" "$IT_DIR/gen")
 rss0=$(fault_rss_kb)
 # The bound of docs/RELIABILITY.md: idle RSS + per worker an ingest and a
-# reading ring of R bytes and an alert ring of min(R, 256 KiB), + the writer's
+# reading ring of R bytes (inline: one reading ring of 2 R) and an alert ring
+# of min(R, 256 KiB), + the writer's
 # batch_rows * 272 B (COPY buffer 96 B, parsed rows 80 B, bisection scratch
 # 96 B per row) + 16 MiB for the libraries' buffers and malloc arenas.
 # Here 1 worker, R = 1024 slots * 256 B = 256 KiB, batch_rows = 2000.
