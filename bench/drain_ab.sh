@@ -93,6 +93,9 @@ for r in $(seq 1 "$RUNS"); do
     stalls=$(metric writer_stalls_total)
     if [ -n "$PERF" ]; then kill -INT "$PERF"; wait "$PERF"; fi
     stop
+    # end the run's persistent session: the broker would queue every later
+    # run's capture for it too (a clean-session connect with its id)
+    mosquitto_sub -h 127.0.0.1 -p "$CW_MQTT_PORT" -i "$ID" -t cw/ab/none -E >/dev/null 2>&1 || true
     echo "drain_ab: run $r $ab $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") cpu_us_per_reading=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $want }") readings_per_s=$rate writer_stalls=$stalls seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
   done
 done
