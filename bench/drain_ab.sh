@@ -75,7 +75,7 @@ for r in $(seq 1 "$RUNS"); do
     if [ -n "${CW_AB_PERF:-}" ] && [ $ab = b ] && [ "$r" = "$RUNS" ]; then
       # perf -p follows only the threads that exist when it attaches
       for _ in $(seq 1 100); do [ "$(ls "/proc/$DPID/task" 2>/dev/null | wc -l)" -ge 4 ] && break; sleep 0.02; done
-      perf record -e cpu-clock -F 1999 ${CW_AB_PERF_CG:--g} -p "$DPID" -o "$CW_AB_PERF" >/dev/null 2>&1 &
+      perf record -e ${CW_AB_PERF_EV:-cpu-clock -F 1999} ${CW_AB_PERF_CG:--g} -p "$DPID" -o "$CW_AB_PERF" >/dev/null 2>&1 &
       PERF=$!
     fi
     tf="" rf=0
@@ -91,11 +91,17 @@ for r in $(seq 1 "$RUNS"); do
     rate=$(awk "BEGIN { d = $t1 - ${tf:-$t1}; if (d > 0) printf \"%.0f\", ($want - $rf) / d; else print \"n/a\" }")
     c=$(awk '{print $14 + $15}' "/proc/$DPID/stat")
     stalls=$(metric writer_stalls_total)
+    # CPU per message of each thread, by name (paho's receive thread, the
+    # writer, the engine thread, ...)
+    threads=$(for t in /proc/"$DPID"/task/*; do
+      awk -v m="$msgs" -v k="$TCK" '{ sub(/^[^(]*\(/, ""); n = $0; sub(/\).*/, "", n); sub(/^[^)]*\) /, "");
+        printf "%s=%.2f ", n, ($12 + $13) * 1e6 / k / m }' "$t/stat"
+    done)
     if [ -n "$PERF" ]; then kill -INT "$PERF"; wait "$PERF"; fi
     stop
     # end the run's persistent session: the broker would queue every later
     # run's capture for it too (a clean-session connect with its id)
     mosquitto_sub -h 127.0.0.1 -p "$CW_MQTT_PORT" -i "$ID" -t cw/ab/none -E >/dev/null 2>&1 || true
-    echo "drain_ab: run $r $ab $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") cpu_us_per_reading=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $want }") readings_per_s=$rate writer_stalls=$stalls seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "drain_ab: run $r $ab $d: msgs=$msgs readings=$want cpu_us_per_msg=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $msgs }") cpu_us_per_reading=$(awk "BEGIN { printf \"%.2f\", $c * 1e6 / $TCK / $want }") readings_per_s=$rate writer_stalls=$stalls threads_us_per_msg: ${threads% } seconds=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") load=$(cut -d' ' -f1 /proc/loadavg)"
   done
 done
