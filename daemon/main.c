@@ -9,8 +9,8 @@
  * within shutdown_timeout_s (docs/RELIABILITY.md). */
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,6 @@
 #include "db.h"
 #include "deadletter.h"
 #include "env.h"
-#include "fsutil.h"
 #include "hash.h"
 #include "http.h"
 #include "lease.h"
@@ -238,7 +237,8 @@ static int all_route(void *ctx, const char *st, size_t len) {
   return i * a->cfg.workers + cw_pipeline_route(a->pipes[i], st, len);
 }
 
-static int create_shards(app_t *a) {
+/* [cluster] shard k's MQTT ingest client, feeding pipeline k. */
+static int create_shard_clients(app_t *a) {
   int rc = 0;
   for (int k = 0; k < a->cfg.shards && !rc; k++) {
     cw_mqtt_in_cfg_t mc = {.env = &a->env,
@@ -382,7 +382,7 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
                          .command = mqtt_command,
                          .command_ctx = a,
                          .shard = -1};
-  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) || (rc = create_shards(a)) ||
+  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) || (rc = create_shard_clients(a)) ||
       (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
     goto out;
 
