@@ -54,6 +54,7 @@ typedef struct app {
   int64_t started_ms;
   /* the parts, in creation order */
   cw_deadletter_t *deadletter;
+  cw_shards_t *shards;     /* per ingest client: its journal; [cluster] its watch */
   cw_pipeline_t *pipes[CW_MAX_SHARDS]; /* one; with [cluster] one per shard */
   int npipes;
   cw_control_t *control;
@@ -69,7 +70,6 @@ typedef struct app {
   int ndbw;
   int shard_writer[CW_MAX_SHARDS]; /* index into dbw, -1: the main writer */
   cw_http_t *http;
-  cw_shards_t *shards;     /* per ingest client: its journal; [cluster] its watch */
   /* main loop */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
