@@ -9,8 +9,8 @@
  * within shutdown_timeout_s (docs/RELIABILITY.md). */
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,6 @@
 #include "db.h"
 #include "deadletter.h"
 #include "env.h"
-#include "fsutil.h"
 #include "hash.h"
 #include "http.h"
 #include "lease.h"
@@ -39,22 +38,11 @@
 #include "partition.h"
 #include "pipeline.h"
 #include "preflight.h"
+#include "shards.h"
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
 #define NOTIFY_SOURCE CW_CONTROL_NOTIFY_SOURCE /* the NOTIFY channel, named in dead-letter lines */
-
-/* [cluster]: one shard's view for its blindness (lib/blind.h over its own
- * client and lag). Atomics: written by the lease thread, paho's thread and
- * the workers; the rest is the main loop's. */
-typedef struct shard_watch {
-  _Atomic int64_t latest_ms, fresh_ms; /* its workers' m->recv_* (cw_pipeline_cfg_t) */
-  _Atomic int owned;                   /* its lease is held */
-  _Atomic int64_t connected_ms;        /* wall clock of its client's connect, 0: not connected */
-  cw_blind_t b;
-  int64_t caught_ms;                   /* caught up (b not blind) since, 0: not */
-  int sighted;                         /* what its pipeline was last told */
-} shard_watch_t;
 
 typedef struct app {
   cw_config_t cfg;
@@ -67,6 +55,7 @@ typedef struct app {
   int64_t started_ms;
   /* the parts, in creation order */
   cw_deadletter_t *deadletter;
+  cw_shards_t *shards;     /* per ingest client: its journal; [cluster] its watch */
   cw_pipeline_t *pipes[CW_MAX_SHARDS]; /* one; with [cluster] one per shard */
   int npipes;
   cw_control_t *control;
@@ -82,7 +71,6 @@ typedef struct app {
   int ndbw;
   int shard_writer[CW_MAX_SHARDS]; /* index into dbw, -1: the main writer */
   cw_http_t *http;
-  cw_journal_t *journal[CW_MAX_SHARDS]; /* ingest client k's journal (single mode: 0) */
   /* main loop */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
@@ -92,7 +80,6 @@ typedef struct app {
   uv_timer_t blind_tick;
   int blind_on;
   cw_alert_event_t ingest_alert; /* the raised `ingest` alert (id 0: none) */
-  shard_watch_t sw[CW_MAX_SHARDS];
   int stop_signal;
   /* shutdown deadline, enforced by a thread because the stop sequence
    * blocks (joins, flushes) */
@@ -125,80 +112,55 @@ static void on_reject(void *ctx, cw_reject_t why, int index, const char *detail,
 static void wake_sink(void *ctx) { cw_alert_sink_wake(((app_t *)ctx)->sink); }
 
 static int deliver(void *ctx, const cw_msg_t *msg) { return cw_pipeline_deliver(ctx, msg); }
-/* ---- the ingest journals (lib/journal.h, docs/RELIABILITY.md) */
+/* ---- ingest client k's parts, for shards.c (cw_shard_port_t): its MQTT
+ * client ([cluster] shard_in[k], else the one ingest client), its pipeline
+ * and the writer of its readings */
+static cw_mqtt_in_t *client_of(const app_t *a, int k) { return a->cfg.shards ? a->shard_in[k] : a->mqtt_in; }
+static cw_writer_t *writer_of(const app_t *a, int k) {
+  return a->cfg.shards && a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
+}
+static void in_connect(void *ctx, int k) { cw_mqtt_in_connect(client_of(ctx, k)); }
+static void in_drop(void *ctx, int k) { cw_mqtt_in_drop(client_of(ctx, k)); }
+static int in_up(void *ctx, int k) { return cw_mqtt_in_up(client_of(ctx, k)); }
+static int64_t in_stalled_ms(void *ctx, int k, int64_t now_ms) {
+  return cw_mqtt_in_stalled_ms(client_of(ctx, k), now_ms);
+}
+static void in_journal(void *ctx, int k, cw_journal_t *j) { cw_mqtt_in_journal(client_of(ctx, k), j); }
+static void pipe_set_blind(void *ctx, int k, int64_t until_ms) {
+  cw_pipeline_set_blind(((app_t *)ctx)->pipes[k], until_ms);
+}
+static void pipe_post_all(void *ctx, int k, cw_ctl_t *c) {
+  cw_pipeline_post(((app_t *)ctx)->pipes[k], CW_CTL_ALL, c);
+}
+static int pipe_rings_empty(void *ctx, int k) {
+  app_t *a = ctx;
+  for (int i = 0; i < a->cfg.workers; i++) {
+    cw_pipeline_gauges_t g;
+    cw_pipeline_gauges(a->pipes[k], i, &g);
+    if (g.ingest_used || g.readings_used || g.alerts_used) return 0;
+  }
+  return 1;
+}
+static int64_t pipe_jpos_handed(void *ctx, int k) { return cw_pipeline_jpos_handed(((app_t *)ctx)->pipes[k]); }
+static void pipe_replay(void *ctx, int k, const cw_journal_entry_t *e) {
+  cw_pipeline_ingest(((app_t *)ctx)->pipes[k], e->topic, e->topic_len, e->payload, e->payload_len,
+                     e->recv_ms, e->jpos);
+}
 static int64_t pipe_processed(void *ctx) { return cw_pipeline_jpos_processed(ctx); }
-static void replay_one(void *ctx, const cw_journal_entry_t *e) {
-  cw_pipeline_ingest(ctx, e->topic, e->topic_len, e->payload, e->payload_len, e->recv_ms, e->jpos);
+static void writer_commit_journal(void *ctx, int k, cw_journal_t *j) {
+  app_t *a = ctx;
+  cw_writer_journal(writer_of(a, k), k, j, pipe_processed, a->pipes[k]);
 }
-
-/* Before ingest client k (in) connects: open its journal (once), replay
- * what was not committed through pipeline k, in order and before the
- * broker's backlog, then have the client append to it. A shard taken back
- * by this process replays only what another process appended meanwhile.
- * 0 or -errno (logged). */
-static int journal_attach(app_t *a, int k, cw_mqtt_in_t *in) {
-  char path[PATH_MAX], dir[PATH_MAX];
-  int rc;
-  if (!a->journal[k]) {
-    if (a->cfg.shards) snprintf(path, sizeof path, "%s/shard-%d.journal", a->cfg.journal_dir, k);
-    else if (a->cfg.journal[0]) snprintf(path, sizeof path, "%s", a->cfg.journal);
-    else snprintf(path, sizeof path, "%s/ingest.journal", a->cfg.spool_dir);
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    rc = slash && slash != dir ? (*slash = 0, cw_mkdir_p(dir)) : 0;
-    if (rc == 0) rc = cw_journal_open(path, CW_JOURNAL_DEFAULT_BYTES, &a->journal[k]);
-    if (rc < 0) {
-      cw_log(CW_LOG_ERROR, "journal %s: %s", path, strerror(-rc));
-      return rc;
-    }
-    if (rc == 1)
-      cw_log(CW_LOG_ERROR, "journal %s: invalid header: set aside as %s.bad, starting empty", path,
-             path);
-    /* the writer that stores shard k's readings commits its journal */
-    cw_writer_t *w = a->cfg.shards && a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
-    cw_writer_journal(w, k, a->journal[k], pipe_processed, a->pipes[k]);
-  }
-  cw_journal_replay_stats_t st;
-  cw_journal_replay(a->journal[k], cw_pipeline_jpos_handed(a->pipes[k]), replay_one, a->pipes[k],
-                    &st);
-  if (st.entries || st.dropped)
-    cw_log(st.dropped ? CW_LOG_WARN : CW_LOG_INFO,
-           "journal: %s %d: replayed %llu messages not committed before (%llu bytes); "
-           "%llu bytes after a damaged record dropped",
-           a->cfg.shards ? "shard" : "ingest client", k, (unsigned long long)st.entries,
-           (unsigned long long)st.bytes, (unsigned long long)st.dropped);
-  cw_mqtt_in_journal(in, a->journal[k]);
-  return 0;
+/* shard k's readings stored by its writer, then the alerts it raised by
+ * the main writer */
+static int writer_sync(void *ctx, int k, int timeout_ms) {
+  app_t *a = ctx;
+  cw_writer_t *w = writer_of(a, k);
+  int rc = cw_writer_sync(w, timeout_ms);
+  if (!rc && w != a->writer) rc = cw_writer_sync(a->writer, 2000);
+  return rc;
 }
-
-typedef struct {
-  app_t *a;
-  _Atomic int done;
-  int rc;
-} replay_job_t;
-
-static void *replay_main(void *arg) {
-  replay_job_t *r = arg;
-  r->rc = journal_attach(r->a, 0, r->a->mqtt_in);
-  atomic_store(&r->done, 1);
-  return NULL;
-}
-
-/* Single mode, before the loop runs: the replay on a thread of its own
- * while this thread, the alert rings' consumer, drains them (a worker may
- * wait on a full one). */
-static int journal_start(app_t *a) {
-  replay_job_t r = {.a = a};
-  pthread_t t;
-  if (pthread_create(&t, NULL, replay_main, &r)) return journal_attach(a, 0, a->mqtt_in);
-  while (!atomic_load(&r.done)) {
-    cw_alert_sink_drain(a->sink);
-    cw_sleep_ms(2);
-  }
-  pthread_join(t, NULL);
-  cw_alert_sink_drain(a->sink);
-  return r.rc;
-}
+static void drain_alerts(void *ctx) { cw_alert_sink_drain(((app_t *)ctx)->sink); }
 
 static void mqtt_command(void *ctx, const char *payload, size_t len) {
   app_t *a = ctx;
@@ -277,86 +239,16 @@ static int all_route(void *ctx, const char *st, size_t len) {
   return i * a->cfg.workers + cw_pipeline_route(a->pipes[i], st, len);
 }
 
-/* ---- [cluster]: the lease thread's callbacks and the shard clients' connect */
-static void shard_acquired(void *ctx, int k) {
-  app_t *a = ctx;
-  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* until its backlog is in (shard_blind_tick) */
-  atomic_store(&a->sw[k].connected_ms, 0);
-  atomic_store(&a->sw[k].owned, 1);
-  /* the journal's rest first (while blind, a reading not newer than its
-   * socket's stored one is stored without detection); a shard whose journal
-   * cannot be opened still runs, as it did before journals existed */
-  journal_attach(a, k, a->shard_in[k]);
-  cw_mqtt_in_connect(a->shard_in[k]);
-}
-static void shard_lost(void *ctx, int k) {
-  app_t *a = ctx;
-  atomic_store(&a->sw[k].owned, 0);
-  cw_mqtt_in_drop(a->shard_in[k]);
-  atomic_store(&a->sw[k].connected_ms, 0);
-  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them now */
-}
-/* Rebalance, on the lease thread: the client is dropped (the broker keeps
- * the session and queues for the next owner); what it delivered is in
- * shard k's rings: wait until the workers and the writer have taken it
- * all, then until the writer has stored it and the alerts it raised. */
-#define RELEASE_DRAIN_MS 10000
-static int rings_empty(app_t *a, int k) {
-  for (int i = 0; i < a->cfg.workers; i++) {
-    cw_pipeline_gauges_t g;
-    cw_pipeline_gauges(a->pipes[k], i, &g);
-    if (g.ingest_used || g.readings_used || g.alerts_used) return 0;
-  }
-  return 1;
-}
-static int shard_release(void *ctx, int k) {
-  app_t *a = ctx;
-  int64_t until = cw_mono_ms() + RELEASE_DRAIN_MS;
-  atomic_store(&a->sw[k].owned, 0);
-  cw_mqtt_in_drop(a->shard_in[k]);
-  atomic_store(&a->sw[k].connected_ms, 0);
-  cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* another process watches them next */
-  int quiet = 0; /* consecutive empty looks, 50 ms apart: no delivery was under way */
-  while (quiet < 3 && cw_mono_ms() < until && !atomic_load(&a->stopping)) {
-    quiet = rings_empty(a, k) && !cw_mqtt_in_stalled_ms(a->shard_in[k], cw_now_ms()) ? quiet + 1 : 0;
-    cw_sleep_ms(50);
-  }
-  int left = (int)(until - cw_mono_ms());
-  cw_writer_t *w = a->shard_writer[k] >= 0 ? a->dbw[a->shard_writer[k]] : a->writer;
-  if (quiet < 3 || cw_writer_sync(w, left > 0 ? left : 1) ||
-      (w != a->writer && cw_writer_sync(a->writer, 2000))) {
-    atomic_store(&a->sw[k].owned, 1); /* kept: the lease thread reconnects it */
-    return -ETIMEDOUT;
-  }
-  return 0;
-}
-static int shard_up(void *ctx, int k) { return cw_mqtt_in_up(((app_t *)ctx)->shard_in[k]); }
-static void shard_reconnect(void *ctx, int k) {
-  app_t *a = ctx;
-  atomic_store(&a->sw[k].connected_ms, 0);
-  cw_mqtt_in_connect(a->shard_in[k]);
-}
-/* Paho's thread: the lag is measured afresh from here (a session backlog
- * comes first); the main loop's tick decides when the shard is sighted. */
-static void shard_connected(void *ctx, int k) {
-  app_t *a = ctx;
-  int64_t now = cw_now_ms();
-  atomic_store(&a->sw[k].latest_ms, 0);
-  atomic_store(&a->sw[k].fresh_ms, 0);
-  atomic_store(&a->sw[k].connected_ms, now);
-  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; blind until its backlog is in "
-         "(at most %d s)", k, (long long)now, a->cfg.blind_s);
-}
-
-static int create_shards(app_t *a) {
+/* [cluster] shard k's MQTT ingest client, feeding pipeline k. */
+static int create_shard_clients(app_t *a) {
   int rc = 0;
   for (int k = 0; k < a->cfg.shards && !rc; k++) {
     cw_mqtt_in_cfg_t mc = {.env = &a->env,
                            .deliver = deliver,
                            .deliver_ctx = a->pipes[k],
                            .shard = k,
-                           .connected = shard_connected,
-                           .connected_ctx = a};
+                           .connected = cw_shards_connected,
+                           .connected_ctx = a->shards};
     rc = cw_mqtt_in_create(&mc, &a->shard_in[k]);
     cw_pipeline_set_blind(a->pipes[k], INT64_MAX); /* not ours until leased */
   }
@@ -434,10 +326,25 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
                           .alert_wake = wake_sink,
                           .alert_wake_ctx = a};
   cw_ctl_port_t port = {a, all_post, all_route};
+  cw_shard_port_t sp = {.ctx = a,
+                        .connect = in_connect,
+                        .drop = in_drop,
+                        .up = in_up,
+                        .stalled_ms = in_stalled_ms,
+                        .journal = in_journal,
+                        .set_blind = pipe_set_blind,
+                        .post_all = pipe_post_all,
+                        .rings_empty = pipe_rings_empty,
+                        .jpos_handed = pipe_jpos_handed,
+                        .ingest = pipe_replay,
+                        .commit_journal = writer_commit_journal,
+                        .sync = writer_sync,
+                        .drain_alerts = drain_alerts};
+  if ((rc = cw_shards_create(&a->env, &sp, &a->shards))) return rc;
   for (a->npipes = 0; a->npipes < (c->shards ? c->shards : 1); a->npipes++) {
     if (c->shards) { /* a shard's own lag, for its blindness */
-      pc.lag_latest_ms = &a->sw[a->npipes].latest_ms;
-      pc.lag_fresh_ms = &a->sw[a->npipes].fresh_ms;
+      pc.lag_latest_ms = cw_shards_lag_latest(a->shards, a->npipes);
+      pc.lag_fresh_ms = cw_shards_lag_fresh(a->shards, a->npipes);
     }
     if ((rc = cw_pipeline_create(&pc, &a->pipes[a->npipes]))) {
       cw_log(CW_LOG_ERROR, "workers: %s", strerror(-rc));
@@ -477,7 +384,7 @@ static int create_parts(app_t *a, const cw_decode_cfg_t *dc) {
                          .command = mqtt_command,
                          .command_ctx = a,
                          .shard = -1};
-  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) || (rc = create_shards(a)) ||
+  if ((rc = cw_mqtt_in_create(&mc, &a->mqtt_in)) || (rc = create_shard_clients(a)) ||
       (rc = cw_mqtt_out_create(&a->env, a->loop, &a->mqtt_out)))
     goto out;
 
@@ -545,76 +452,6 @@ static void post_blind(app_t *a, int blind, int64_t now) {
   all_post(a, CW_CTL_ALL, c); /* every shard's pipeline */
 }
 
-/* One shard's engines told blind (1) or sighted (0): the engine's own
- * state (cw_engine_set_blind: offline timers restart when sighted) and the
- * workers' (no sweep, late redeliveries stored without detection). */
-static void shard_tell(app_t *a, int k, int blind, int64_t now) {
-  cw_ctl_t *c = calloc(1, sizeof *c);
-  if (c) {
-    c->type = CW_CTL_BLIND;
-    c->socket = (uint8_t)blind;
-    c->ts_ms = now;
-    cw_pipeline_post(a->pipes[k], CW_CTL_ALL, c);
-  }
-  cw_pipeline_set_blind(a->pipes[k], blind ? INT64_MAX : 0);
-  a->sw[k].sighted = !blind;
-}
-
-/* [cluster], every tick: each owned shard is blind until its client is
- * connected and caught up (lib/blind.h over its own lag: a reading received
- * within ingest_lag_s of its ts among the last ones) for SHARD_CAUGHT_MS, or
- * until blind_s after the connect (the bound: a shard that never catches
- * up is judged all the same, and the ingest alert says it lags). A shard
- * not owned is blind. Fills o with what the daemon-level state watches:
- * every owned shard's client (and the command client) connected, none
- * stalled, every one sighted and none lagging. */
-#define SHARD_CAUGHT_MS 2000
-static void shard_blind_tick(app_t *a, int64_t now, cw_blind_obs_t *o) {
-  int lagging = 0;
-  o->connected = cw_mqtt_in_up(a->mqtt_in);
-  for (int k = 0; k < a->cfg.shards; k++) {
-    shard_watch_t *w = &a->sw[k];
-    if (!atomic_load(&w->owned)) {
-      if (w->sighted) shard_tell(a, k, 1, now);
-      continue;
-    }
-    int64_t conn = atomic_load(&w->connected_ms);
-    cw_blind_obs_t so = {.connected = conn > 0 && cw_mqtt_in_up(a->shard_in[k]),
-                         .latest_recv_ms = atomic_load(&w->latest_ms),
-                         .fresh_recv_ms = atomic_load(&w->fresh_ms),
-                         .stalled_ms = cw_mqtt_in_stalled_ms(a->shard_in[k], now)};
-    cw_blind_update(&w->b, &so, now);
-    if (w->b.blind) w->caught_ms = 0;
-    else if (!w->caught_ms) w->caught_ms = now;
-    o->connected = o->connected && so.connected;
-    if (so.stalled_ms > o->stalled_ms) o->stalled_ms = so.stalled_ms;
-    /* caught up needs evidence: a reading since the connect (a broker may
-     * start the backlog seconds late: silence is not "caught up") */
-    int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS && so.latest_recv_ms > 0;
-    int bound = a->cfg.blind_s > 0 && conn > 0 && now - conn >= (int64_t)a->cfg.blind_s * 1000;
-    int sighted = so.connected && (caught || bound);
-    /* the daemon lags while a connected shard is not yet sighted or still
-     * lags past its bound: one blind spell from a reconnect to the end of
-     * its backlog, not one per pause in the delivery */
-    if (so.connected && (!sighted || (w->b.blind && (w->b.why & CW_BLIND_LAGGING)))) lagging = 1;
-    if (sighted == w->sighted) continue;
-    shard_tell(a, k, !sighted, now);
-    if (!atomic_load(&w->owned)) { /* lost meanwhile (lease thread): blind again */
-      shard_tell(a, k, 1, now);
-    } else if (sighted) {
-      char why[64];
-      cw_log(CW_LOG_INFO, "cluster: shard %d: sighted at %lld, %.1f s after its connect (%s)", k,
-             (long long)now, (double)(now - conn) / 1000.0,
-             caught ? "backlog in: lag below ingest_lag_s" : cw_blind_why_name(w->b.why, why, sizeof why));
-    } else {
-      cw_log(CW_LOG_INFO, "cluster: shard %d: blind at %lld", k, (long long)now);
-    }
-  }
-  /* lib/blind.h's lagging test, from the shards' own */
-  o->latest_recv_ms = lagging ? now : 0;
-  o->fresh_recv_ms = 0;
-}
-
 static void on_blind_tick(uv_timer_t *t) {
   app_t *a = t->data;
   cw_metrics_t *m = &a->m;
@@ -623,7 +460,10 @@ static void on_blind_tick(uv_timer_t *t) {
                       .latest_recv_ms = atomic_load(&m->recv_latest_ms),
                       .fresh_recv_ms = atomic_load(&m->recv_fresh_ms),
                       .stalled_ms = cw_mqtt_in_stalled_ms(a->mqtt_in, now)};
-  if (a->cfg.shards) shard_blind_tick(a, now, &o);
+  if (a->cfg.shards) { /* the command client and every owned shard's */
+    o.connected = cw_mqtt_in_up(a->mqtt_in);
+    cw_shards_tick(a->shards, now, &o);
+  }
   int was = a->blind.blind;
   int64_t since = a->blind.since_ms;
   int r = cw_blind_update(&a->blind, &o, now);
@@ -654,9 +494,7 @@ static void start_blind(app_t *a) {
                 (int64_t)a->cfg.ingest_alert_s * 1000, BLIND_STALL_MS, now);
   atomic_store(&a->m.ingest_blind, 1);
   post_blind(a, 1, now);
-  for (int k = 0; k < a->cfg.shards; k++)
-    cw_blind_init(&a->sw[k].b, (int64_t)a->cfg.ingest_lag_s * 1000, (int64_t)a->cfg.ingest_alert_s * 1000,
-                  BLIND_STALL_MS, now);
+  cw_shards_blind_init(a->shards, now, BLIND_STALL_MS);
   uv_timer_init(a->loop, &a->blind_tick);
   a->blind_tick.data = a;
   uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);
@@ -777,7 +615,7 @@ static void free_parts(app_t *a) {
   }
   cw_writer_free(a->writer);
   for (int g = 0; g < a->ndbw; g++) cw_writer_free(a->dbw[g]);
-  for (int k = 0; k < CW_MAX_SHARDS; k++) cw_journal_close(a->journal[k]);
+  cw_shards_free(a->shards); /* the journals, once the writers are done with them */
   for (int i = 0; i < a->npipes; i++) cw_pipeline_free(a->pipes[i]);
   cw_deadletter_close(a->deadletter);
   if (a->deadline_started) {
@@ -953,18 +791,18 @@ int main(int argc, char **argv) {
   start_loop_handles(a);
   reconcile_retained(a);
   cw_mqtt_out_start(a->mqtt_out); /* failures are retried by their timers */
-  if (!a->cfg.shards && journal_start(a)) goto out_stop;
+  if (!a->cfg.shards && cw_shards_journal_start(a->shards)) goto out_stop;
   cw_mqtt_in_start(a->mqtt_in);
   if (a->cfg.shards) { /* the shard clients connect once their lease is held */
     cw_lease_cfg_t lc = {.env = &a->env,
                          .ids = &a->ids,
                          .port = {a, all_post, all_route},
-                         .acquired = shard_acquired,
-                         .lost = shard_lost,
-                         .up = shard_up,
-                         .reconnect = shard_reconnect,
-                         .release = shard_release,
-                         .ctx = a};
+                         .acquired = cw_shards_acquired,
+                         .lost = cw_shards_lost,
+                         .up = cw_shards_up,
+                         .reconnect = cw_shards_reconnect,
+                         .release = cw_shards_release,
+                         .ctx = a->shards};
     if ((rc = cw_lease_start(&lc, &a->lease))) {
       cw_log(CW_LOG_ERROR, "cluster: lease thread: %s", strerror(-rc));
       goto out_stop;

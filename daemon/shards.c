@@ -1,0 +1,288 @@
+/* shards.c - per ingest client: its journal and, with [cluster], its watch
+ * (ownership, connect, blindness, handover); see shards.h. The client, the
+ * pipeline and the writers are reached only through the port main.c
+ * wires. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "fsutil.h"
+#include "shards.h"
+
+/* One ingest client. Atomics: written by the lease thread, paho's thread
+ * and the workers; b, caught_ms and sighted are the main loop's. */
+typedef struct shard {
+  cw_journal_t *journal;               /* opened at its first attach, then kept */
+  _Atomic int64_t latest_ms, fresh_ms; /* its workers' m->recv_* (cw_pipeline_cfg_t) */
+  _Atomic int owned;                   /* [cluster]: its lease is held */
+  _Atomic int64_t connected_ms;        /* wall clock of its client's connect, 0: not connected */
+  cw_blind_t b;
+  int64_t caught_ms;                   /* caught up (b not blind) since, 0: not */
+  int sighted;                         /* what its pipeline was last told */
+} shard_t;
+
+struct cw_shards {
+  const cw_env_t *env;
+  cw_shard_port_t port;
+  shard_t sh[CW_MAX_SHARDS];
+};
+
+int cw_shards_create(const cw_env_t *env, const cw_shard_port_t *port, cw_shards_t **out) {
+  cw_shards_t *s = calloc(1, sizeof *s);
+  if (!s) return -ENOMEM;
+  s->env = env;
+  s->port = *port;
+  *out = s;
+  return 0;
+}
+
+void cw_shards_free(cw_shards_t *s) {
+  if (!s) return;
+  for (int k = 0; k < CW_MAX_SHARDS; k++) cw_journal_close(s->sh[k].journal);
+  free(s);
+}
+
+_Atomic int64_t *cw_shards_lag_latest(cw_shards_t *s, int k) { return &s->sh[k].latest_ms; }
+_Atomic int64_t *cw_shards_lag_fresh(cw_shards_t *s, int k) { return &s->sh[k].fresh_ms; }
+
+/* ------------------------------------------------------------- journals */
+
+typedef struct replay_to {
+  cw_shards_t *s;
+  int k;
+} replay_to_t;
+
+static void replay_one(void *ctx, const cw_journal_entry_t *e) {
+  replay_to_t *r = ctx;
+  r->s->port.ingest(r->s->port.ctx, r->k, e);
+}
+
+/* Client k's journal file: [cluster] journal_dir/shard-K.journal, else
+ * [spool] journal, else spool_dir/ingest.journal. */
+static void journal_path(const cw_config_t *c, int k, char *path, size_t cap) {
+  if (c->shards) snprintf(path, cap, "%s/shard-%d.journal", c->journal_dir, k);
+  else if (c->journal[0]) snprintf(path, cap, "%s", c->journal);
+  else snprintf(path, cap, "%s/ingest.journal", c->spool_dir);
+}
+
+/* Before ingest client k connects: open its journal (once), replay what
+ * was not committed through pipeline k, in order and before the broker's
+ * backlog, then have the client append to it. A shard taken back by this
+ * process replays only what another process appended meanwhile. 0 or
+ * -errno (logged). */
+static int journal_attach(cw_shards_t *s, int k) {
+  const cw_config_t *c = s->env->cfg;
+  const cw_shard_port_t *p = &s->port;
+  shard_t *sh = &s->sh[k];
+  char path[PATH_MAX], dir[PATH_MAX];
+  int rc;
+  if (!sh->journal) {
+    journal_path(c, k, path, sizeof path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    rc = slash && slash != dir ? (*slash = 0, cw_mkdir_p(dir)) : 0;
+    if (rc == 0) rc = cw_journal_open(path, CW_JOURNAL_DEFAULT_BYTES, &sh->journal);
+    if (rc < 0) {
+      cw_log(CW_LOG_ERROR, "journal %s: %s", path, strerror(-rc));
+      return rc;
+    }
+    if (rc == 1)
+      cw_log(CW_LOG_ERROR, "journal %s: invalid header: set aside as %s.bad, starting empty", path,
+             path);
+    p->commit_journal(p->ctx, k, sh->journal);
+  }
+  cw_journal_replay_stats_t st;
+  replay_to_t to = {s, k};
+  cw_journal_replay(sh->journal, p->jpos_handed(p->ctx, k), replay_one, &to, &st);
+  if (st.entries || st.dropped)
+    cw_log(st.dropped ? CW_LOG_WARN : CW_LOG_INFO,
+           "journal: %s %d: replayed %llu messages not committed before (%llu bytes); "
+           "%llu bytes after a damaged record dropped",
+           c->shards ? "shard" : "ingest client", k, (unsigned long long)st.entries,
+           (unsigned long long)st.bytes, (unsigned long long)st.dropped);
+  p->journal(p->ctx, k, sh->journal);
+  return 0;
+}
+
+typedef struct replay_job {
+  cw_shards_t *s;
+  _Atomic int done;
+  int rc;
+} replay_job_t;
+
+static void *replay_main(void *arg) {
+  replay_job_t *r = arg;
+  r->rc = journal_attach(r->s, 0);
+  atomic_store(&r->done, 1);
+  return NULL;
+}
+
+int cw_shards_journal_start(cw_shards_t *s) {
+  const cw_shard_port_t *p = &s->port;
+  replay_job_t r = {.s = s};
+  pthread_t t;
+  if (pthread_create(&t, NULL, replay_main, &r)) return journal_attach(s, 0);
+  while (!atomic_load(&r.done)) {
+    p->drain_alerts(p->ctx);
+    cw_sleep_ms(2);
+  }
+  pthread_join(t, NULL);
+  p->drain_alerts(p->ctx);
+  return r.rc;
+}
+
+/* ------------------------------------------------------------- [cluster] lease callbacks */
+
+void cw_shards_acquired(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  const cw_shard_port_t *p = &s->port;
+  p->set_blind(p->ctx, k, INT64_MAX); /* until its backlog is in (cw_shards_tick) */
+  atomic_store(&s->sh[k].connected_ms, 0);
+  atomic_store(&s->sh[k].owned, 1);
+  /* the journal's rest first (while blind, a reading not newer than its
+   * socket's stored one is stored without detection); a shard whose journal
+   * cannot be opened still runs, as it did before journals existed */
+  journal_attach(s, k);
+  p->connect(p->ctx, k);
+}
+
+/* Stop watching shard k: its client dropped, its engines blind (another
+ * process watches its stations now or next). */
+static void disown(cw_shards_t *s, int k) {
+  const cw_shard_port_t *p = &s->port;
+  atomic_store(&s->sh[k].owned, 0);
+  p->drop(p->ctx, k);
+  atomic_store(&s->sh[k].connected_ms, 0);
+  p->set_blind(p->ctx, k, INT64_MAX);
+}
+
+void cw_shards_lost(void *ctx, int k) { disown(ctx, k); }
+
+/* Rebalance, on the lease thread: the client is dropped (the broker keeps
+ * the session and queues for the next owner); what it delivered is in
+ * shard k's rings: wait until the workers and the writer have taken it
+ * all, then until the writers have stored it and the alerts it raised. */
+#define RELEASE_DRAIN_MS 10000
+int cw_shards_release(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  const cw_shard_port_t *p = &s->port;
+  int64_t until = cw_mono_ms() + RELEASE_DRAIN_MS;
+  disown(s, k);
+  int quiet = 0; /* consecutive empty looks, 50 ms apart: no delivery was under way */
+  while (quiet < 3 && cw_mono_ms() < until && !cw_env_stopping(s->env)) {
+    quiet = p->rings_empty(p->ctx, k) && !p->stalled_ms(p->ctx, k, cw_now_ms()) ? quiet + 1 : 0;
+    cw_sleep_ms(50);
+  }
+  int left = (int)(until - cw_mono_ms());
+  if (quiet < 3 || p->sync(p->ctx, k, left > 0 ? left : 1)) {
+    atomic_store(&s->sh[k].owned, 1); /* kept: the lease thread reconnects it */
+    return -ETIMEDOUT;
+  }
+  return 0;
+}
+
+int cw_shards_up(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  return s->port.up(s->port.ctx, k);
+}
+
+void cw_shards_reconnect(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  atomic_store(&s->sh[k].connected_ms, 0);
+  s->port.connect(s->port.ctx, k);
+}
+
+/* Paho's thread: the lag is measured afresh from here (a session backlog
+ * comes first); the main loop's tick decides when the shard is sighted. */
+void cw_shards_connected(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  int64_t now = cw_now_ms();
+  atomic_store(&s->sh[k].latest_ms, 0);
+  atomic_store(&s->sh[k].fresh_ms, 0);
+  atomic_store(&s->sh[k].connected_ms, now);
+  cw_log(CW_LOG_INFO, "cluster: shard %d: connected at %lld; blind until its backlog is in "
+         "(at most %d s)", k, (long long)now, s->env->cfg->blind_s);
+}
+
+/* ------------------------------------------------------------- [cluster] blindness */
+
+void cw_shards_blind_init(cw_shards_t *s, int64_t now_ms, int64_t stall_ms) {
+  const cw_config_t *c = s->env->cfg;
+  for (int k = 0; k < c->shards; k++)
+    cw_blind_init(&s->sh[k].b, (int64_t)c->ingest_lag_s * 1000, (int64_t)c->ingest_alert_s * 1000,
+                  stall_ms, now_ms);
+}
+
+/* One shard's engines told blind (1) or sighted (0): the engine's own
+ * state (cw_engine_set_blind: offline timers restart when sighted) and the
+ * workers' (no sweep, late redeliveries stored without detection). */
+static void tell(cw_shards_t *s, int k, int blind, int64_t now) {
+  const cw_shard_port_t *p = &s->port;
+  cw_ctl_t *c = calloc(1, sizeof *c);
+  if (c) {
+    c->type = CW_CTL_BLIND;
+    c->socket = (uint8_t)blind;
+    c->ts_ms = now;
+    p->post_all(p->ctx, k, c);
+  }
+  p->set_blind(p->ctx, k, blind ? INT64_MAX : 0);
+  s->sh[k].sighted = !blind;
+}
+
+/* Every tick: each owned shard is blind until its client is connected and
+ * caught up (lib/blind.h over its own lag: a reading received within
+ * ingest_lag_s of its ts among the last ones) for SHARD_CAUGHT_MS, or until
+ * blind_s after the connect (the bound: a shard that never catches up is
+ * judged all the same, and the ingest alert says it lags). A shard not
+ * owned is blind. */
+#define SHARD_CAUGHT_MS 2000
+void cw_shards_tick(cw_shards_t *s, int64_t now, cw_blind_obs_t *o) {
+  const cw_config_t *c = s->env->cfg;
+  const cw_shard_port_t *p = &s->port;
+  int lagging = 0;
+  for (int k = 0; k < c->shards; k++) {
+    shard_t *w = &s->sh[k];
+    if (!atomic_load(&w->owned)) {
+      if (w->sighted) tell(s, k, 1, now);
+      continue;
+    }
+    int64_t conn = atomic_load(&w->connected_ms);
+    cw_blind_obs_t so = {.connected = conn > 0 && p->up(p->ctx, k),
+                         .latest_recv_ms = atomic_load(&w->latest_ms),
+                         .fresh_recv_ms = atomic_load(&w->fresh_ms),
+                         .stalled_ms = p->stalled_ms(p->ctx, k, now)};
+    cw_blind_update(&w->b, &so, now);
+    if (w->b.blind) w->caught_ms = 0;
+    else if (!w->caught_ms) w->caught_ms = now;
+    o->connected = o->connected && so.connected;
+    if (so.stalled_ms > o->stalled_ms) o->stalled_ms = so.stalled_ms;
+    /* caught up needs evidence: a reading since the connect (a broker may
+     * start the backlog seconds late: silence is not "caught up") */
+    int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS && so.latest_recv_ms > 0;
+    int bound = c->blind_s > 0 && conn > 0 && now - conn >= (int64_t)c->blind_s * 1000;
+    int sighted = so.connected && (caught || bound);
+    /* the daemon lags while a connected shard is not yet sighted or still
+     * lags past its bound: one blind spell from a reconnect to the end of
+     * its backlog, not one per pause in the delivery */
+    if (so.connected && (!sighted || (w->b.blind && (w->b.why & CW_BLIND_LAGGING)))) lagging = 1;
+    if (sighted == w->sighted) continue;
+    tell(s, k, !sighted, now);
+    if (!atomic_load(&w->owned)) { /* lost meanwhile (lease thread): blind again */
+      tell(s, k, 1, now);
+    } else if (sighted) {
+      char why[64];
+      cw_log(CW_LOG_INFO, "cluster: shard %d: sighted at %lld, %.1f s after its connect (%s)", k,
+             (long long)now, (double)(now - conn) / 1000.0,
+             caught ? "backlog in: lag below ingest_lag_s" : cw_blind_why_name(w->b.why, why, sizeof why));
+    } else {
+      cw_log(CW_LOG_INFO, "cluster: shard %d: blind at %lld", k, (long long)now);
+    }
+  }
+  /* lib/blind.h's lagging test, from the shards' own */
+  o->latest_recv_ms = lagging ? now : 0;
+  o->fresh_recv_ms = 0;
+}
