@@ -1,6 +1,7 @@
 /* db_alerts.c - storing alert events: one upsert of the alerts row and one
- * alert_events row per event, in one transaction per call; an event the
- * database refuses for its content is logged and skipped. */
+ * alert_events row per event (a charging session: one upsert), in one
+ * transaction per call, sent in libpq pipeline mode; an event the database
+ * refuses for its content is logged and skipped. */
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -135,74 +136,147 @@ static const char SQL_SESSION[] =
     " timestamptz 'epoch' + $4::bigint * interval '1 millisecond', $5::float8, $6::real, $7::real,"
     " $8, $9::int)";
 
-static int session_one(cw_wdb_t *db, const cw_session_t *s, char *msg, size_t cap) {
-  char sock[8], t0[24], t1[24], wh[32], pw[32], pt[32], n[16];
-  snprintf(sock, sizeof sock, "%u", (unsigned)s->socket);
-  snprintf(t0, sizeof t0, "%lld", (long long)s->start_ms);
-  snprintf(t1, sizeof t1, "%lld", (long long)s->end_ms);
-  snprintf(wh, sizeof wh, "%.9g", s->energy_wh > 0 ? s->energy_wh : 0.0);
-  snprintf(pw, sizeof pw, "%.9g", (double)s->peak_w);
-  snprintf(pt, sizeof pt, "%.9g", (double)s->peak_t);
-  snprintf(n, sizeof n, "%u", (unsigned)s->readings);
-  const char *v[9] = {s->station, sock, t0, t1, wh, isnan(s->peak_w) ? NULL : pw,
-                      isnan(s->peak_t) ? NULL : pt, cw_session_end_name(s->end), n};
-  PGresult *r = PQexecParams(db->conn, SQL_SESSION, 9, NULL, v, NULL, NULL, 0);
-  int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  int rc = ok ? CW_WDB_OK : cw__wdb_classify(db->conn, r, msg, cap);
-  PQclear(r);
-  return ok ? CW_WDB_OK : rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
+/* The statements of one event with their parameters: a session is one
+ * upsert; an alert event is the alerts upsert, then the alert_events row.
+ * The strings live here until the statements are sent or run. */
+typedef struct {
+  int nstmt, nparams;
+  const char *sql[2];
+  const Oid *types;
+  const char *v[19];
+  char id[24], sock[8], ts[24], t1[24], val[32], thr[32], recv[24], cnt[16], n[16];
+  char ref[sizeof(((cw_alert_event_t *)0)->ref) + 1];
+  char *origin; /* cJSON_free */
+} stmts_t;
+
+static void session_stmts(const cw_session_t *s, stmts_t *p) {
+  snprintf(p->sock, sizeof p->sock, "%u", (unsigned)s->socket);
+  snprintf(p->ts, sizeof p->ts, "%lld", (long long)s->start_ms);
+  snprintf(p->t1, sizeof p->t1, "%lld", (long long)s->end_ms);
+  snprintf(p->val, sizeof p->val, "%.9g", s->energy_wh > 0 ? s->energy_wh : 0.0);
+  snprintf(p->thr, sizeof p->thr, "%.9g", (double)s->peak_w);
+  snprintf(p->recv, sizeof p->recv, "%.9g", (double)s->peak_t);
+  snprintf(p->n, sizeof p->n, "%u", (unsigned)s->readings);
+  const char *v[9] = {s->station, p->sock, p->ts, p->t1, p->val, isnan(s->peak_w) ? NULL : p->thr,
+                      isnan(s->peak_t) ? NULL : p->recv, cw_session_end_name(s->end), p->n};
+  memcpy(p->v, v, sizeof v);
+  p->nstmt = 1;
+  p->nparams = 9;
+  p->sql[0] = SQL_SESSION;
+  p->types = NULL;
 }
 
+/* s: the unwrapped session when ev carries one (its strings point into it). */
+static void event_stmts(cw_wdb_t *db, const cw_alert_event_t *ev, cw_session_t *s, stmts_t *p) {
+  p->origin = NULL;
+  if (cw_session_unwrap(ev, s)) {
+    session_stmts(s, p);
+    return;
+  }
+  snprintf(p->id, sizeof(p->id), "%lld", (long long)ev->id);
+  snprintf(p->sock, sizeof(p->sock), "%u", ev->socket);
+  snprintf(p->ts, sizeof(p->ts), "%lld", (long long)ev->ts_ms);
+  snprintf(p->val, sizeof(p->val), "%.17g", ev->value);
+  snprintf(p->thr, sizeof(p->thr), "%.17g", ev->threshold);
+  snprintf(p->recv, sizeof(p->recv), "%lld", (long long)(ev->recv_ms ? ev->recv_ms : ev->ts_ms));
+  snprintf(p->cnt, sizeof(p->cnt), "%u", (unsigned)ev->count);
+  snprintf(p->ref, sizeof p->ref, "%.*s", (int)sizeof ev->ref, ev->ref);
+  p->origin = mqtt_origin(db, ev);
+  const char *v[19] = {
+      p->id, ev->station, p->sock, cw_kind_name(ev->kind),
+      ev->severity == CW_SEV_NONE ? NULL : cw_severity_name(ev->severity),
+      cw_alert_state_name(ev->state), cw_event_name(ev->event), p->ts, p->val, p->thr,
+      ev->message, ev->unit, ev->by[0] ? ev->by : NULL, p->recv, p->cnt, cw_alert_event_note(ev),
+      p->ref[0] ? p->ref : NULL, /* none: the database gives one (schema/003_ops.sql) */
+      p->origin,
+      db->env->cfg->mqtt_client_id}; /* the alert's owner (schema/006_alert_owner.sql) */
+  memcpy(p->v, v, sizeof v);
+  p->nstmt = 2;
+  p->nparams = 19;
+  p->sql[0] = SQL_ALERT_UPSERT;
+  p->sql[1] = SQL_ALERT_EVENT;
+  p->types = alert_types;
+}
+
+static int result_rc(cw_wdb_t *db, PGresult *r, char *msg, size_t cap) {
+  ExecStatusType st = PQresultStatus(r);
+  int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? CW_WDB_OK
+                                                           : cw__wdb_classify(db->conn, r, msg, cap);
+  return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
+}
+
+/* One event, statement by statement (the path that finds a refused event). */
 static int alert_one(cw_wdb_t *db, const cw_alert_event_t *ev, char *msg, size_t cap) {
   cw_session_t sess;
-  if (cw_session_unwrap(ev, &sess)) return session_one(db, &sess, msg, cap);
-  char id[24], sock[8], ts[24], val[32], thr[32], recv[24], cnt[16];
-  const char *v[19];
-  char ref[sizeof ev->ref + 1];
-  snprintf(id, sizeof(id), "%lld", (long long)ev->id);
-  snprintf(sock, sizeof(sock), "%u", ev->socket);
-  snprintf(ts, sizeof(ts), "%lld", (long long)ev->ts_ms);
-  snprintf(val, sizeof(val), "%.17g", ev->value);
-  snprintf(thr, sizeof(thr), "%.17g", ev->threshold);
-  snprintf(recv, sizeof(recv), "%lld", (long long)(ev->recv_ms ? ev->recv_ms : ev->ts_ms));
-  v[0] = id;
-  v[1] = ev->station;
-  v[2] = sock;
-  v[3] = cw_kind_name(ev->kind);
-  v[4] = ev->severity == CW_SEV_NONE ? NULL : cw_severity_name(ev->severity);
-  v[5] = cw_alert_state_name(ev->state);
-  v[6] = cw_event_name(ev->event);
-  v[7] = ts;
-  v[8] = val;
-  v[9] = thr;
-  v[10] = ev->message;
-  v[11] = ev->unit;
-  v[12] = ev->by[0] ? ev->by : NULL;
-  v[13] = recv;
-  snprintf(cnt, sizeof(cnt), "%u", (unsigned)ev->count);
-  v[14] = cnt;
-  v[15] = cw_alert_event_note(ev);
-  snprintf(ref, sizeof ref, "%.*s", (int)sizeof ev->ref, ev->ref);
-  v[16] = ref[0] ? ref : NULL; /* none: the database gives one (schema/003_ops.sql) */
-  char *origin = mqtt_origin(db, ev);
-  v[17] = origin;
-  v[18] = db->env->cfg->mqtt_client_id; /* the alert's owner (schema/006_alert_owner.sql) */
+  stmts_t p;
+  event_stmts(db, ev, &sess, &p);
   int rc = CW_WDB_OK;
-  for (int k = 0; k < 2 && rc == CW_WDB_OK; k++) {
-    PGresult *r = PQexecParams(db->conn, k ? SQL_ALERT_EVENT : SQL_ALERT_UPSERT, 19, alert_types, v,
-                               NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) rc = cw__wdb_classify(db->conn, r, msg, cap);
+  for (int k = 0; k < p.nstmt && rc == CW_WDB_OK; k++) {
+    PGresult *r = PQexecParams(db->conn, p.sql[k], p.nparams, p.types, p.v, NULL, NULL, 0);
+    rc = result_rc(db, r, msg, cap);
     PQclear(r);
   }
-  cJSON_free(origin);
-  return rc == CW_WDB_DUP ? CW_WDB_PERM : rc;
+  cJSON_free(p.origin);
+  return rc;
+}
+
+/* Events per pipeline sync: their results (a few dozen bytes each) fit the
+ * socket buffers, so sending a whole chunk before reading cannot block both
+ * ends at once on this blocking connection. */
+#define PIPE_CHUNK 128
+
+/* Events [0, n) inside the open transaction, sent in pipeline mode a chunk
+ * at a time: one round trip per chunk instead of one per statement (a
+ * checkpoint or a stop writes thousands of sessions). The first failure
+ * ends it; later statements of its chunk are skipped by the server. */
+static int events_pipelined(cw_wdb_t *db, const cw_alert_event_t *v, size_t n, char *msg,
+                            size_t cap) {
+  int rc = CW_WDB_OK;
+  if (!PQenterPipelineMode(db->conn)) return CW_WDB_TEMP;
+  for (size_t i = 0; i < n && rc == CW_WDB_OK; i += PIPE_CHUNK) {
+    size_t end = i + PIPE_CHUNK < n ? i + PIPE_CHUNK : n;
+    int sent = 0, sync = 1;
+    for (size_t e = i; e < end && rc == CW_WDB_OK; e++) {
+      cw_session_t sess;
+      stmts_t p;
+      event_stmts(db, &v[e], &sess, &p);
+      for (int k = 0; k < p.nstmt && rc == CW_WDB_OK; k++) {
+        if (PQsendQueryParams(db->conn, p.sql[k], p.nparams, p.types, p.v, NULL, NULL, 0)) sent++;
+        else rc = cw__wdb_classify(db->conn, NULL, msg, cap); /* connection trouble */
+      }
+      cJSON_free(p.origin);
+    }
+    if (!PQpipelineSync(db->conn)) {
+      if (rc == CW_WDB_OK) rc = cw__wdb_classify(db->conn, NULL, msg, cap);
+      sync = 0;
+    }
+    /* every result of what was sent, then the sync point */
+    for (int k = 0; k < sent; k++) {
+      PGresult *r = PQgetResult(db->conn);
+      if (!r) { /* connection lost: no more results */
+        if (rc == CW_WDB_OK) rc = cw__wdb_classify(db->conn, NULL, msg, cap);
+        sync = 0;
+        break;
+      }
+      if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED && rc == CW_WDB_OK) rc = result_rc(db, r, msg, cap);
+      PQclear(r);
+      while ((r = PQgetResult(db->conn))) PQclear(r); /* the NULL that ends each result */
+    }
+    while (sync) {
+      PGresult *r = PQgetResult(db->conn);
+      if (!r) break;
+      sync = PQresultStatus(r) != PGRES_PIPELINE_SYNC;
+      PQclear(r);
+    }
+  }
+  if (!PQexitPipelineMode(db->conn) && rc == CW_WDB_OK) rc = CW_WDB_TEMP;
+  return rc;
 }
 
 int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
   char msg[256] = "";
   int rc = cw__wdb_run(db, "BEGIN", 0, NULL, msg, sizeof(msg));
-  for (size_t i = 0; rc == CW_WDB_OK && i < n; i++) rc = alert_one(db, &v[i], msg, sizeof(msg));
+  if (rc == CW_WDB_OK) rc = events_pipelined(db, v, n, msg, sizeof(msg));
   if (rc == CW_WDB_OK) rc = cw__wdb_run(db, "COMMIT", 0, NULL, msg, sizeof(msg));
   if (rc == CW_WDB_OK) {
     db->backoff_ms = CW_WDB_BACKOFF_MIN_MS;
@@ -221,8 +295,13 @@ int cw__wdb_store_alerts(cw_wdb_t *db, const cw_alert_event_t *v, size_t n) {
     if (rc == CW_WDB_OK) continue;
     cw__wdb_rollback(db);
     if (rc != CW_WDB_PERM) return CW_WDB_TEMP; /* earlier ones are stored; replay is idempotent */
-    cw_log(CW_LOG_ERROR, "writer: alert %lld event %s refused by the database: %s", (long long)v[i].id,
-           cw_event_name(v[i].event), msg);
+    cw_session_t sess;
+    if (cw_session_unwrap(&v[i], &sess))
+      cw_log(CW_LOG_ERROR, "writer: charging session %s/%u refused by the database: %s", sess.station,
+             (unsigned)sess.socket, msg);
+    else
+      cw_log(CW_LOG_ERROR, "writer: alert %lld event %s refused by the database: %s",
+             (long long)v[i].id, cw_event_name(v[i].event), msg);
   }
   return CW_WDB_OK;
 }

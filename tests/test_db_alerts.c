@@ -3,10 +3,12 @@
  * reopens the row; rectified records who, when and the note, and a late
  * copy of an earlier step (acknowledged) does not take it back; restore
  * reads count and the rectified state. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "db.h"
 #include "fixture.h"
+#include "session.h"
 #include "test.h"
 
 #define T0 1764374400000LL /* 2025-11-29T00:00:00Z */
@@ -41,18 +43,25 @@ static char *q(PGconn *c, const char *sql) {
   return out;
 }
 
+/* A writer connection to a fresh database with the schema and station DBA1
+ * (c: a second connection for the checks); 0, or -1 when it failed. */
+static int open_db(cw_fx_t *f, cw_wdb_t *db, PGconn **c) {
+  cw_writer_t *w = NULL;
+  if (cw_fx_writer(f, &w)) return -1; /* applies the schema */
+  cw_writer_free(w);
+  *c = cw_fx_conn(f);
+  cw_fx_exec(*c, "INSERT INTO stations(code) VALUES ('DBA1')");
+  if (cw__wdb_init(db, &f->env, NULL) || cw__wdb_connect_blocking(db)) return -1;
+  db->ready = 1;
+  return 0;
+}
+
 CW_TEST(db_alerts_repeat_rectify) {
   static cw_fx_t f;
   CW_FX_NEED_PG(&f, "cw_db_alerts_test");
-  cw_writer_t *w = NULL;
-  CHECK_EQ(cw_fx_writer(&f, &w), 0); /* applies the schema */
-  cw_writer_free(w);
-  PGconn *c = cw_fx_conn(&f);
-  cw_fx_exec(c, "INSERT INTO stations(code) VALUES ('DBA1')");
   static cw_wdb_t db;
-  CHECK_EQ(cw__wdb_init(&db, &f.env, NULL), 0);
-  CHECK_EQ(cw__wdb_connect_blocking(&db), 0);
-  db.ready = 1;
+  PGconn *c = NULL;
+  CHECK_EQ(open_db(&f, &db, &c), 0);
 
   cw_alert_event_t v[3] = {
       ev_at(CW_EV_RAISED, CW_ALERT_OPEN, T0, 1, "", "power 800 W"),
@@ -90,6 +99,58 @@ CW_TEST(db_alerts_repeat_rectify) {
   CHECK_EQ(f.posted_tail->alert.id, 4242);
   CHECK_EQ(f.posted_tail->alert.count, 2);
   CHECK_EQ(f.posted_tail->alert.state, CW_ALERT_RECTIFIED);
+  cw__wdb_close(&db);
+  cw__wdb_free(&db);
+  PQfinish(c);
+  cw_fx_free(&f);
+}
+
+/* Many events in one call go through the pipeline a chunk at a time: 300
+ * sessions and an alert's events between them, all stored; a batch with one
+ * session the database refuses (ended before it started) stores every other
+ * event of it and skips that one. */
+CW_TEST(db_alerts_pipelined_chunks) {
+  static cw_fx_t f;
+  CW_FX_NEED_PG(&f, "cw_db_alerts_pipe_test");
+  static cw_wdb_t db;
+  PGconn *c = NULL;
+  CHECK_EQ(open_db(&f, &db, &c), 0);
+
+  enum { N = 302 };
+  static cw_alert_event_t v[N];
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < N; i++) {
+      if (i == 0 || i == N - 1) { /* an alert raised first and cleared last */
+        v[i] = ev_at(i ? CW_EV_CLEARED : CW_EV_RAISED, i ? CW_ALERT_CLEARED : CW_ALERT_OPEN,
+                     T0 + i * 1000LL, 1, "", "power 800 W");
+        v[i].id = 5000 + pass;
+        continue;
+      }
+      cw_session_t s;
+      memset(&s, 0, sizeof s);
+      snprintf(s.station, sizeof s.station, "P%d%s", (i - 1) / 150, pass ? "b" : "a");
+      s.socket = (uint8_t)((i - 1) % 150 + 1);
+      s.start_ms = T0;
+      s.end_ms = T0 + 60000;
+      s.energy_wh = i;
+      s.peak_w = 150;
+      s.peak_t = NAN;
+      s.readings = 3;
+      s.end = CW_SEND_RESTART;
+      if (pass == 1 && i == 200) s.end_ms = T0 - 1; /* refused: ends before it starts */
+      cw_session_wrap(&s, &v[i]);
+    }
+    CHECK_EQ(cw__wdb_store_alerts(&db, v, N), CW_WDB_OK);
+  }
+  CHECK_STR(q(c, "SELECT count(*) || ' ' || sum(energy_wh) FROM charging_sessions WHERE station LIKE 'P_a'"),
+            "300 45150");
+  CHECK_STR(q(c, "SELECT count(*) || ' ' || sum(energy_wh) FROM charging_sessions WHERE station LIKE 'P_b'"),
+            "299 44950");
+  CHECK_STR(q(c, "SELECT string_agg(a.id || ':' || a.state || ':' || (SELECT count(*) FROM alert_events e"
+                 " WHERE e.alert_id = a.id), ',' ORDER BY a.id) FROM alerts a WHERE a.id >= 5000"),
+            "5000:cleared:2,5001:cleared:2");
+  /* the connection is usable outside pipeline mode afterwards */
+  CHECK_EQ(PQpipelineStatus(db.conn), PQ_PIPELINE_OFF);
   cw__wdb_close(&db);
   cw__wdb_free(&db);
   PQfinish(c);
