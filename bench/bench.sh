@@ -250,11 +250,16 @@ countsub_run() { # cap filter nmsg tag
 
 # One chargewatchd run, live or drain; writes $OUT/e2e.TAG and samples.
 e2e_run() { # cap nread nmsg tag
-  local cap=$1 want=$2 n=$3 tag=$4 c0 c1 m0 m1 t0 rp stored rej lost
+  local cap=$1 want=$2 n=$3 tag=$4 c0 c1 m0 m1 t0 rp stored rej lost st=0
   reset_db
   if [ "${tag#*drain}" != "$tag" ]; then
-    # create the persistent session, let the broker queue the capture, then consume it
+    # create the persistent session, let the broker queue the capture, then
+    # consume it. This first start, idle for 1 s, also prices the daemon's
+    # start-up (schema check, restore, zone files): a fixed cost that the
+    # drain's whole-life CPU includes and a bare subscriber does not have.
     start_daemon "cw-bench-$tag"
+    sleep 1
+    st=$(cpu_ticks "$DAEMON_PID")
     stop_daemon keep
     $REPLAY -f "$cap" --client-prefix "cw-p-$tag" >"$OUT/replay-$tag" 2>/dev/null
     m0=$(cpu_ticks "$CW_MQTT_PID")
@@ -286,7 +291,7 @@ e2e_run() { # cap nread nmsg tag
   if awk "BEGIN { exit !($DONE_T > $FIRST_T && $DONE_ROWS > $FIRST_ROWS) }"; then
     steady=$(calc "($DONE_ROWS - $FIRST_ROWS) / ($DONE_T - $FIRST_T)" 0)
   fi
-  echo "e2e: sent=$sent stored=$stored rejected=$rej lost=$lost seconds=$(calc "$DONE_T - $t0") readings_per_s=$(calc "$stored / ($DONE_T - $t0)" 0) steady_readings_per_s=$steady cpu_us_per_reading=$(calc "($c1 - $c0) * 1e6 / $TCK / $want" 2) broker_cpu_us_per_msg=$(calc "($m1 - $m0) * 1e6 / $TCK / $n" 2) hwm_kb=$hwm" >"$OUT/e2e.$tag"
+  echo "e2e: sent=$sent stored=$stored rejected=$rej lost=$lost seconds=$(calc "$DONE_T - $t0") readings_per_s=$(calc "$stored / ($DONE_T - $t0)" 0) steady_readings_per_s=$steady cpu_us_per_reading=$(calc "($c1 - $c0) * 1e6 / $TCK / $want" 2) startup_cpu_ms=$(calc "$st * 1000 / $TCK" 0) cpu_us_per_reading_after_start=$(calc "($c1 - $c0 - $st) * 1e6 / $TCK / $want" 2) broker_cpu_us_per_msg=$(calc "($m1 - $m0) * 1e6 / $TCK / $n" 2) hwm_kb=$hwm" >"$OUT/e2e.$tag"
   cat "$OUT/e2e.$tag" >&2
 }
 
@@ -448,6 +453,8 @@ for kind in live batched drain bdrain; do
   eval "CS_BRK_$kind=\$(pick countsub.$kind broker_cpu_us_per_msg)"
   eval "E_RATE_$kind=\$(pick e2e.$kind readings_per_s)"
   eval "E_CPU_$kind=\$(pick e2e.$kind cpu_us_per_reading)"
+  eval "E_CPUS_$kind=\$(pick e2e.$kind cpu_us_per_reading_after_start)"
+  eval "E_START_$kind=\$(pick e2e.$kind startup_cpu_ms)"
   eval "E_BRK_$kind=\$(pick e2e.$kind broker_cpu_us_per_msg)"
   eval "E_STEADY_$kind=\$(pick e2e.$kind steady_readings_per_s)"
   eval "E_LOST_$kind=\$(for t in \$(seq 1 $RUNS); do field lost <$OUT/e2e.$kind\$t; done | sort -g | tail -1)"
@@ -508,7 +515,9 @@ r3() { calc "$1" 2; }
   echo "| goal | measured | target |"
   echo "|---|---|---|"
   echo "| drain, one reading per message: daemon CPU per message / bare subscriber's | $E_CPU_drain / $CS_CPU_drain us = $(r3 "$E_CPU_drain / $CS_CPU_drain")x | <= 1.25x |"
+  echo "| the same, the daemon's start-up CPU left out (its first, idle start in the same run: $E_START_drain ms) | $E_CPUS_drain / $CS_CPU_drain us = $(r3 "$E_CPUS_drain / $CS_CPU_drain")x | <= 1.25x |"
   echo "| drain, station-batched: daemon CPU per reading / bare subscriber's | $E_CPU_bdrain / $(calc "$CS_CPU_bdrain * $NMSG_B / $NREAD_B" 2) us = $(r3 "$E_CPU_bdrain / ($CS_CPU_bdrain * $NMSG_B / $NREAD_B)")x | <= 2.2x |"
+  echo "| the same, start-up left out ($E_START_bdrain ms) | $E_CPUS_bdrain / $(calc "$CS_CPU_bdrain * $NMSG_B / $NREAD_B" 2) us = $(r3 "$E_CPUS_bdrain / ($CS_CPU_bdrain * $NMSG_B / $NREAD_B)")x | <= 2.2x |"
   echo "| drain, station-batched: readings/s into the indexed readings table (first row -> last row committed; from the daemon's start: $E_RATE_bdrain) | $E_STEADY_bdrain | >= 150,000 |"
   if [ -n "$NR_CPU" ]; then
     echo "| station-batched, live: Node-RED CPU per reading / chargewatchd's ($NR_NOTE) | $NR_CPU / $CWP_CPU us = $(calc "$NR_CPU / $CWP_CPU" 1)x | >= 10x |"
@@ -549,7 +558,7 @@ r3() { calc "$1" 2; }
   echo
   echo "Per run (live / batched / drain / batched drain): daemon readings/s $(readvals e2e.live readings_per_s)/ $(readvals e2e.batched readings_per_s)/ $(readvals e2e.drain readings_per_s)/ $(readvals e2e.bdrain readings_per_s); bare subscriber msgs/s $(readvals countsub.live msgs_per_s)/ $(readvals countsub.batched msgs_per_s)/ $(readvals countsub.drain msgs_per_s)/ $(readvals countsub.bdrain msgs_per_s); daemon CPU us/reading $(readvals e2e.live cpu_us_per_reading)/ $(readvals e2e.batched cpu_us_per_reading)/ $(readvals e2e.drain cpu_us_per_reading)/ $(readvals e2e.bdrain cpu_us_per_reading); bare subscriber CPU us/msg $(readvals countsub.live cpu_us_per_msg)/ $(readvals countsub.batched cpu_us_per_msg)/ $(readvals countsub.drain cpu_us_per_msg)/ $(readvals countsub.bdrain cpu_us_per_msg); COPY rows/s $(for r in $(seq 1 "$RUNS"); do field rows_per_s <"$OUT/copyraw.$r"; done | tr '\n' ' ')."
   echo
-  echo "Definitions: live = the subscriber is connected while \`replay\` publishes (QoS 1, one connection), so both are bounded by the publisher too; drain = the broker first queues the whole capture for the consumer's persistent session, then the consumer is started and timed until the last message (subscriber) or the last row committed (daemon, from its start). CPU is utime+stime of the consumer process (/proc/PID/stat, getrusage) over the same interval, per reading. Lead time = alerts.opened_at minus the injected start_ts_ms of gen's truth row, both in capture time (the replay's ts shift, $SHIFT ms, recovered from the first record); negative = raised before the labelled start (e.g. the 2 C/min warning before the runaway jump)."
+  echo "Definitions: live = the subscriber is connected while \`replay\` publishes (QoS 1, one connection), so both are bounded by the publisher too; drain = the broker first queues the whole capture for the consumer's persistent session, then the consumer is started and timed until the last message (subscriber) or the last row committed (daemon, from its start); "start-up left out" subtracts the CPU the same daemon used in its first start (the one that creates the session), 1 s after it answered on /metrics with nothing to receive. The benchmark itself polls /metrics every ~50 ms (about 0.5 ms of the daemon's CPU per poll), which counts in the daemon's figures. CPU is utime+stime of the consumer process (/proc/PID/stat, getrusage) over the same interval, per reading. Lead time = alerts.opened_at minus the injected start_ts_ms of gen's truth row, both in capture time (the replay's ts shift, $SHIFT ms, recovered from the first record); negative = raised before the labelled start (e.g. the 2 C/min warning before the runaway jump)."
   [ -s "$OUT/daemon-exit.txt" ] && { echo; echo "Daemon exits: $(grep -c shutdown "$OUT/daemon-exit.txt") stops, slowest shutdown $(sed -n 's/.*shutdown \([0-9.]*\) s/\1/p' "$OUT/daemon-exit.txt" | sort -g | tail -1) s; non-zero exits: $(grep -c 'exit status' "$OUT/daemon-exit.txt" || true)."; }
   echo
   echo "Commands (OUT=build/bench-run):"
