@@ -1,4 +1,4 @@
-/* fuzz-sources: lib/cw.c lib/topic.c lib/decode.c lib/text.c */
+/* fuzz-sources: lib/cw.c lib/topic.c lib/decode.c lib/json_arena.c lib/text.c */
 /* fuzz-libs: -lcjson -lm */
 /* fuzz_decode.c - libFuzzer target for cw_decode: the input is
  * "<topic>\n<payload>" (no '\n': all topic, empty payload). Checks the
