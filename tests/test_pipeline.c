@@ -335,9 +335,10 @@ CW_TEST(pipeline_inline_sweep_without_messages) {
   CHECK(offline >= 1);
 }
 
-/* Inline mode, backpressure: a 4 KiB reading ring and no consumer. The
- * producer thread must wait (not drop) once the ring is full; a consumer
- * started then takes every reading exactly once. */
+/* Inline mode, backpressure: the smallest reading ring (inline it has the
+ * 4 KiB ring budget twice, 8 KiB) and no consumer. The producer thread must
+ * wait (not drop) once the ring is full; a consumer started then takes every
+ * reading exactly once. */
 #define BP_MSGS 600
 typedef struct bp_ctx {
   pipe_ctx_t *c;
@@ -367,8 +368,9 @@ CW_TEST(pipeline_inline_backpressure) {
   CHECK_EQ(cw_pipeline_start(c->p), 0);
   CHECK_EQ(pthread_create(&prod, NULL, bp_produce, &b), 0);
   cw_ring_t *rr = cw_pipeline_readings(c->p, 0);
+  size_t cap = (size_t)rr->mask + 1;
   /* wait until the ring cannot take another reading */
-  for (int i = 0; i < P_WAIT_MS && cw_ring_used(rr) + sizeof(cw_reading_t) + 16 <= 4096; i++)
+  for (int i = 0; i < P_WAIT_MS && cw_ring_used(rr) + sizeof(cw_reading_t) + 16 <= cap; i++)
     cw_sleep_ms(1);
   int sent_full = atomic_load(&b.sent), done_full = atomic_load(&b.done);
   CHECK_EQ(pthread_create(&cons, NULL, consumer, c), 0);
@@ -381,7 +383,8 @@ CW_TEST(pipeline_inline_backpressure) {
   uint64_t stalls = atomic_load(&c->fx.m.writer_stalls);
   uint64_t rejects = atomic_load(&c->fx.rejects);
   finish(c);
-  CHECK_EQ(done_full, 0); /* 4 KiB holds far fewer than BP_MSGS readings */
+  CHECK_EQ(cap, 2 * 4096); /* inline: the lane's two ring budgets */
+  CHECK_EQ(done_full, 0); /* 8 KiB holds far fewer than BP_MSGS readings */
   CHECK(sent_full < BP_MSGS);
   CHECK_EQ(accepted, BP_MSGS);
   CHECK_EQ(ooo, 0);
