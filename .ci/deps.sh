@@ -3,7 +3,7 @@
 # run and benchmark, through sudo when not root. Does nothing when all are there.
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libpaho-mqtt-dev libssl-dev libpq-dev libcjson-dev libinih-dev
-libsystemd-dev libck-dev mosquitto mosquitto-clients postgresql postgresql-client clang
+libsystemd-dev libck-dev mosquitto mosquitto-clients postgresql postgresql-client iproute2 clang
 libclang-rt-14-dev procps gnuplot-nox valgrind nats-server debhelper dpkg-dev fakeroot lintian tmux systemd man-db openssl"
 missing=""
 for p in $PKGS; do

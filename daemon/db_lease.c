@@ -338,6 +338,7 @@ int cw_lease_start(const cw_lease_cfg_t *cfg, cw_lease_t **out) {
     return -rc;
   }
   l->started = 1;
+  pthread_setname_np(l->thread, "cw-lease");
   *out = l;
   return 0;
 }

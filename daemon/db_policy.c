@@ -171,29 +171,31 @@ int cw__db_load_policies(cw_wdb_t *db, const cw_ctl_port_t *port, cw_idgen_t *id
     n++;
   }
   PQclear(r);
+  /* ordered by station: a station's sockets go in messages of up to
+   * CW_CTL_SOCKETS_MAX, each socket with its restored last reading */
   r = PQexec(c,
       "SELECT station, socket, rated_w, forbidden,"
-      " floor(extract(epoch FROM last_ts) * 1000)::bigint, coalesce(charge_max_w, 0) FROM sockets");
+      " floor(extract(epoch FROM last_ts) * 1000)::bigint, coalesce(charge_max_w, 0) FROM sockets"
+      " ORDER BY station, socket");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) goto fail;
+  cw_ctl_t *batch = NULL;
   for (int i = 0; i < PQntuples(r); i++) {
     const char *st = PQgetvalue(r, i, 0);
     int sock = atoi(PQgetvalue(r, i, 1));
     if (sock < 1 || sock > 255) continue;
-    cw_ctl_t *ctl = ctl_new(CW_CTL_SOCKET, st);
-    if (!ctl) goto nomem;
-    ctl->socket = (uint8_t)sock;
-    ctl->socket_policy.rated_w = strtod(PQgetvalue(r, i, 2), NULL);
-    ctl->socket_policy.forbidden = PQgetvalue(r, i, 3)[0] == 't';
-    ctl->socket_policy.charge_max_w = strtod(PQgetvalue(r, i, 5), NULL);
-    post(port, ctl);
-    if (restore && !PQgetisnull(r, i, 4)) {
-      ctl = ctl_new(CW_CTL_RESTORE_TS, st);
-      if (!ctl) goto nomem;
-      ctl->socket = (uint8_t)sock;
-      ctl->ts_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
-      post(port, ctl);
+    if (batch && (batch->sockets.n == CW_CTL_SOCKETS_MAX || strcmp(batch->station, st))) {
+      post(port, batch);
+      batch = NULL;
     }
+    if (!batch && !(batch = ctl_new(CW_CTL_SOCKET, st))) goto nomem;
+    cw_ctl_socket_t *k = &batch->sockets.s[batch->sockets.n++];
+    k->socket = (uint8_t)sock;
+    k->policy.rated_w = strtod(PQgetvalue(r, i, 2), NULL);
+    k->policy.forbidden = PQgetvalue(r, i, 3)[0] == 't';
+    k->policy.charge_max_w = strtod(PQgetvalue(r, i, 5), NULL);
+    if (restore && !PQgetisnull(r, i, 4)) k->ts_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
   }
+  if (batch) post(port, batch);
   PQclear(r);
   r = NULL;
   if (restore_alerts) {

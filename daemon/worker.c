@@ -288,7 +288,11 @@ static void apply_ctl(cw_worker_t *w, cw_ctl_t *c) {
   switch (c->type) {
   case CW_CTL_STATION: rc = cw_engine_set_station(w->engine, c->station, &c->station_policy); break;
   case CW_CTL_SOCKET:
-    rc = cw_engine_set_socket(w->engine, c->station, c->socket, &c->socket_policy);
+    for (int i = 0; i < c->sockets.n && i < CW_CTL_SOCKETS_MAX && !rc; i++) {
+      const cw_ctl_socket_t *k = &c->sockets.s[i];
+      rc = cw_engine_set_socket(w->engine, c->station, k->socket, &k->policy);
+      if (!rc && k->ts_ms > 0) rc = cw_engine_restore_last_ts(w->engine, c->station, k->socket, k->ts_ms);
+    }
     break;
   case CW_CTL_DETECT_CFG: cw_engine_set_cfg(w->engine, &c->det); break;
   case CW_CTL_RESTORE_TS:

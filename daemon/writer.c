@@ -565,9 +565,12 @@ int cw_writer_start(cw_writer_t *w) {
   int rc = pthread_create(&w->thread, NULL, run, w);
   if (rc) return -rc;
   w->started = 1;
+  pthread_setname_np(w->thread, w->is_main ? "cw-writer" : "cw-shard-writer"); /* for perf, top */
   /* without the guard a stuck database can only delay the stop */
-  if (pthread_create(&w->guard, NULL, cw__wdb_guard, &w->db) == 0) w->guard_started = 1;
-  else cw_log(CW_LOG_WARN, "writer: no shutdown guard thread");
+  if (pthread_create(&w->guard, NULL, cw__wdb_guard, &w->db) == 0) {
+    w->guard_started = 1;
+    pthread_setname_np(w->guard, "cw-db-guard");
+  } else cw_log(CW_LOG_WARN, "writer: no shutdown guard thread");
   return 0;
 }
 

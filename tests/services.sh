@@ -15,7 +15,13 @@ cw_pg_bindir() {
   return 1
 }
 
-cw_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Busy: something listens there, or any socket holds it as its local port
+# (a client's ephemeral port, a connection in TIME-WAIT): a server cannot
+# bind it either. Ports above 32768 are in Linux's ephemeral range.
+cw_port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+  command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+}
 
 cw_free_port() {
   p=$1
