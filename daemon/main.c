@@ -7,7 +7,6 @@
  * until SIGTERM/SIGINT stops it; the graceful shutdown runs after the loop
  * has returned: stop consuming, drain the rings, flush or spool, exit 0
  * within shutdown_timeout_s (docs/RELIABILITY.md). */
-#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -20,7 +19,6 @@
 
 #include "alert_render.h"
 #include "alert_sink.h"
-#include "blind.h"
 #include "clock.h"
 #include "control.h"
 #include "db.h"
@@ -39,6 +37,7 @@
 #include "pipeline.h"
 #include "preflight.h"
 #include "shards.h"
+#include "sight.h"
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/chargewatch/chargewatch.conf"
@@ -75,11 +74,7 @@ typedef struct app {
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
   int signals_on, watchdog_on;
-  /* blindness (lib/blind.h): a tick on the main loop */
-  cw_blind_t blind;
-  uv_timer_t blind_tick;
-  int blind_on;
-  cw_alert_event_t ingest_alert; /* the raised `ingest` alert (id 0: none) */
+  cw_sight_t *sight; /* blindness (lib/blind.h): a tick on the main loop */
   int stop_signal;
   /* shutdown deadline, enforced by a thread because the stop sequence
    * blocks (joins, flushes) */
@@ -161,6 +156,22 @@ static int writer_sync(void *ctx, int k, int timeout_ms) {
   return rc;
 }
 static void drain_alerts(void *ctx) { cw_alert_sink_drain(((app_t *)ctx)->sink); }
+
+/* ---- what sight.c reads and drives on its tick (cw_sight_port_t): the
+ * ingest client (with [cluster] the command client), the shards' own
+ * blindness, the alert sink, the publisher */
+static int64_t sight_stalled_ms(void *ctx, int64_t now_ms) {
+  return cw_mqtt_in_stalled_ms(((app_t *)ctx)->mqtt_in, now_ms);
+}
+static int sight_up(void *ctx) { return cw_mqtt_in_up(((app_t *)ctx)->mqtt_in); }
+static void sight_shards_init(void *ctx, int64_t now_ms, int64_t stall_ms) {
+  cw_shards_blind_init(((app_t *)ctx)->shards, now_ms, stall_ms);
+}
+static void sight_shards_tick(void *ctx, int64_t now_ms, cw_blind_obs_t *o) {
+  cw_shards_tick(((app_t *)ctx)->shards, now_ms, o);
+}
+static void sight_emit(void *ctx, const cw_alert_event_t *ev) { cw_alert_sink_emit(((app_t *)ctx)->sink, ev); }
+static void publisher_tick(void *ctx, int64_t now_ms) { cw_mqtt_out_tick(((app_t *)ctx)->mqtt_out, now_ms); }
 
 static void mqtt_command(void *ctx, const char *payload, size_t len) {
   app_t *a = ctx;
@@ -394,113 +405,6 @@ out:
   return rc;
 }
 
-/* ------------------------------------------------------------- blindness */
-
-#define BLIND_TICK_MS 250
-#define BLIND_STALL_MS 1000 /* a delivery waiting this long on a full ring: back-pressured */
-#define DAEMON_STATION "_daemon"
-#define DAEMON_BY "chargewatchd"
-
-/* The station code of the daemon's own alert: "_daemon"; with [cluster],
- * one per process ("_d-" and its MQTT client id, in the station alphabet),
- * since every member is blind or sighted on its own. */
-static void daemon_station(const app_t *a, char *out, size_t cap) {
-  if (!a->cfg.shards) {
-    snprintf(out, cap, "%s", DAEMON_STATION);
-    return;
-  }
-  size_t n = (size_t)snprintf(out, cap, "_d-%.29s", a->cfg.mqtt_client_id);
-  for (size_t i = 3; i < n && i < cap; i++)
-    if (!isalnum((unsigned char)out[i]) && out[i] != '_' && out[i] != '-') out[i] = '-';
-}
-
-/* The daemon's own alert: `ingest` on station _daemon, socket 0; raised once
- * per blind spell, cleared and closed (by chargewatchd) when it ends. */
-static void ingest_alert(app_t *a, cw_event_t ev, int64_t now, int64_t blind_ms) {
-  cw_alert_event_t *e = &a->ingest_alert;
-  char why[64];
-  if (ev == CW_EV_RAISED) {
-    memset(e, 0, sizeof *e);
-    e->id = cw_idgen_next(&a->ids);
-    e->kind = CW_KIND_INGEST;
-    e->severity = CW_SEV_CRITICAL;
-    e->threshold = a->cfg.ingest_alert_s;
-    daemon_station(a, e->station, sizeof e->station);
-    snprintf(e->unit, sizeof e->unit, "s");
-    snprintf(e->message, sizeof e->message,
-             "daemon blind (%s): offline detection paused, stations not judged",
-             cw_blind_why_name(a->blind.why, why, sizeof why));
-  } else if (!e->id) {
-    return;
-  }
-  e->event = ev;
-  e->state = ev == CW_EV_RAISED ? CW_ALERT_OPEN : ev == CW_EV_CLEARED ? CW_ALERT_CLEARED
-                                                                      : CW_ALERT_CLOSED;
-  e->ts_ms = e->recv_ms = now;
-  e->value = (double)blind_ms / 1000.0;
-  if (ev == CW_EV_CLOSED) snprintf(e->by, sizeof e->by, "%s", DAEMON_BY);
-  cw_alert_sink_emit(a->sink, e);
-  if (ev == CW_EV_CLOSED) e->id = 0;
-}
-
-static void post_blind(app_t *a, int blind, int64_t now) {
-  cw_ctl_t *c = calloc(1, sizeof *c);
-  if (!c) return;
-  c->type = CW_CTL_BLIND;
-  c->socket = (uint8_t)blind;
-  c->ts_ms = now;
-  all_post(a, CW_CTL_ALL, c); /* every shard's pipeline */
-}
-
-static void on_blind_tick(uv_timer_t *t) {
-  app_t *a = t->data;
-  cw_metrics_t *m = &a->m;
-  int64_t now = cw_now_ms();
-  cw_blind_obs_t o = {.connected = atomic_load(&m->mqtt_connected) != 0,
-                      .latest_recv_ms = atomic_load(&m->recv_latest_ms),
-                      .fresh_recv_ms = atomic_load(&m->recv_fresh_ms),
-                      .stalled_ms = cw_mqtt_in_stalled_ms(a->mqtt_in, now)};
-  if (a->cfg.shards) { /* the command client and every owned shard's */
-    o.connected = cw_mqtt_in_up(a->mqtt_in);
-    cw_shards_tick(a->shards, now, &o);
-  }
-  int was = a->blind.blind;
-  int64_t since = a->blind.since_ms;
-  int r = cw_blind_update(&a->blind, &o, now);
-  cw_mqtt_out_tick(a->mqtt_out, now); /* the retained-state reconciliation, once connected */
-  char why[64];
-  if (r & CW_BLIND_CHANGED) {
-    atomic_store(&m->ingest_blind, a->blind.blind);
-    if (!a->cfg.shards) post_blind(a, a->blind.blind, now); /* [cluster]: per shard */
-    if (a->blind.blind)
-      cw_log(CW_LOG_WARN, "ingest: blind (%s): offline detection paused",
-             cw_blind_why_name(a->blind.why, why, sizeof why));
-    else if (was)
-      cw_log(CW_LOG_INFO, "ingest: sighted after %.1f s blind: offline timers restart now",
-             (double)(now - since) / 1000.0);
-  }
-  if (r & CW_BLIND_CLEAR) {
-    ingest_alert(a, CW_EV_CLEARED, now, now - since);
-    ingest_alert(a, CW_EV_CLOSED, now, now - since);
-  }
-  if (r & CW_BLIND_RAISE) ingest_alert(a, CW_EV_RAISED, now, now - a->blind.since_ms);
-}
-
-/* Blind from the start (not connected yet): the engines wait until the
- * ingest client is connected and caught up. */
-static void start_blind(app_t *a) {
-  int64_t now = cw_now_ms();
-  cw_blind_init(&a->blind, (int64_t)a->cfg.ingest_lag_s * 1000,
-                (int64_t)a->cfg.ingest_alert_s * 1000, BLIND_STALL_MS, now);
-  atomic_store(&a->m.ingest_blind, 1);
-  post_blind(a, 1, now);
-  cw_shards_blind_init(a->shards, now, BLIND_STALL_MS);
-  uv_timer_init(a->loop, &a->blind_tick);
-  a->blind_tick.data = a;
-  uv_timer_start(&a->blind_tick, on_blind_tick, BLIND_TICK_MS, BLIND_TICK_MS);
-  a->blind_on = 1;
-}
-
 /* ------------------------------------------------------------- retained state */
 
 typedef struct want_list {
@@ -608,7 +512,7 @@ static void free_parts(app_t *a) {
     uv_close((uv_handle_t *)&a->sighup, close_cb_noop);
   }
   if (a->watchdog_on) uv_close((uv_handle_t *)&a->watchdog, close_cb_noop);
-  if (a->blind_on) uv_close((uv_handle_t *)&a->blind_tick, close_cb_noop);
+  cw_sight_free(a->sight);
   if (a->loop) {
     uv_run(a->loop, UV_RUN_NOWAIT); /* run the close callbacks */
     uv_loop_close(a->loop);
@@ -773,7 +677,14 @@ int main(int argc, char **argv) {
          path ? path : "built-in defaults", a->cfg.workers, a->cfg.workers == 1 ? "" : "s");
 
   if (create_parts(a, &dc)) goto out_stop;
-  start_blind(a); /* the engines start blind: nothing judged before the first connect */
+  cw_sight_cfg_t bc = {.env = &a->env, .loop = a->loop, .ids = &a->ids, .ctl = {a, all_post, all_route},
+                       .port = {a, sight_stalled_ms, sight_up, sight_shards_init, sight_shards_tick,
+                                sight_emit, publisher_tick}};
+  /* the engines start blind: nothing judged before the first connect */
+  if ((rc = cw_sight_start(&bc, &a->sight))) {
+    cw_log(CW_LOG_ERROR, "blindness tick: %s", strerror(-rc));
+    goto out_stop;
+  }
   for (int i = 0; i < a->npipes; i++)
     if (cw_pipeline_start(a->pipes[i])) goto out_stop;
   if ((rc = cw_writer_start(a->writer))) {

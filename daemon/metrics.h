@@ -35,7 +35,7 @@ typedef struct cw_metrics {
   _Atomic uint64_t sensor_suspect;     /* gauge: sockets whose probe is flagged */
   /* whether the daemon can see (lib/blind.h): receive times of the newest
    * accepted reading and of the newest live one (within ingest_lag_s of
-   * its ts), kept by the workers to ~50 ms; the blind state main.c derives */
+   * its ts), kept by the workers to ~50 ms; the blind state sight.c derives */
   _Atomic int64_t recv_latest_ms;
   _Atomic int64_t recv_fresh_ms;
   _Atomic int ingest_blind;
