@@ -5,13 +5,16 @@
  * default; "" in [http] listen turns it off. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "commit.h"
 
 #include "http.h"
@@ -20,11 +23,16 @@
 #define MAX_CONNS 64     /* concurrent scrapes; more are closed at once */
 #define IDLE_MS 5000     /* a client that does not finish its request in time */
 
+#define FDS_CACHE_MS 5000 /* process_open_fds by listing /proc/self/fd: at most this often */
+
 struct cw_http {
   cw_http_cfg_t cfg;
   uv_tcp_t server;
   int nconns;
   int closing;
+  int statm_fd;     /* /proc/self/statm, kept open: read again from offset 0 */
+  int64_t fds_at_ms; /* when open_fds was counted by listing (0: never) */
+  unsigned long long open_fds;
 };
 
 typedef struct conn {
@@ -117,10 +125,30 @@ static void latency_metrics(sbuf_t *b, cw_metrics_t *m) {
                     cw_alert_state_name((cw_alert_state_t)st), LOAD(m->alerts_open[k][s][st]));
 }
 
+/* Open file descriptors: the size the kernel gives /proc/self/fd (Linux
+ * 6.2 and later: the count, at the cost of one stat), else by listing the
+ * directory, which costs a dentry lookup per descriptor: then counted at most
+ * every FDS_CACHE_MS (a scrape every 15-60 s always sees a fresh count). */
+static unsigned long long open_fds(cw_http_t *h) {
+  struct stat st;
+  if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0) return (unsigned long long)st.st_size;
+  int64_t now = cw_now_ms();
+  if (h->fds_at_ms && now - h->fds_at_ms < FDS_CACHE_MS) return h->open_fds;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  unsigned long long n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  h->open_fds = n ? n - 1 : 0; /* not d's own */
+  h->fds_at_ms = now;
+  return h->open_fds;
+}
+
 /* The standard process_* metrics (Prometheus client conventions), from
  * getrusage, getrlimit and /proc/self; a value the system does not give is
  * left out rather than reported as 0. */
-static void process_metrics(sbuf_t *b) {
+static void process_metrics(cw_http_t *h, sbuf_t *b) {
   struct rusage ru;
   struct rlimit rl;
   if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -128,22 +156,18 @@ static void process_metrics(sbuf_t *b) {
                  "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
               (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-  FILE *f = fopen("/proc/self/statm", "r");
+  char buf[128];
   unsigned long long size, rss;
-  if (f && fscanf(f, "%llu %llu", &size, &rss) == 2)
+  if (h->statm_fd < 0) h->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  ssize_t k = h->statm_fd >= 0 ? pread(h->statm_fd, buf, sizeof buf - 1, 0) : -1;
+  if (k > 0 && (buf[k] = 0, sscanf(buf, "%llu %llu", &size, &rss) == 2))
     sb_printf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
                  "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n",
               rss * (unsigned long long)sysconf(_SC_PAGESIZE));
-  if (f) fclose(f);
-  DIR *d = opendir("/proc/self/fd");
-  if (d) {
-    unsigned long long n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-      if (e->d_name[0] != '.') n++;
-    closedir(d);
+  unsigned long long n = open_fds(h);
+  if (n)
     sb_printf(b, "# HELP process_open_fds Number of open file descriptors.\n"
-                 "# TYPE process_open_fds gauge\nprocess_open_fds %llu\n", n ? n - 1 : 0); /* not d's own */
-  }
+                 "# TYPE process_open_fds gauge\nprocess_open_fds %llu\n", n);
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
     sb_printf(b, "# HELP process_max_fds Maximum number of open file descriptors.\n"
                  "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
@@ -151,7 +175,8 @@ static void process_metrics(sbuf_t *b) {
 
 /* Rendered on the main loop: counters are relaxed atomics written by other
  * threads; a scrape sees each one whole, not all of them at one instant. */
-static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
+static void render_metrics(cw_http_t *http, sbuf_t *b) {
+  const cw_http_cfg_t *h = &http->cfg;
   cw_metrics_t *m = h->env->m;
   gauge(b, "up", "1 while both the database and the broker connections are up.",
         atomic_load(&m->mqtt_connected) && atomic_load(&m->db_connected));
@@ -166,7 +191,7 @@ static void render_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
   sb_printf(b, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
             (double)h->started_ms / 1000.0);
-  process_metrics(b);
+  process_metrics(http, b);
   latency_metrics(b, m);
   counter(b, "partitions_dropped_total", "Readings partitions dropped by [postgres] retain_days.",
           LOAD(m->partitions_dropped));
@@ -312,7 +337,7 @@ static void handle(conn_t *c) {
   if (!strcmp(path, "/metrics")) {
     sbuf_t b = {malloc(16384), 0, 16384, 0};
     if (!b.p) return conn_close(c);
-    render_metrics(hc, &b);
+    render_metrics(c->h, &b);
     if (b.oom) {
       free(b.p);
       return conn_close(c);
@@ -372,7 +397,11 @@ static void on_conn(uv_stream_t *server, int status) {
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) conn_close(c);
 }
 
-static void server_closed(uv_handle_t *hd) { free(hd->data); }
+static void server_closed(uv_handle_t *hd) {
+  cw_http_t *h = hd->data;
+  if (h->statm_fd >= 0) close(h->statm_fd);
+  free(h);
+}
 
 int cw_http_start(const cw_http_cfg_t *cfg, cw_http_t **out) {
   const cw_config_t *conf = cfg->env->cfg;
@@ -390,6 +419,7 @@ int cw_http_start(const cw_http_cfg_t *cfg, cw_http_t **out) {
   cw_http_t *h = calloc(1, sizeof *h);
   if (!h) return -ENOMEM;
   h->cfg = *cfg;
+  h->statm_fd = -1;
   uv_tcp_init(cfg->loop, &h->server);
   h->server.data = h;
   if ((rc = uv_tcp_bind(&h->server, &addr.sa, 0)) || (rc = uv_listen((uv_stream_t *)&h->server, 64, on_conn))) {

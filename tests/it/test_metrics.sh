@@ -45,6 +45,11 @@ it_eq "process_resident_memory_bytes between 1 MiB and 1 GiB" 1 \
   "$(val process_resident_memory_bytes | awk '{print ($1 > 1048576 && $1 < 1073741824)}')"
 it_eq "process_open_fds: at least stdin/out/err, below process_max_fds" 1 \
   "$(echo "$(val process_open_fds) $(val process_max_fds)" | awk '{print ($1 >= 3 && $1 < $2)}')"
+# the count the kernel lists for the process, within a few (a connection
+# opened or closed between the two looks); counted by listing, it may be up
+# to 5 s old on kernels before 6.2
+it_eq "process_open_fds: the process's own /proc/PID/fd count, within 3" 1 \
+  "$(echo "$(val process_open_fds) $(ls "/proc/$IT_DAEMON_PID/fd" | wc -l)" | awk '{d = $1 - $2; print (d <= 3 && d >= -3)}')"
 it_eq "process_start_time_seconds: within the last hour" 1 \
   "$(val process_start_time_seconds | awk -v now="$(date +%s)" '{print ($1 <= now && $1 > now - 3600)}')"
 it_eq "chargewatch_spool_limit_bytes: [spool] max_bytes" 1073741824 "$(val chargewatch_spool_limit_bytes)"
