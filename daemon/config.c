@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "ingest.h"
+#include "journal.h"
 #include "log.h"
 #include "partition.h"
 #include "ring.h"
@@ -41,6 +42,7 @@ void cw_config_defaults(cw_config_t *c) {
   c->shutdown_timeout_s = 10;
   snprintf(c->spool_dir, sizeof c->spool_dir, "./spool");
   c->spool_max_bytes = 1ull << 30;
+  c->journal_bytes = CW_JOURNAL_DEFAULT_BYTES;
   snprintf(c->alert_log, sizeof c->alert_log, "./alerts.log");
   c->alert_log_format = CW_LOG_TEXT;
   snprintf(c->alert_default_tz, sizeof c->alert_default_tz, "Asia/Shanghai");
@@ -324,6 +326,7 @@ static int set_key(cw_config_t *c, const char *sec, const char *key, const char 
     STR_KEY("dir", spool_dir)
     U64_KEY("max_bytes", spool_max_bytes, 1u << 20, 1ull << 50)
     STR_KEY("journal", journal)
+    U64_KEY("journal_bytes", journal_bytes, 1u << 20, 1ull << 30)
   } else if (!strcmp(sec, "alerts")) {
     STR_KEY("log", alert_log)
     if (!strcmp(key, "log_format")) {
@@ -469,6 +472,17 @@ static int check_whole(const cw_config_t *c, parse_ctx_t *p) {
              "%s: [pipeline] max_payload: %zu bytes does not fit a ring of ring_slots=%d "
              "(largest record %zu bytes): raise ring_slots",
              p->file, c->max_payload, c->ring_slots, cap / 4);
+    return -EINVAL;
+  }
+  /* and the journal's: a larger message would not survive a SIGKILL */
+  uint64_t jcap = 1u << 16;
+  while (jcap < c->journal_bytes) jcap <<= 1;
+  need = CW_JOURNAL_REC_OVERHEAD + CW_TOPIC_MAX_LEN + c->max_payload;
+  if (need > jcap / 4) {
+    snprintf(p->err, p->errlen,
+             "%s: [pipeline] max_payload: %zu bytes does not fit a journal of [spool] journal_bytes=%llu "
+             "(largest record %llu bytes): raise journal_bytes",
+             p->file, c->max_payload, (unsigned long long)c->journal_bytes, (unsigned long long)(jcap / 4));
     return -EINVAL;
   }
   return 0;

@@ -54,6 +54,8 @@ typedef struct cw_config {
   uint64_t spool_max_bytes;  /* max_bytes, default 1 GiB */
   char journal[256];         /* journal: the ingest journal without [cluster], default
                                 "" (<dir>/ingest.journal; docs/RELIABILITY.md) */
+  uint64_t journal_bytes;    /* journal_bytes: each ingest journal's size (with [cluster]
+                                each shard's), default 8 MiB */
   /* [alerts] */
   char alert_log[256];       /* log, default ./alerts.log ("-" = stdout) */
   cw_log_format_t alert_log_format; /* log_format text|json */

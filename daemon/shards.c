@@ -85,7 +85,11 @@ static int journal_attach(cw_shards_t *s, int k) {
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     rc = slash && slash != dir ? (*slash = 0, cw_mkdir_p(dir)) : 0;
-    if (rc == 0) rc = cw_journal_open(path, CW_JOURNAL_DEFAULT_BYTES, &sh->journal);
+    /* without [cluster] the spool's lock makes the journal ours alone: a
+     * new journal_bytes applies once it holds nothing to replay */
+    if (rc == 0)
+      rc = c->shards ? cw_journal_open(path, c->journal_bytes, &sh->journal)
+                     : cw_journal_open_alone(path, c->journal_bytes, &sh->journal);
     if (rc < 0) {
       cw_log(CW_LOG_ERROR, "journal %s: %s", path, strerror(-rc));
       return rc;

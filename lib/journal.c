@@ -109,7 +109,7 @@ static int create_file(const char *path, uint64_t cap, int *fd_out) {
   return 0;
 }
 
-int cw_journal_open(const char *path, uint64_t cap_bytes, cw_journal_t **out) {
+static int journal_open(const char *path, uint64_t cap_bytes, int resize, cw_journal_t **out) {
   cw_journal_t *j = calloc(1, sizeof *j);
   int rc, reset = 0;
   struct stat st;
@@ -127,7 +127,18 @@ int cw_journal_open(const char *path, uint64_t cap_bytes, cw_journal_t **out) {
     }
     if ((uint64_t)st.st_size >= HDR_BYTES + MIN_CAP && (rc = map_file(j, (uint64_t)st.st_size)))
       goto fail;
-    if (!j->h || !hdr_valid(j->h, (uint64_t)st.st_size)) {
+    if (resize && j->h && hdr_valid(j->h, (uint64_t)st.st_size) && j->h->capacity != round_cap(cap_bytes) &&
+        atomic_load(&j->h->head) == atomic_load(&j->h->committed)) {
+      /* another size asked for, and nothing to replay: made anew */
+      munmap(j->h, j->map_bytes);
+      j->h = NULL;
+      close(j->fd);
+      j->fd = -1;
+      if (unlink(path)) {
+        rc = -errno;
+        goto fail;
+      }
+    } else if (!j->h || !hdr_valid(j->h, (uint64_t)st.st_size)) {
       /* set aside, never overwritten: it may still hold messages */
       char bad[PATH_MAX];
       if (j->h) munmap(j->h, j->map_bytes);
@@ -155,6 +166,14 @@ fail:
   if (j->fd >= 0) close(j->fd);
   free(j);
   return rc;
+}
+
+int cw_journal_open(const char *path, uint64_t cap_bytes, cw_journal_t **out) {
+  return journal_open(path, cap_bytes, 0, out);
+}
+
+int cw_journal_open_alone(const char *path, uint64_t cap_bytes, cw_journal_t **out) {
+  return journal_open(path, cap_bytes, 1, out);
 }
 
 void cw_journal_close(cw_journal_t *j) {

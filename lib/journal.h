@@ -30,7 +30,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CW_JOURNAL_DEFAULT_BYTES (16u << 20)
+/* [spool] journal_bytes by default: holds what the rings and two COPY
+ * batches can hold in the default configuration, several times over
+ * (docs/RELIABILITY.md section 3) */
+#define CW_JOURNAL_DEFAULT_BYTES (8u << 20)
+#define CW_JOURNAL_REC_OVERHEAD 40u /* a record's header, and its padding at most */
 
 typedef struct cw_journal cw_journal_t;
 
@@ -40,6 +44,10 @@ typedef struct cw_journal cw_journal_t;
  * inconsistent): it was renamed to path.bad and a new journal created, or
  * -errno. The caller owns *out (cw_journal_close). */
 int cw_journal_open(const char *path, uint64_t cap_bytes, cw_journal_t **out);
+/* The same, for a caller that alone opens path (it holds a lock that says
+ * so): an existing file of another size that holds no message to replay is
+ * made anew at cap_bytes. Not for a journal other processes may map. */
+int cw_journal_open_alone(const char *path, uint64_t cap_bytes, cw_journal_t **out);
 void cw_journal_close(cw_journal_t *j);
 
 /* Appending thread: copy one message in and publish it. Waits while the

@@ -35,6 +35,7 @@ CW_TEST(config_defaults) {
   CHECK_EQ(c.workers, 1);
   CHECK_EQ(c.ring_slots, 1024);
   CHECK_EQ(c.max_payload, 16384);
+  CHECK_EQ(c.journal_bytes, 8u << 20);
   CHECK_EQ(c.deadletter_max_bytes, 64ull << 20);
   CHECK(c.auto_register);
   CHECK_EQ(c.max_age_s, 604800);
@@ -176,6 +177,14 @@ CW_TEST(config_out_of_range) {
   /* a payload that cannot fit the ring is refused as a whole-file error */
   CHECK_EQ(load(&c, "[pipeline]\nring_slots = 16\nmax_payload = 16384\n", err, sizeof err), -EINVAL);
   CHECK(strstr(err, "max_payload") != NULL);
+  /* and one that cannot fit the ingest journal (a quarter of it at most) */
+  CHECK_EQ(load(&c, "[pipeline]\nring_slots = 262144\nmax_payload = 8388608\n", err, sizeof err), -EINVAL);
+  CHECK(strstr(err, "raise journal_bytes") != NULL);
+  CHECK_EQ(load(&c, "[pipeline]\nring_slots = 262144\nmax_payload = 8388608\n[spool]\njournal_bytes = 67108864\n",
+                err, sizeof err),
+           0);
+  CHECK_EQ(c.journal_bytes, 67108864);
+  CHECK_EQ(load(&c, "[spool]\njournal_bytes = 65536\n", err, sizeof err), -EINVAL);
   /* edges are accepted */
   CHECK_EQ(load(&c, "[mqtt]\nqos = 2\n[pipeline]\nworkers = 64\n[http]\nlisten =\n", err, sizeof err), 0);
   CHECK_EQ(c.workers, 64);

@@ -184,6 +184,41 @@ CW_TEST(journal_reopen) {
   tmpj_free(&t);
 }
 
+/* [spool] journal_bytes changed: the daemon's own journal (opened alone)
+ * is made anew at the new size once nothing is left to replay, never while
+ * a message is; a journal other processes may map keeps its size. */
+CW_TEST(journal_resize_alone) {
+  tmpj_t t;
+  cw_journal_t *j;
+  CHECK(tmpj_init(&t) == 0);
+  CHECK_EQ(cw_journal_open_alone(t.path, 64 << 10, &j), 0);
+  int64_t p0 = append_i(j, 0);
+  cw_journal_close(j);
+  /* message 0 not committed: kept, at its size, and replayed */
+  CHECK_EQ(cw_journal_open_alone(t.path, 128 << 10, &j), 0);
+  CHECK_EQ(cw_journal_capacity(j), 64 << 10);
+  seen_t s = {.next = 0, .last = 0};
+  cw_journal_replay(j, 0, visit, &s, NULL);
+  CHECK_EQ(s.next, 1);
+  cw_journal_commit(j, p0);
+  cw_journal_close(j);
+  /* shared use keeps the size even when empty */
+  CHECK_EQ(cw_journal_open(t.path, 128 << 10, &j), 0);
+  CHECK_EQ(cw_journal_capacity(j), 64 << 10);
+  cw_journal_close(j);
+  /* alone and empty: the new size, a journal with nothing to replay */
+  CHECK_EQ(cw_journal_open_alone(t.path, 100 << 10, &j), 0);
+  CHECK_EQ(cw_journal_capacity(j), 128 << 10);
+  CHECK_EQ(cw_journal_head(j), 0);
+  CHECK_EQ(cw_journal_committed(j), 0);
+  s = (seen_t){.next = 0, .last = 0};
+  cw_journal_replay(j, 0, visit, &s, NULL);
+  CHECK_EQ(s.next, 0);
+  CHECK(append_i(j, 1) > 0);
+  cw_journal_close(j);
+  tmpj_free(&t);
+}
+
 static int write_at(const char *path, off_t off, const void *b, size_t n) {
   int fd = open(path, O_WRONLY);
   if (fd < 0) return -1;
