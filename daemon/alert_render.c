@@ -74,6 +74,13 @@ static void put_esc(buf_t *b, const char *s, size_t maxlen) {
   else puts_(b, tmp);
 }
 
+int cw_alert_topic(const char *prefix, const cw_alert_event_t *ev, char *out, size_t cap) {
+  if (!cw_station_valid(ev->station, strnlen(ev->station, CW_STATION_MAX))) return -EINVAL;
+  int n = snprintf(out, cap, "%s/%s/%u/%s", prefix, ev->station, (unsigned)ev->socket,
+                   cw_kind_name(ev->kind));
+  return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
 int cw_alert_json(const cw_alert_event_t *ev, char *out, size_t cap) {
   buf_t b = {out, cap, 0, 0};
   if (cap == 0) return -ENOSPC;

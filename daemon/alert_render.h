@@ -17,5 +17,10 @@ int cw_alert_json(const cw_alert_event_t *ev, char *out, size_t cap);
  * [note=".."] [ref=] local=<the time at local_offset_min, with its offset>, then
  * the quoted message. As above. */
 int cw_alert_text(const cw_alert_event_t *ev, int local_offset_min, char *out, size_t cap);
+/* The alert's MQTT topic, <prefix>/<station>/<socket>/<kind> (retained
+ * per alert, docs/OPERATIONS.md). The station is a topic level: a name that
+ * could carry '/', '+' or '#' gets none. Bytes written (< cap) or -EINVAL,
+ * -ENOSPC. */
+int cw_alert_topic(const char *prefix, const cw_alert_event_t *ev, char *out, size_t cap);
 
 #endif

@@ -44,11 +44,8 @@ static void publish(cw_alert_sink_t *s, const cw_alert_event_t *ev, const char *
   const cw_config_t *c = s->cfg.env->cfg;
   char topic[512];
   void *ctx = s->cfg.publish_ctx;
-  /* retained, so a late subscriber sees every open alert. The station is a
-   * topic level: only names that cannot carry '/', '+', '#'. */
-  if (jn < 0 || !cw_station_valid(ev->station, strnlen(ev->station, CW_STATION_MAX))) return;
-  snprintf(topic, sizeof topic, "%s/%s/%u/%s", c->alert_topic_prefix, ev->station,
-           (unsigned)ev->socket, cw_kind_name(ev->kind));
+  /* retained, so a late subscriber sees every open alert */
+  if (jn < 0 || cw_alert_topic(c->alert_topic_prefix, ev, topic, sizeof topic) < 0) return;
   s->cfg.publish(ctx, topic, json, (size_t)jn, c->alert_retain);
   if (ev->event == CW_EV_CLOSED && c->alert_retain)
     s->cfg.publish(ctx, topic, "", 0, 1); /* clears the retained copy */

@@ -424,10 +424,8 @@ static void want_add(void *ctx, const cw_alert_event_t *ev) {
   }
   cw_retained_t *r = &w->v[w->n];
   int jn = cw_alert_json(ev, r->payload, sizeof r->payload);
-  if (jn < 0 || !cw_station_valid(ev->station, strnlen(ev->station, CW_STATION_MAX))) return;
+  if (jn < 0 || cw_alert_topic(w->cfg->alert_topic_prefix, ev, r->topic, sizeof r->topic) < 0) return;
   r->len = (size_t)jn;
-  snprintf(r->topic, sizeof r->topic, "%s/%s/%u/%s", w->cfg->alert_topic_prefix, ev->station,
-           (unsigned)ev->socket, cw_kind_name(ev->kind));
   w->n++;
 }
 

@@ -150,3 +150,26 @@ CW_TEST(alerts_render_count_note) {
   CHECK(cw_alert_event_note(&ev) == NULL);
 }
 
+
+/* The MQTT topic of an alert: one place builds it for the publisher and
+ * for the start-up reconciliation of retained copies. */
+CW_TEST(alerts_topic) {
+  cw_alert_event_t ev = {0};
+  char out[64];
+  snprintf(ev.station, sizeof ev.station, "ST-01");
+  ev.socket = 7;
+  ev.kind = CW_KIND_THERMAL_RUNAWAY;
+  CHECK_EQ(cw_alert_topic("cw/alerts", &ev, out, sizeof out), (int)strlen("cw/alerts/ST-01/7/thermal_runaway"));
+  CHECK_STR(out, "cw/alerts/ST-01/7/thermal_runaway");
+  ev.socket = 0;
+  ev.kind = CW_KIND_OFFLINE;
+  CHECK(cw_alert_topic("x", &ev, out, sizeof out) > 0);
+  CHECK_STR(out, "x/ST-01/0/offline");
+  /* a station that would be a wildcard or two levels gets no topic */
+  snprintf(ev.station, sizeof ev.station, "A/B");
+  CHECK_EQ(cw_alert_topic("x", &ev, out, sizeof out), -EINVAL);
+  snprintf(ev.station, sizeof ev.station, "A+");
+  CHECK_EQ(cw_alert_topic("x", &ev, out, sizeof out), -EINVAL);
+  snprintf(ev.station, sizeof ev.station, "ST-01");
+  CHECK_EQ(cw_alert_topic("cw/alerts", &ev, out, 10), -ENOSPC);
+}
