@@ -404,6 +404,10 @@ medmax() { echo "$1" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} EN
 say "bench: alert latency, $LAT_N probes idle and under background replays at ${BG_X}x"
 reset_db
 start_daemon cw-bench-lat
+# /healthz says the ingest client is up; the alert publisher has its own
+# connection, which paho may open up to a second later: alerts raised before
+# then wait in its outbox, a start-up delay, not the latency measured here
+for _ in $(seq 1 100); do [ "$(metric alert_publisher_connected)" = 1 ] && break; sleep 0.1; done
 LATCMD="$BUILD/bench/alertlat -u $CW_MQTT_URI -n $LAT_N -g 10"
 echo "$LATCMD -o FILE   (idle, then during each: $BUILD/bench/replay -f $OUT/city.cap -u $CW_MQTT_URI -q 1 -x X -P $BG_P, X in $BG_X)" >>"$CMDS"
 $LATCMD -o "$OUT/lat-idle.dat" >"$OUT/alertlat-idle.txt" || true

@@ -199,6 +199,8 @@ static void render_metrics(cw_http_t *http, sbuf_t *b) {
         (unsigned long long)h->env->cfg->spool_max_bytes);
   gauge(b, "mqtt_connected", "1 while the ingest MQTT client is connected.",
         (unsigned long long)atomic_load(&m->mqtt_connected));
+  gauge(b, "alert_publisher_connected", "1 while the alert publisher's MQTT client is connected.",
+        (unsigned long long)atomic_load(&m->alert_pub_connected));
   gauge(b, "db_connected", "1 while the writer is connected to PostgreSQL.",
         (unsigned long long)atomic_load(&m->db_connected));
   counter(b, "messages_received_total", "MQTT telemetry messages received.", LOAD(m->msgs_received));

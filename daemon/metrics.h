@@ -29,6 +29,7 @@ typedef struct cw_metrics {
   _Atomic uint64_t alerts_stored;      /* alert_events rows committed */
   _Atomic uint64_t deadletter_written;
   _Atomic int mqtt_connected;
+  _Atomic int alert_pub_connected; /* the alert publisher's MQTT client (mqtt_out) */
   _Atomic int db_connected;
   _Atomic uint64_t sockets_tracked;
   _Atomic uint64_t sensor_events;      /* temperature steps judged a sensor event (no alert) */

@@ -38,6 +38,7 @@ it_eq "diagnostic log: every line has an RFC 3339 UTC time" 0 \
 M=$(it_http /metrics)
 val() { echo "$M" | grep -v '^#' | grep -F -- "$1" | head -1 | awk '{print $NF}'; }
 it_eq "chargewatch_up: 1 with the database and the broker connected" 1 "$(val 'chargewatch_up ')"
+it_eq "chargewatch_alert_publisher_connected: 1" 1 "$(val 'chargewatch_alert_publisher_connected ')"
 it_eq "chargewatch_build_info: version and a commit" 1 \
   "$(echo "$M" | grep -cE '^chargewatch_build_info\{version="[0-9]+\.[0-9]+\.[0-9]+",commit="([0-9a-f]{7,}|unknown)"\} 1$')"
 it_eq "process_cpu_seconds_total above 0" 1 "$(val process_cpu_seconds_total | awk '{print ($1 > 0)}')"
