@@ -398,6 +398,28 @@ void cw_engine_sweep(cw_engine_t *e, int64_t now_ms) {
   cw__session_checkpoint(e, now_ms);
 }
 
+void cw_engine_forget(cw_engine_t *e) {
+  for (uint32_t i = 1; i < e->alerts.n; i++) cw_alert_release(&e->alerts, i);
+  for (uint32_t i = 0; i < e->tab.nso; i++) {
+    cw_sock_t *s = &e->tab.so[i], keep = *s;
+    memset(s, 0, sizeof *s); /* as a socket just created (cw_sock_table_socket) */
+    s->station = keep.station;
+    s->next = keep.next;
+    s->socket = keep.socket;
+    s->flags = keep.flags & CW_SOCK_FORBIDDEN;
+    s->rated_w = keep.rated_w;
+    s->charge_max_w = keep.charge_max_w;
+  }
+  for (uint32_t i = 0; i < e->tab.nst; i++) {
+    cw_station_t *st = &e->tab.st[i];
+    st->sum_w = 0;
+    st->last_recv = 0;
+    st->alert_overload = st->alert_offline = 0;
+  }
+  e->sensor_suspect = 0;
+  e->next_ckpt_ms = 0;
+}
+
 void cw_engine_set_blind(cw_engine_t *e, bool blind, int64_t now_ms) {
   if (e->blind && !blind) e->resume_ms = now_ms; /* silence is measured from here on */
   e->blind = blind;

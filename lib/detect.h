@@ -111,6 +111,13 @@ int cw_engine_set_socket(cw_engine_t *e, const char *station, uint8_t socket,
  * (ev->event ignored; id, kind, severity, state, station, socket, ts_ms, value used). */
 int cw_engine_restore_last_ts(cw_engine_t *e, const char *station, uint8_t socket, int64_t ts_ms);
 int cw_engine_restore_alert(cw_engine_t *e, const cw_alert_event_t *ev);
+/* Forget what the readings taught: held alerts (no event), open charging
+ * sessions (not written), the detectors' and the offline state, the last
+ * ts; keep the stations, their sockets and every policy. For stations
+ * another process watched meanwhile (a shard taken back): what this engine
+ * still holds from before may have been cleared, closed or superseded
+ * there, and the restore from the database that follows brings the truth. */
+void cw_engine_forget(cw_engine_t *e);
 
 /* Run one validated reading through socket state and the detector chain.
  * recv_ms is the receive time (for offline). Returns CW_REJ_OK, or

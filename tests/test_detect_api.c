@@ -486,3 +486,57 @@ CW_TEST(detect_offline_blind_keeps_alert) {
   det_free(r);
   CHECK(ok);
 }
+
+/* A shard taken back: cw_engine_forget drops the alert held from before
+ * (another process may have closed it) and what the readings taught (the
+ * last ts), keeps the sockets and their policies; the same condition then
+ * raises a new alert instead of continuing the stale one. */
+CW_TEST(detect_forget_keeps_policies) {
+  det_rec_t *r = det_new(NULL);
+  cw_socket_policy_t forbid = {.forbidden = true};
+  CHECK_EQ(cw_engine_set_socket(r->e, "ST-FG", 2, &forbid), 0);
+  cw_alert_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  snprintf(ev.station, sizeof ev.station, "ST-FG");
+  ev.ts_ms = T0;
+  ev.id = 77;
+  ev.kind = OV;
+  ev.severity = CW_SEV_CRITICAL;
+  ev.state = CW_ALERT_OPEN;
+  ev.socket = 1;
+  snprintf(ev.unit, sizeof ev.unit, "W");
+  CHECK_EQ(cw_engine_restore_alert(r->e, &ev), 0);
+  cw_reading_t a = det_reading("ST-FG", 1, T0 + 1000);
+  a.have = CW_HAVE_W;
+  a.w = 80;
+  CHECK_EQ(det_feed(r, &a), CW_REJ_OK);
+  CHECK_EQ(det_feed(r, &a), CW_REJ_DUPLICATE);
+  CHECK_EQ(cw_engine_open_alerts(r->e), 1);
+  cw_engine_forget(r->e);
+  CHECK_EQ(cw_engine_open_alerts(r->e), 0);
+  CHECK_EQ(cw_engine_sockets(r->e), 2);
+  CHECK_EQ(det_feed(r, &a), CW_REJ_OK); /* its last ts is forgotten */
+  int n0 = r->n;
+  for (int s = 2; s <= 600; s += 10) {
+    cw_reading_t o = det_reading("ST-FG", 1, T0 + (int64_t)s * 1000);
+    o.have = CW_HAVE_W;
+    o.w = 1200; /* overloaded again */
+    CHECK_EQ(det_feed(r, &o), CW_REJ_OK);
+    cw_reading_t f = det_reading("ST-FG", 2, T0 + (int64_t)s * 1000);
+    f.have = CW_HAVE_W;
+    f.w = 120; /* charging at the forbidden socket: its policy kept */
+    CHECK_EQ(det_feed(r, &f), CW_REJ_OK);
+  }
+  int ov_new = 0, ov_old = 0, forbidden = 0;
+  for (int i = n0; i < r->n; i++) {
+    const cw_alert_event_t *e = &r->ev[i];
+    if (e->kind == OV && e->socket == 1 && e->id == 77) ov_old++;
+    if (e->kind == OV && e->socket == 1 && e->event == CW_EV_RAISED && e->id != 77) ov_new++;
+    if (e->kind == CW_KIND_OVERNIGHT_CHARGING && e->socket == 2 && e->event == CW_EV_RAISED) forbidden++;
+  }
+  if (!(ov_new == 1 && ov_old == 0 && forbidden == 1)) det_dump(r, T0);
+  det_free(r);
+  CHECK_EQ(ov_new, 1);
+  CHECK_EQ(ov_old, 0);
+  CHECK_EQ(forbidden, 1);
+}
