@@ -210,18 +210,25 @@ CW_TEST(detect_duplicate_and_stale_rejected) {
 /* Restored alerts are not raised again: an open one stays open silently (and
  * clears later under its own id), an open warning escalates under its id, a
  * cleared one in cool-down is reopened under its id. */
-CW_TEST(alert_restore_suppresses_reraise) {
-  det_rec_t *r = det_new(NULL);
+/* An open alert as the database gives it back at a restore. */
+static cw_alert_event_t open_alert(const char *station, int64_t id, cw_kind_t kind,
+                                   cw_severity_t sev, uint8_t socket, const char *unit) {
   cw_alert_event_t ev;
   memset(&ev, 0, sizeof(ev));
-  snprintf(ev.station, sizeof(ev.station), "ST-RST");
+  snprintf(ev.station, sizeof(ev.station), "%s", station);
   ev.ts_ms = T0;
-  ev.id = 77;
-  ev.kind = OV;
-  ev.severity = CW_SEV_CRITICAL;
+  ev.id = id;
+  ev.kind = kind;
+  ev.severity = sev;
   ev.state = CW_ALERT_OPEN;
-  ev.socket = 1;
-  snprintf(ev.unit, sizeof(ev.unit), "W");
+  ev.socket = socket;
+  snprintf(ev.unit, sizeof(ev.unit), "%s", unit);
+  return ev;
+}
+
+CW_TEST(alert_restore_suppresses_reraise) {
+  det_rec_t *r = det_new(NULL);
+  cw_alert_event_t ev = open_alert("ST-RST", 77, OV, CW_SEV_CRITICAL, 1, "W");
   CHECK_EQ(cw_engine_restore_alert(r->e, &ev), 0);
   ev.id = 78;
   ev.kind = TH;
@@ -495,16 +502,7 @@ CW_TEST(detect_forget_keeps_policies) {
   det_rec_t *r = det_new(NULL);
   cw_socket_policy_t forbid = {.forbidden = true};
   CHECK_EQ(cw_engine_set_socket(r->e, "ST-FG", 2, &forbid), 0);
-  cw_alert_event_t ev;
-  memset(&ev, 0, sizeof ev);
-  snprintf(ev.station, sizeof ev.station, "ST-FG");
-  ev.ts_ms = T0;
-  ev.id = 77;
-  ev.kind = OV;
-  ev.severity = CW_SEV_CRITICAL;
-  ev.state = CW_ALERT_OPEN;
-  ev.socket = 1;
-  snprintf(ev.unit, sizeof ev.unit, "W");
+  cw_alert_event_t ev = open_alert("ST-FG", 77, OV, CW_SEV_CRITICAL, 1, "W");
   CHECK_EQ(cw_engine_restore_alert(r->e, &ev), 0);
   cw_reading_t a = det_reading("ST-FG", 1, T0 + 1000);
   a.have = CW_HAVE_W;
