@@ -242,8 +242,8 @@ int cw_mqtt_out_tick(cw_mqtt_out_t *m, int64_t now_ms) {
     m->rec_at = now_ms;
     /* QoS 0: the retained copies come right after the SUBACK and need no
      * acknowledgement. At QoS 1, alerts published during the window (which
-     * the broker also sends back to us) were delayed by up to ~50 ms in 3
-     * of 5 starts (bench/alertlat), and a session that died while
+     * the broker also sends back to us) were delayed by up to ~50 ms in 6
+     * of 11 starts (bench/alertlat), and a session that died while
      * subscribed would have the broker queue every alert for it. */
     if (MQTTAsync_subscribe(m->cl.c, m->filter, 0, &o) != MQTTASYNC_SUCCESS)
       atomic_store(&m->rec, REC_WANTED); /* next tick */
