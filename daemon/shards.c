@@ -186,6 +186,14 @@ int cw_shards_release(void *ctx, int k) {
     atomic_store(&s->sh[k].owned, 1); /* kept: the lease thread reconnects it */
     return -ETIMEDOUT;
   }
+  /* everything it delivered is stored: what its engines still hold is the
+   * new owner's now (an operator's command, which every daemon hears, must
+   * not be applied here too) */
+  cw_ctl_t *f = calloc(1, sizeof *f);
+  if (f) {
+    f->type = CW_CTL_FORGET;
+    p->post_all(p->ctx, k, f);
+  }
   return 0;
 }
 
