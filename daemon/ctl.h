@@ -28,8 +28,9 @@ typedef enum {
   CW_CTL_OPERATOR,      /* alert.id + alert.event (ACKNOWLEDGED/RECTIFIED/CLOSED) + alert.by,
                          * alert.message the rectify note, ts_ms the event time (0: now) */
   CW_CTL_BLIND,         /* socket = 1 blind, 0 sighted; ts_ms = when (cw_engine_set_blind) */
-  CW_CTL_FORGET,        /* drop the state learned from readings, keep policies
-                         * (cw_engine_forget): a shard taken back */
+  CW_CTL_FORGET,        /* write the open sessions, then drop the state learned
+                         * from readings, keep policies (cw_engine_forget): a
+                         * shard given away or taken back */
 } cw_ctl_type_t;
 
 /* One socket of a CW_CTL_SOCKET message. A start-up sends one message per

@@ -300,7 +300,10 @@ static void apply_ctl(cw_worker_t *w, cw_ctl_t *c) {
     break;
   case CW_CTL_RESTORE_ALERT: rc = cw_engine_restore_alert(w->engine, &c->alert); break;
   case CW_CTL_BLIND: cw_engine_set_blind(w->engine, c->socket != 0, c->ts_ms); break;
-  case CW_CTL_FORGET: cw_engine_forget(w->engine); break;
+  case CW_CTL_FORGET: /* its open sessions written first, as a clean stop does */
+    cw_engine_write_open_sessions(w->engine);
+    cw_engine_forget(w->engine);
+    break;
   case CW_CTL_OPERATOR: {
     int64_t t = c->ts_ms ? c->ts_ms : cw_now_ms(); /* the SQL functions send their time */
     if (c->alert.event != CW_EV_RECTIFIED)
