@@ -21,8 +21,9 @@
 P=8
 S=2
 
-trap 'for k in 1 2; do [ -n "${DPID[$k]:-}" ] && kill -TERM "${DPID[$k]}" 2>/dev/null; done;
-      for k in 1 2; do [ -n "${DPID[$k]:-}" ] && wait "${DPID[$k]}" 2>/dev/null; done; it_teardown' EXIT
+# the daemons stop first; it_teardown then reports with the script's status
+trap 'st=$?; for k in 1 2; do [ -n "${DPID[$k]:-}" ] && kill -TERM "${DPID[$k]}" 2>/dev/null; done;
+      for k in 1 2; do [ -n "${DPID[$k]:-}" ] && wait "${DPID[$k]}" 2>/dev/null; done; (exit "$st"); it_teardown' EXIT
 trap 'exit 130' INT TERM
 it_start_services
 for k in 1 2; do
