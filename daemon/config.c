@@ -475,14 +475,12 @@ static int check_whole(const cw_config_t *c, parse_ctx_t *p) {
     return -EINVAL;
   }
   /* and the journal's: a larger message would not survive a SIGKILL */
-  uint64_t jcap = 1u << 16;
-  while (jcap < c->journal_bytes) jcap <<= 1;
-  need = CW_JOURNAL_REC_OVERHEAD + CW_TOPIC_MAX_LEN + c->max_payload;
-  if (need > jcap / 4) {
+  uint64_t jmax = cw_journal_max_message(cw_journal_capacity_for(c->journal_bytes));
+  if (CW_TOPIC_MAX_LEN + (uint64_t)c->max_payload > jmax) {
     snprintf(p->err, p->errlen,
              "%s: [pipeline] max_payload: %zu bytes does not fit a journal of [spool] journal_bytes=%llu "
-             "(largest record %llu bytes): raise journal_bytes",
-             p->file, c->max_payload, (unsigned long long)c->journal_bytes, (unsigned long long)(jcap / 4));
+             "(largest message %llu bytes with the topic): raise journal_bytes",
+             p->file, c->max_payload, (unsigned long long)c->journal_bytes, (unsigned long long)jmax);
     return -EINVAL;
   }
   return 0;

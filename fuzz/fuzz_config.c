@@ -1,4 +1,4 @@
-/* fuzz-sources: daemon/config.c lib/detect.c lib/detect_thermal.c lib/detect_overload.c lib/detect_overnight.c lib/detect_offline.c lib/detect_session.c lib/session.c lib/alert.c lib/socket_table.c lib/cw.c lib/topic.c lib/decode.c lib/json_arena.c lib/text.c lib/ring.c */
+/* fuzz-sources: daemon/config.c lib/detect.c lib/detect_thermal.c lib/detect_overload.c lib/detect_overnight.c lib/detect_offline.c lib/detect_session.c lib/session.c lib/alert.c lib/socket_table.c lib/cw.c lib/topic.c lib/decode.c lib/json_arena.c lib/text.c lib/ring.c lib/journal.c lib/spool.c lib/clock.c lib/fsutil.c */
 /* fuzz-libs: -linih -lcjson -lm */
 /* fuzz-pkgs: libuv */
 /* fuzz_config.c - libFuzzer target for the configuration parser: the input

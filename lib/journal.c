@@ -51,7 +51,7 @@ static uint32_t hdr_crc(const hdr_t *h) {
   return cw_crc32c(c, &h->capacity, sizeof h->capacity);
 }
 
-static uint64_t round_cap(uint64_t n) {
+uint64_t cw_journal_capacity_for(uint64_t n) {
   uint64_t c = MIN_CAP;
   while (c < n && c < (1ull << 40)) c <<= 1;
   return c;
@@ -71,13 +71,6 @@ static int hdr_valid(const hdr_t *h, uint64_t size) {
 static int map_file(cw_journal_t *j, uint64_t size) {
   void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
   if (p == MAP_FAILED) return -errno;
-  /* every page mapped writable now, in one call: a first write into each
-   * page otherwise traps (~1 us per 150 B message over the first 16 MiB
-   * after every start: bench/journal). Older kernels refuse the advice: the
-   * pages then fault in as they are written. */
-#ifdef MADV_POPULATE_WRITE
-  (void)madvise(p, (size_t)size, MADV_POPULATE_WRITE);
-#endif
   j->h = p;
   j->map_bytes = (size_t)size;
   j->area = (uint8_t *)p + HDR_BYTES;
@@ -127,7 +120,7 @@ static int journal_open(const char *path, uint64_t cap_bytes, int resize, cw_jou
     }
     if ((uint64_t)st.st_size >= HDR_BYTES + MIN_CAP && (rc = map_file(j, (uint64_t)st.st_size)))
       goto fail;
-    if (resize && j->h && hdr_valid(j->h, (uint64_t)st.st_size) && j->h->capacity != round_cap(cap_bytes) &&
+    if (resize && j->h && hdr_valid(j->h, (uint64_t)st.st_size) && j->h->capacity != cw_journal_capacity_for(cap_bytes) &&
         atomic_load(&j->h->head) == atomic_load(&j->h->committed)) {
       /* another size asked for, and nothing to replay: made anew */
       munmap(j->h, j->map_bytes);
@@ -153,10 +146,17 @@ static int journal_open(const char *path, uint64_t cap_bytes, int resize, cw_jou
     }
   }
   if (j->fd < 0) {
-    if ((rc = create_file(path, round_cap(cap_bytes), &j->fd)) ||
-        (rc = map_file(j, HDR_BYTES + round_cap(cap_bytes))))
+    if ((rc = create_file(path, cw_journal_capacity_for(cap_bytes), &j->fd)) ||
+        (rc = map_file(j, HDR_BYTES + cw_journal_capacity_for(cap_bytes))))
       goto fail;
   }
+  /* the mapping kept: every page mapped writable now, in one call; a first
+   * write into each page otherwise traps (~1 us per 150 B message over the
+   * first lap after every start: bench/journal). Older kernels refuse the
+   * advice: the pages then fault in as they are written. */
+#ifdef MADV_POPULATE_WRITE
+  (void)madvise(j->h, j->map_bytes, MADV_POPULATE_WRITE);
+#endif
   j->cap = j->h->capacity;
   j->head = atomic_load_explicit(&j->h->head, memory_order_acquire);
   *out = j;
@@ -226,12 +226,18 @@ static void put_rec(uint8_t *p, uint32_t len, uint64_t pos, int64_t recv_ms, uin
   memcpy(p + 4, &crc, 4);
 }
 
+/* A record is at most a quarter of the area: the append never waits for
+ * more than that to be committed. */
+uint64_t cw_journal_max_message(uint64_t capacity) { return capacity / 4 - REC_HDR; }
+
 int64_t cw_journal_append(cw_journal_t *j, int64_t recv_ms, const char *topic, size_t topic_len,
                           const void *payload, size_t payload_len, const _Atomic int *stop,
                           int *waited) {
   uint64_t len = align8(REC_HDR + (uint64_t)topic_len + payload_len);
   if (waited) *waited = 0;
-  if (len > j->cap / 4 || topic_len >= PAD_MARK || payload_len >= PAD_MARK) return -EMSGSIZE;
+  if ((uint64_t)topic_len + payload_len > cw_journal_max_message(j->cap) || topic_len >= PAD_MARK ||
+      payload_len >= PAD_MARK)
+    return -EMSGSIZE;
   /* another process appended since our replay (it holds the shard's lease
    * now): never write over its records */
   if (atomic_load_explicit(&j->h->head, memory_order_relaxed) != j->head) return -EBUSY;

@@ -34,7 +34,6 @@
  * batches can hold in the default configuration, several times over
  * (docs/RELIABILITY.md section 3) */
 #define CW_JOURNAL_DEFAULT_BYTES (8u << 20)
-#define CW_JOURNAL_REC_OVERHEAD 40u /* a record's header, and its padding at most */
 
 typedef struct cw_journal cw_journal_t;
 
@@ -48,6 +47,12 @@ int cw_journal_open(const char *path, uint64_t cap_bytes, cw_journal_t **out);
  * so): an existing file of another size that holds no message to replay is
  * made anew at cap_bytes. Not for a journal other processes may map. */
 int cw_journal_open_alone(const char *path, uint64_t cap_bytes, cw_journal_t **out);
+/* The capacity a journal opened with cap_bytes gets, and the largest
+ * message (topic + payload bytes) it takes: larger ones are refused with
+ * -EMSGSIZE by cw_journal_append (kept in memory only). For checking a
+ * configuration before any journal is opened. */
+uint64_t cw_journal_capacity_for(uint64_t cap_bytes);
+uint64_t cw_journal_max_message(uint64_t capacity);
 void cw_journal_close(cw_journal_t *j);
 
 /* Appending thread: copy one message in and publish it. Waits while the
