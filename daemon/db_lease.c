@@ -216,16 +216,7 @@ static int take(cw_lease_t *l, int k) {
   PQclear(r);
   if (!got) return 0;
   l->owned |= 1ull << k;
-  /* what shard k's engines still hold from an earlier lease is stale:
-   * another process watched its stations meanwhile (an alert it cleared or
-   * closed would otherwise stay open here and swallow the next raise).
-   * Forgotten first, in each worker's control queue before the restore. */
-  for (int i = 0; i < l->c->workers; i++) {
-    cw_ctl_t *f = calloc(1, sizeof *f);
-    if (!f) break; /* ENOMEM: stale state, as before this existed */
-    f->type = CW_CTL_FORGET;
-    l->cfg.port.post(l->cfg.port.ctx, k * l->c->workers + i, f);
-  }
+  if (l->cfg.taking) l->cfg.taking(l->cfg.ctx, k); /* before the restore's control messages */
   /* restore before the first message of the backlog: a condition still
    * present continues its open alert instead of raising a new one */
   l->keep_shard = k;

@@ -24,9 +24,11 @@ typedef struct cw_lease_cfg {
   const cw_env_t *env;
   cw_idgen_t *ids;       /* gets the member slot (cw_idgen_set_slot) */
   cw_ctl_port_t port;    /* restores are posted here, by station */
-  /* All on the lease thread. acquired: the shard is ours and restored:
+  /* All on the lease thread. taking: the shard's lock is ours, its restore
+   * comes next (may be NULL). acquired: the shard is ours and restored:
    * connect its client. lost: drop its client now. up: is its client
    * connected or connecting. reconnect: connect it again (lease held). */
+  void (*taking)(void *ctx, int shard);
   void (*acquired)(void *ctx, int shard);
   void (*lost)(void *ctx, int shard);
   int (*up)(void *ctx, int shard);

@@ -706,6 +706,7 @@ int main(int argc, char **argv) {
     cw_lease_cfg_t lc = {.env = &a->env,
                          .ids = &a->ids,
                          .port = {a, all_post, all_route},
+                         .taking = cw_shards_taking,
                          .acquired = cw_shards_acquired,
                          .lost = cw_shards_lost,
                          .up = cw_shards_up,

@@ -141,6 +141,22 @@ int cw_shards_journal_start(cw_shards_t *s) {
 
 /* ------------------------------------------------------------- [cluster] lease callbacks */
 
+/* A control message to every worker of shard k's pipeline. */
+static void post_ctl(cw_shards_t *s, int k, cw_ctl_type_t type, uint8_t socket, int64_t ts_ms) {
+  cw_ctl_t *c = calloc(1, sizeof *c);
+  if (!c) return; /* ENOMEM: as a lost command */
+  c->type = type;
+  c->socket = socket;
+  c->ts_ms = ts_ms;
+  s->port.post_all(s->port.ctx, k, c);
+}
+
+/* What shard k's engines still hold from an earlier lease is stale: another
+ * process watched its stations meanwhile (an alert it closed would stay
+ * open here and swallow the next raise). Forgotten before the restore's
+ * control messages reach the same queues. */
+void cw_shards_taking(void *ctx, int k) { post_ctl(ctx, k, CW_CTL_FORGET, 0, 0); }
+
 void cw_shards_acquired(void *ctx, int k) {
   cw_shards_t *s = ctx;
   const cw_shard_port_t *p = &s->port;
@@ -189,11 +205,7 @@ int cw_shards_release(void *ctx, int k) {
   /* everything it delivered is stored: what its engines still hold is the
    * new owner's now (an operator's command, which every daemon hears, must
    * not be applied here too) */
-  cw_ctl_t *f = calloc(1, sizeof *f);
-  if (f) {
-    f->type = CW_CTL_FORGET;
-    p->post_all(p->ctx, k, f);
-  }
+  post_ctl(s, k, CW_CTL_FORGET, 0, 0);
   return 0;
 }
 
@@ -234,13 +246,7 @@ void cw_shards_blind_init(cw_shards_t *s, int64_t now_ms, int64_t stall_ms) {
  * workers' (no sweep, late redeliveries stored without detection). */
 static void tell(cw_shards_t *s, int k, int blind, int64_t now) {
   const cw_shard_port_t *p = &s->port;
-  cw_ctl_t *c = calloc(1, sizeof *c);
-  if (c) {
-    c->type = CW_CTL_BLIND;
-    c->socket = (uint8_t)blind;
-    c->ts_ms = now;
-    p->post_all(p->ctx, k, c);
-  }
+  post_ctl(s, k, CW_CTL_BLIND, (uint8_t)blind, now);
   p->set_blind(p->ctx, k, blind ? INT64_MAX : 0);
   s->sh[k].sighted = !blind;
 }

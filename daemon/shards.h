@@ -73,6 +73,7 @@ int cw_shards_journal_start(cw_shards_t *s);
 /* [cluster] The lease thread's callbacks (cw_lease_cfg_t, ctx: the
  * cw_shards_t) and the shard clients' connected callback (cw_mqtt_in_cfg_t,
  * paho's thread). */
+void cw_shards_taking(void *ctx, int k);
 void cw_shards_acquired(void *ctx, int k);
 void cw_shards_lost(void *ctx, int k);
 int cw_shards_up(void *ctx, int k);

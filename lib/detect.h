@@ -114,9 +114,10 @@ int cw_engine_restore_alert(cw_engine_t *e, const cw_alert_event_t *ev);
 /* Forget what the readings taught: held alerts (no event), open charging
  * sessions (not written), the detectors' and the offline state, the last
  * ts; keep the stations, their sockets and every policy. For stations
- * another process watched meanwhile (a shard taken back): what this engine
- * still holds from before may have been cleared, closed or superseded
- * there, and the restore from the database that follows brings the truth. */
+ * another process watches now (a shard given away) or watched meanwhile (a
+ * shard taken back): what this engine still holds may have been cleared,
+ * closed or superseded there; the restore from the database that follows a
+ * take-back brings the truth. */
 void cw_engine_forget(cw_engine_t *e);
 
 /* Run one validated reading through socket state and the detector chain.
