@@ -23,11 +23,14 @@ typedef struct shard {
   cw_blind_t b;
   int64_t caught_ms;                   /* caught up (b not blind) since, 0: not */
   int sighted;                         /* what its pipeline was last told */
+  _Atomic int forget_due;              /* lost with its lease, not yet forgotten (set under mu) */
+  int drained_ticks;                   /* the main loop's: ticks since with its rings empty */
 } shard_t;
 
 struct cw_shards {
   const cw_env_t *env;
   cw_shard_port_t port;
+  pthread_mutex_t mu; /* forget_due: the lease thread sets and takes it, the main loop takes it */
   shard_t sh[CW_MAX_SHARDS];
 };
 
@@ -36,6 +39,7 @@ int cw_shards_create(const cw_env_t *env, const cw_shard_port_t *port, cw_shards
   if (!s) return -ENOMEM;
   s->env = env;
   s->port = *port;
+  pthread_mutex_init(&s->mu, NULL);
   *out = s;
   return 0;
 }
@@ -43,6 +47,7 @@ int cw_shards_create(const cw_env_t *env, const cw_shard_port_t *port, cw_shards
 void cw_shards_free(cw_shards_t *s) {
   if (!s) return;
   for (int k = 0; k < CW_MAX_SHARDS; k++) cw_journal_close(s->sh[k].journal);
+  pthread_mutex_destroy(&s->mu);
   free(s);
 }
 
@@ -151,11 +156,24 @@ static void post_ctl(cw_shards_t *s, int k, cw_ctl_type_t type, uint8_t socket, 
   s->port.post_all(s->port.ctx, k, c);
 }
 
+/* What shard k's engines hold is another process's now (an operator's
+ * command, which every daemon hears, must not be applied here too). due: 1
+ * only while a forget is still due (the lease lost, cw_shards_tick), so
+ * that the tick's forget cannot land after a take-back's restore. */
+static int forget(cw_shards_t *s, int k, int due) {
+  pthread_mutex_lock(&s->mu);
+  int post = !due || atomic_load(&s->sh[k].forget_due);
+  if (post) post_ctl(s, k, CW_CTL_FORGET, 0, 0);
+  atomic_store(&s->sh[k].forget_due, 0);
+  pthread_mutex_unlock(&s->mu);
+  return post;
+}
+
 /* What shard k's engines still hold from an earlier lease is stale: another
  * process watched its stations meanwhile (an alert it closed would stay
  * open here and swallow the next raise). Forgotten before the restore's
  * control messages reach the same queues. */
-void cw_shards_taking(void *ctx, int k) { post_ctl(ctx, k, CW_CTL_FORGET, 0, 0); }
+void cw_shards_taking(void *ctx, int k) { forget(ctx, k, 0); }
 
 void cw_shards_acquired(void *ctx, int k) {
   cw_shards_t *s = ctx;
@@ -180,7 +198,15 @@ static void disown(cw_shards_t *s, int k) {
   p->set_blind(p->ctx, k, INT64_MAX);
 }
 
-void cw_shards_lost(void *ctx, int k) { disown(ctx, k); }
+/* Lost with its lease: what its rings still hold is processed first, so
+ * its engines forget on the main loop's tick once they are drained. */
+void cw_shards_lost(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  disown(s, k);
+  pthread_mutex_lock(&s->mu);
+  atomic_store(&s->sh[k].forget_due, 1);
+  pthread_mutex_unlock(&s->mu);
+}
 
 /* Rebalance, on the lease thread: the client is dropped (the broker keeps
  * the session and queues for the next owner); what it delivered is in
@@ -202,10 +228,7 @@ int cw_shards_release(void *ctx, int k) {
     atomic_store(&s->sh[k].owned, 1); /* kept: the lease thread reconnects it */
     return -ETIMEDOUT;
   }
-  /* everything it delivered is stored: what its engines still hold is the
-   * new owner's now (an operator's command, which every daemon hears, must
-   * not be applied here too) */
-  post_ctl(s, k, CW_CTL_FORGET, 0, 0);
+  forget(s, k, 0); /* everything it delivered is stored */
   return 0;
 }
 
@@ -258,6 +281,26 @@ static void tell(cw_shards_t *s, int k, int blind, int64_t now) {
  * judged all the same, and the ingest alert says it lags). A shard not
  * owned is blind. */
 #define SHARD_CAUGHT_MS 2000
+
+/* A shard lost with its lease forgets once its rings were found empty on 3
+ * ticks in a row (what they held processed: a reading left would meet an
+ * engine without its alerts and raise them anew). Rings that never drain
+ * (a writer stuck on a dead database) keep it due: the take-back forgets. */
+#define FORGET_DRAINED_TICKS 3
+static void forget_when_drained(cw_shards_t *s, int k, int64_t now) {
+  const cw_shard_port_t *p = &s->port;
+  shard_t *w = &s->sh[k];
+  if (!atomic_load(&w->forget_due)) { /* forget() decides again under mu */
+    w->drained_ticks = 0;
+    return;
+  }
+  int drained = p->rings_empty(p->ctx, k) && !p->stalled_ms(p->ctx, k, now);
+  w->drained_ticks = drained ? w->drained_ticks + 1 : 0;
+  if (w->drained_ticks >= FORGET_DRAINED_TICKS && forget(s, k, 1))
+    cw_log(CW_LOG_INFO, "cluster: shard %d: its engines forgot what they held (lease lost, rings "
+           "drained)", k);
+}
+
 void cw_shards_tick(cw_shards_t *s, int64_t now, cw_blind_obs_t *o) {
   const cw_config_t *c = s->env->cfg;
   const cw_shard_port_t *p = &s->port;
@@ -266,6 +309,7 @@ void cw_shards_tick(cw_shards_t *s, int64_t now, cw_blind_obs_t *o) {
     shard_t *w = &s->sh[k];
     if (!atomic_load(&w->owned)) {
       if (w->sighted) tell(s, k, 1, now);
+      forget_when_drained(s, k, now);
       continue;
     }
     int64_t conn = atomic_load(&w->connected_ms);

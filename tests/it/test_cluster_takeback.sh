@@ -15,6 +15,11 @@
 #      the runaway goes on (Y continues, nothing raised again), then ends
 #      (Y cleared once, by daemon 1). The other shard never moved: one
 #      alert there, untouched
+#   4. daemon 2 joins again and raises alert Z at a station of the shard it
+#      gets; then it loses its lease (its control session ended, its role
+#      refused new logins: it cannot take the shard back) and daemon 1 takes
+#      the shard over. Once daemon 2's rings are drained its engines forget
+#      (its own log says so); an operator closes Z: closed once, by daemon 1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nats_lib.sh" # cw_partition
 . "$(dirname "$0")/cluster_lib.sh"
@@ -30,13 +35,16 @@ for k in 1 2; do
   cl_conf "$k" "tcp://127.0.0.1:$CW_MQTT_PORT"
   printf '[detectors]\nhold_s = 2\ncooldown_s = 1\n' >>"$IT_DIR/d$k/chargewatch.conf"
 done
+# daemon 2 logs in as a role of its own (step 4 refuses its new logins)
+it_sql "CREATE ROLE cw_tb2 SUPERUSER LOGIN" >/dev/null
+sed -i 's/user=postgres dbname=/user=cw_tb2 dbname=/' "$IT_DIR/d2/chargewatch.conf"
 
 # one station per shard (partition mod S)
-st_of_shard() { # K
+st_of_shard() { # K [PREFIX]
   local i p
   for i in $(seq 1 200); do
-    p=$(cw_partition "TB$i" "$P")
-    [ $((p % S)) -eq "$1" ] && { echo "TB$i $p"; return; }
+    p=$(cw_partition "${2:-TB}$i" "$P")
+    [ $((p % S)) -eq "$1" ] && { echo "${2:-TB}$i $p"; return; }
   done
 }
 read -r ST0 P0 <<<"$(st_of_shard 0)"
@@ -109,3 +117,37 @@ it_eq "step 3: one cleared event" 1 "$(events "$SM" cleared)"
 it_eq "step 3: two alerts in all at $SM" 2 "$(ids "$SM")"
 it_eq "the shard that never moved: one alert at $SK, still open" "1 open" \
   "$(ids "$SK") $(it_sql "SELECT state FROM alerts WHERE station = '$SK'")"
+
+# 4. daemon 2 joins again, raises Z, then loses its lease to daemon 1
+cl_start 2
+m2=""
+for _ in $(seq 1 300); do
+  for k in 0 1; do [ "$(subscribed 2 "$k")" -ge "$([ "$k" = "$moved" ] && echo 2 || echo 1)" ] && m2=$k; done
+  [ -n "$m2" ] && break
+  sleep 0.2
+done
+it_eq "step 4: a shard moved to daemon 2 again" 1 "$([ -n "$m2" ] && echo 1 || echo 0)"
+[ -n "$m2" ] || exit 1
+read -r SZ PZ <<<"$(st_of_shard "$m2" TC)"
+a1=$(acquired 1 "$m2")
+t4=$(($(it_now_ms) - 30000))
+pub "$SZ" "$PZ" "$t4" 30
+pub "$SZ" "$PZ" $((t4 + 1000)) 95
+it_eq "step 4: Z raised at $SZ (shard $m2)" 1 "$(it_wait_eq 20 1 events "$SZ" raised)"
+Z=$(it_sql "SELECT id FROM alerts WHERE station = '$SZ' AND kind = 'thermal_runaway'")
+it_eq "step 4: by daemon 2" 1 "$(grep -c " raised id=$Z " "$IT_DIR/d2/alerts.log")"
+it_sql "ALTER ROLE cw_tb2 NOLOGIN" >/dev/null
+it_eq "step 4: daemon 2's control session ended" 1 \
+  "$(it_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE usename = 'cw_tb2' AND application_name = 'chargewatchd-lease'")"
+lost() { grep -c "shard $m2: lease lost" "$IT_DIR/d2/daemon.log"; }
+forgot() { grep -c "shard $m2: its engines forgot" "$IT_DIR/d2/daemon.log"; }
+it_eq "step 4: daemon 2 loses shard $m2" 1 "$(it_wait_eq 20 1 lost)"
+it_eq "step 4: daemon 1 takes it over" $((a1 + 1)) "$(it_wait_eq 30 $((a1 + 1)) acquired 1 "$m2")"
+it_eq "step 4: daemon 2's engines forget it once its rings are drained" 1 "$(it_wait_eq 20 1 forgot)"
+it_eq "step 4: cw_close of Z returns true" t "$(it_sql "SELECT cw_close($Z, 'it-op')")"
+it_eq "step 4: Z closed" closed "$(it_wait_eq 20 closed state_of "$Z")"
+sleep 2 # both daemons have heard the NOTIFY
+it_eq "step 4: Z closed once across the daemons' alert logs, by daemon 1" "1 1" \
+  "$(cat "$IT_DIR"/d*/alerts.log | grep -c " closed id=$Z ") $(grep -c " closed id=$Z " "$IT_DIR/d1/alerts.log")"
+it_sql "ALTER ROLE cw_tb2 LOGIN" >/dev/null
