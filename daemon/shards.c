@@ -172,8 +172,25 @@ static int forget(cw_shards_t *s, int k, int due) {
 /* What shard k's engines still hold from an earlier lease is stale: another
  * process watched its stations meanwhile (an alert it closed would stay
  * open here and swallow the next raise). Forgotten before the restore's
- * control messages reach the same queues. */
-void cw_shards_taking(void *ctx, int k) { forget(ctx, k, 0); }
+ * control messages reach the same queues. First, what this process raised
+ * and has not stored yet (its lease lost with the database, which is back
+ * now) is stored: the restore reads it back, else its condition, still
+ * present, would raise it again. */
+#define TAKE_SYNC_MS 10000
+void cw_shards_taking(void *ctx, int k) {
+  cw_shards_t *s = ctx;
+  const cw_shard_port_t *p = &s->port;
+  int64_t t0 = cw_mono_ms();
+  int rc = p->sync(p->ctx, k, TAKE_SYNC_MS);
+  if (rc)
+    cw_log(CW_LOG_WARN, "cluster: shard %d: what this process raised for it is not all stored "
+           "before its restore (%s); an alert raised here before the lease was lost may be "
+           "raised again", k, strerror(-rc));
+  else if (cw_mono_ms() - t0 > 100)
+    cw_log(CW_LOG_INFO, "cluster: shard %d: what this process held for it stored before its "
+           "restore (%lld ms)", k, (long long)(cw_mono_ms() - t0));
+  forget(s, k, 0);
+}
 
 void cw_shards_acquired(void *ctx, int k) {
   cw_shards_t *s = ctx;

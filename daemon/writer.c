@@ -47,6 +47,7 @@ struct cw_writer {
   int started;
   _Atomic int stop;
   _Atomic int reload;
+  _Atomic int hurry;        /* cw_writer_sync asked: reconnect now, not after the back-off */
   int is_main;              /* [postgres] conninfo: alerts, policies, NOTIFY */
   cw_walerts_t alerts;      /* main: alert hand-off, alert spool (writer_alerts.c) */
   _Atomic uint64_t sync_req, sync_done; /* cw_writer_sync generations */
@@ -369,6 +370,10 @@ static void notifications(cw_writer_t *w) {
 
 /* Reconnect progress and the periodic work that needs the connection. */
 static void tick(cw_writer_t *w, int64_t now) {
+  /* a sync waits on this writer (a shard taken or given away): the next
+   * reconnect is tried now, once per sync (the database is often back
+   * seconds before the back-off ends: the lease's own connection is up) */
+  if (atomic_exchange(&w->hurry, 0) && !w->db.conn && w->db.retry_at_ms > now) w->db.retry_at_ms = now;
   if (cw__wdb_poll_connect(&w->db, now) == 1) {
     int rc = session_setup(w, 0);
     if (rc) {
@@ -579,6 +584,7 @@ void cw_writer_reload(cw_writer_t *w) { atomic_store(&w->reload, 1); }
 int cw_writer_sync(cw_writer_t *w, int timeout_ms) {
   uint64_t want = atomic_fetch_add(&w->sync_req, 1) + 1;
   int64_t until = cw_mono_ms() + timeout_ms;
+  atomic_store(&w->hurry, 1);
   while (atomic_load(&w->sync_done) < want) {
     if (atomic_load(&w->stop)) return -ECANCELED; /* stopping: the final drain stores it */
     if (cw_mono_ms() >= until) return -ETIMEDOUT;
