@@ -344,10 +344,16 @@ void cw_shards_tick(cw_shards_t *s, int64_t now, cw_blind_obs_t *o) {
     int caught = w->caught_ms && now - w->caught_ms >= SHARD_CAUGHT_MS && so.latest_recv_ms > 0;
     int bound = c->blind_s > 0 && conn > 0 && now - conn >= (int64_t)c->blind_s * 1000;
     int sighted = so.connected && (caught || bound);
-    /* the daemon lags while a connected shard is not yet sighted or still
-     * lags past its bound: one blind spell from a reconnect to the end of
-     * its backlog, not one per pause in the delivery */
-    if (so.connected && (!sighted || (w->b.blind && (w->b.why & CW_BLIND_LAGGING)))) lagging = 1;
+    /* the daemon lags while a connected shard that has received since its
+     * connect is not yet sighted, or still lags past its bound: one blind
+     * spell from its backlog's first reading to its end, not one per pause
+     * in the delivery. A shard that has heard nothing yet keeps its own
+     * engines blind but is no evidence of lag (silence is not lag, as
+     * without [cluster]): stations reporting every 30 s would otherwise
+     * raise the daemon's ingest alert at every start and takeover. */
+    if (so.connected && so.latest_recv_ms > 0 &&
+        (!sighted || (w->b.blind && (w->b.why & CW_BLIND_LAGGING))))
+      lagging = 1;
     if (sighted == w->sighted) continue;
     tell(s, k, !sighted, now);
     if (!atomic_load(&w->owned)) { /* lost meanwhile (lease thread): blind again */

@@ -45,6 +45,14 @@ nats_write_conf() { # K
     routes="$routes    nats-route://127.0.0.1:$(cat "$NATS_DIR/n$j/cluster.port")
 "
   done
+  # one node (NATS_N = 1): no cluster, the MQTT streams unreplicated
+  local cluster="cluster {
+  name: cw-it
+  listen: 127.0.0.1:$(cat "$d/cluster.port")
+  routes: [
+$routes  ]
+}" replicas=3
+  [ "$NATS_N" = 1 ] && cluster="" replicas=1
   cat >"$d/nats.conf" <<CONF
 # written by tests/it/nats_lib.sh
 server_name: cw-n$k
@@ -53,15 +61,10 @@ http: 127.0.0.1:$(cat "$d/http.port")
 jetstream {
   store_dir: "$d/js"
 }
-cluster {
-  name: cw-it
-  listen: 127.0.0.1:$(cat "$d/cluster.port")
-  routes: [
-$routes  ]
-}
+$cluster
 mqtt {
   listen: 127.0.0.1:$(cat "$d/mqtt.port")
-  stream_replicas: 3
+  stream_replicas: $replicas
 }
 $(nats_mapping "$NATS_P")
 CONF

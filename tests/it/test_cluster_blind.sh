@@ -5,6 +5,8 @@
 # is stopped, shard 0's session queues a backlog of old readings (10 min
 # before now). Checks, from the daemon's own log and /metrics:
 #  A shard is sighted on evidence: a reading since its connect.
+#  (0) quiet shards after the start (nothing published for 11 s): no
+#      ingest alert, the daemon not blind, the shards not yet sighted
 #  (a) after the restart, with the whole backlog stored and no live reading
 #      yet, shard 0 is still blind (lagging) and so is the daemon (its last
 #      "ingest:" line: blind, lagging), while shard 1 (no backlog) is sighted
@@ -52,6 +54,14 @@ subscribed() { grep -c "cw-shard-[0-9]* subscribed" "$IT_DIR/daemon.log"; }
 conf 0
 it_daemon_start
 it_wait_eq 30 2 subscribed >/dev/null
+# (0) silence is not lag: both shards connected and hearing nothing for
+# longer than ingest_alert_s (10 s) keep their engines blind, yet the
+# daemon raises no ingest alert (stations reporting every 30 s would
+# otherwise raise it at every start and takeover)
+sleep 11
+it_eq "(0) quiet shards after the start: no ingest alert" 0 "$(grep -c ' ingest raised ' "$IT_DIR/alerts.log")"
+it_eq "(0) ... and the daemon is not blind" 0 "$(daemon_blind)"
+it_eq "(0) ... while the shards wait for a first reading" 0 $(($(sighted 0) + $(sighted 1)))
 live "$S0" "$P0"
 live "$S1" "$P1"
 it_wait_eq 30 1 sighted 0 >/dev/null
