@@ -23,6 +23,7 @@
 #define MEMBER_SLOTS (1 << CW_IDGEN_SLOT_BITS)
 #define SETTLE_PERIODS 4
 #define RELEASE_PAUSE_PERIODS 4 /* after giving a shard away, let the taker take it */
+#define AFFINITY_PERIODS 2      /* after a reconnect: its own shards back first, others then */
 #define KEY_OID(k) "(" k "::bigint & 4294967295)::oid"
 
 /* One live member as the others see it (pg_locks). */
@@ -44,6 +45,7 @@ struct cw_lease {
   PGconn *conn;
   int64_t up_since_ms; /* monotonic: when the connection came up */
   uint64_t owned;      /* bit k: shard k's lock is held */
+  uint64_t held_before; /* what it held when its locks went with the control session */
   int slot;
   int keep_shard;      /* for keep() during one restore */
   int mypid;           /* the control session's backend pid */
@@ -70,6 +72,7 @@ static void lose_all(cw_lease_t *l, const char *why) {
     cw_log(CW_LOG_WARN, "cluster: shard %d: lease lost at %lld (%s); client dropped", k,
            (long long)cw_now_ms(), why);
   }
+  if (l->owned) l->held_before = l->owned;
   l->owned = 0;
   if (l->conn) PQfinish(l->conn);
   l->conn = NULL;
@@ -263,6 +266,7 @@ static void release(cw_lease_t *l, int k) {
     return;
   }
   l->owned &= ~(1ull << k);
+  l->held_before &= ~(1ull << k);
   cw_log(CW_LOG_INFO, "cluster: shard %d: lease released at %lld (rebalance; drained in %lld ms)", k,
          (long long)cw_now_ms(), (long long)(cw_mono_ms() - t0));
 }
@@ -296,16 +300,31 @@ static void check(cw_lease_t *l) {
   (void)nm;
   int target = share(l, &me);
   /* up to the share; past it only a shard no member below its share may
-   * take (own lists, max_shards), so that no shard stays unowned */
-  for (int i = 0; i < c->shards && nshards_owned(l) < me.cap; i++) {
-    int k = (l->slot + i) % c->shards; /* members start at different shards */
-    if ((l->owned >> k & 1) || (held >> k & 1) || !(me.may >> k & 1)) continue;
-    if (nshards_owned(l) >= target && taker_for(l, k)) continue;
-    if (take(l, k) < 0) {
-      lose_all(l, PQerrorMessage(l->conn));
-      return;
+   * take (own lists, max_shards), so that no shard stays unowned. After
+   * its locks went with the control session (the database restarted,
+   * say), a member takes back what it held first, and any other free
+   * shard only AFFINITY_PERIODS later: every member lost its locks at
+   * once, and each taking its own back keeps the stations where their
+   * engine state and their unstored alerts are (a shard moving then could
+   * raise again an alert its old owner had not stored yet). A takeover
+   * from a member that died is not delayed: the survivors are long
+   * connected. */
+  int others = !l->held_before ||
+               cw_mono_ms() - l->up_since_ms >= (SETTLE_PERIODS + AFFINITY_PERIODS) * c->lease_check_ms;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < c->shards && nshards_owned(l) < me.cap; i++) {
+      int k = (l->slot + i) % c->shards; /* members start at different shards */
+      int mine = l->held_before >> k & 1;
+      if (pass == 0 ? !mine : mine || !others) continue;
+      if ((l->owned >> k & 1) || (held >> k & 1) || !(me.may >> k & 1)) continue;
+      if (nshards_owned(l) >= target && taker_for(l, k)) continue;
+      if (take(l, k) < 0) {
+        lose_all(l, PQerrorMessage(l->conn));
+        return;
+      }
     }
   }
+  if (others) l->held_before = 0;
   /* rebalance: above the share while a member that may own one of ours is
    * below its own, give one shard away per pause (a member that joined) */
   if (nshards_owned(l) <= target || cw_mono_ms() < l->no_release_until_ms || !l->cfg.release) return;
