@@ -314,7 +314,7 @@ static void forget_when_drained(cw_shards_t *s, int k, int64_t now) {
   int drained = p->rings_empty(p->ctx, k) && !p->stalled_ms(p->ctx, k, now);
   w->drained_ticks = drained ? w->drained_ticks + 1 : 0;
   if (w->drained_ticks >= FORGET_DRAINED_TICKS && forget(s, k, 1))
-    cw_log(CW_LOG_INFO, "cluster: shard %d: its engines forgot what they held (lease lost, rings "
+    cw_log(CW_LOG_INFO, "cluster: shard %d: its engines forgot what they held (its lease went, rings "
            "drained)", k);
 }
 
