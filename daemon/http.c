@@ -175,6 +175,31 @@ static void process_metrics(cw_http_t *h, sbuf_t *b) {
 
 /* Rendered on the main loop: counters are relaxed atomics written by other
  * threads; a scrape sees each one whole, not all of them at one instant. */
+/* [cluster]: what this process holds of the shards, and the lease events */
+static void cluster_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
+  cw_metrics_t *m = h->env->m;
+  int n = h->env->cfg->shards;
+  if (!n) return;
+  uint64_t owned = atomic_load(&m->shards_owned), sighted = atomic_load(&m->shards_sighted);
+  gauge(b, "shards_owned", "[cluster] Shards whose lease this process holds.",
+        (unsigned long long)__builtin_popcountll(owned));
+  sb_printf(b, "# HELP chargewatch_shard_owned 1 while this process holds the shard's lease.\n"
+               "# TYPE chargewatch_shard_owned gauge\n");
+  for (int k = 0; k < n; k++)
+    sb_printf(b, "chargewatch_shard_owned{shard=\"%d\"} %d\n", k, (int)(owned >> k & 1));
+  sb_printf(b, "# HELP chargewatch_shard_sighted 1 while the shard is owned and caught up (its "
+               "stations judged).\n# TYPE chargewatch_shard_sighted gauge\n");
+  for (int k = 0; k < n; k++)
+    sb_printf(b, "chargewatch_shard_sighted{shard=\"%d\"} %d\n", k,
+              (int)((owned & sighted) >> k & 1));
+  static const char *ev[] = {"acquired", "released", "lost"};
+  sb_printf(b, "# HELP chargewatch_shard_leases_total Shard leases acquired, released "
+               "(rebalance) and lost by this process.\n# TYPE chargewatch_shard_leases_total counter\n");
+  for (int i = 0; i < 3; i++)
+    sb_printf(b, "chargewatch_shard_leases_total{event=\"%s\"} %llu\n", ev[i],
+              (unsigned long long)atomic_load(&m->lease_events[i]));
+}
+
 static void render_metrics(cw_http_t *http, sbuf_t *b) {
   const cw_http_cfg_t *h = &http->cfg;
   cw_metrics_t *m = h->env->m;
@@ -249,6 +274,7 @@ static void render_metrics(cw_http_t *http, sbuf_t *b) {
           LOAD(m->sensor_events));
   gauge(b, "sensor_suspect", "Sockets whose temperature probe produced a sensor event.",
         LOAD(m->sensor_suspect));
+  cluster_metrics(h, b);
   sb_printf(b, "# HELP chargewatch_ring_used_bytes Bytes queued in each ring.\n"
                "# TYPE chargewatch_ring_used_bytes gauge\n");
   cw_http_rings_t r;

@@ -48,6 +48,12 @@ typedef struct cw_metrics {
    * (cw_alert_state_t), refreshed by the writer (db_alerts.c) */
   _Atomic uint64_t alerts_open[CW_KIND__COUNT][3][CW_ALERT_RECTIFIED + 1];
   _Atomic int64_t alerts_open_ms; /* wall clock of that refresh; 0 = never */
+  /* [cluster] (shards.c): bit k = shard k's lease held by this process /
+   * shard k sighted (owned and caught up); lease events by CW_LEASE_* */
+  _Atomic uint64_t shards_owned, shards_sighted;
+  _Atomic uint64_t lease_events[3];
 } cw_metrics_t;
+
+enum { CW_LEASE_ACQUIRED, CW_LEASE_RELEASED, CW_LEASE_LOST };
 
 #endif

@@ -192,12 +192,21 @@ void cw_shards_taking(void *ctx, int k) {
   forget(s, k, 0);
 }
 
+/* shard k's lease held (1) or not, for /metrics */
+static void mark_owned(cw_shards_t *s, int k, int owned) {
+  cw_metrics_t *m = s->env->m;
+  atomic_store(&s->sh[k].owned, owned);
+  if (owned) atomic_fetch_or(&m->shards_owned, 1ull << k);
+  else atomic_fetch_and(&m->shards_owned, ~(1ull << k));
+}
+
 void cw_shards_acquired(void *ctx, int k) {
   cw_shards_t *s = ctx;
   const cw_shard_port_t *p = &s->port;
   p->set_blind(p->ctx, k, INT64_MAX); /* until its backlog is in (cw_shards_tick) */
   atomic_store(&s->sh[k].connected_ms, 0);
-  atomic_store(&s->sh[k].owned, 1);
+  mark_owned(s, k, 1);
+  atomic_fetch_add(&s->env->m->lease_events[CW_LEASE_ACQUIRED], 1);
   /* the journal's rest first (while blind, a reading not newer than its
    * socket's stored one is stored without detection); a shard whose journal
    * cannot be opened still runs, as it did before journals existed */
@@ -209,7 +218,7 @@ void cw_shards_acquired(void *ctx, int k) {
  * process watches its stations now or next). */
 static void disown(cw_shards_t *s, int k) {
   const cw_shard_port_t *p = &s->port;
-  atomic_store(&s->sh[k].owned, 0);
+  mark_owned(s, k, 0);
   p->drop(p->ctx, k);
   atomic_store(&s->sh[k].connected_ms, 0);
   p->set_blind(p->ctx, k, INT64_MAX);
@@ -220,6 +229,7 @@ static void disown(cw_shards_t *s, int k) {
 void cw_shards_lost(void *ctx, int k) {
   cw_shards_t *s = ctx;
   disown(s, k);
+  atomic_fetch_add(&s->env->m->lease_events[CW_LEASE_LOST], 1);
   pthread_mutex_lock(&s->mu);
   atomic_store(&s->sh[k].forget_due, 1);
   pthread_mutex_unlock(&s->mu);
@@ -242,9 +252,10 @@ int cw_shards_release(void *ctx, int k) {
   }
   int left = (int)(until - cw_mono_ms());
   if (quiet < 3 || p->sync(p->ctx, k, left > 0 ? left : 1)) {
-    atomic_store(&s->sh[k].owned, 1); /* kept: the lease thread reconnects it */
+    mark_owned(s, k, 1); /* kept: the lease thread reconnects it */
     return -ETIMEDOUT;
   }
+  atomic_fetch_add(&s->env->m->lease_events[CW_LEASE_RELEASED], 1);
   forget(s, k, 0); /* everything it delivered is stored */
   return 0;
 }
@@ -289,6 +300,8 @@ static void tell(cw_shards_t *s, int k, int blind, int64_t now) {
   post_ctl(s, k, CW_CTL_BLIND, (uint8_t)blind, now);
   p->set_blind(p->ctx, k, blind ? INT64_MAX : 0);
   s->sh[k].sighted = !blind;
+  if (blind) atomic_fetch_and(&s->env->m->shards_sighted, ~(1ull << k));
+  else atomic_fetch_or(&s->env->m->shards_sighted, 1ull << k);
 }
 
 /* Every tick: each owned shard is blind until its client is connected and

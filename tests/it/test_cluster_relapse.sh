@@ -13,6 +13,8 @@
 #      the database, so it first waits until what the daemon raised is
 #      stored: the lock is let go 4 s after the loss
 #   3. the runaway goes on: X continues (restored), nothing is raised again
+# /metrics says what the daemon holds (chargewatch_shards_owned,
+# chargewatch_shard_owned, _sighted) and counts its lease events.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nats_lib.sh" # cw_partition
 . "$(dirname "$0")/cluster_lib.sh"
@@ -47,9 +49,15 @@ locked() { it_sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING
 cl_start 1
 it_eq "shard 0 leased and subscribed" 1 "$(it_wait_eq 60 1 subscribed 0)"
 it_eq "shard 1 leased and subscribed" 1 "$(it_wait_eq 60 1 subscribed 1)"
+IT_HTTP_PORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$IT_DIR/d1/chargewatch.conf")
+leases() { it_metric "chargewatch_shard_leases_total{event=\"$1\"}"; }
+it_eq "/metrics: both shards owned" "2 1 1" \
+  "$(it_metric chargewatch_shards_owned) $(it_metric 'chargewatch_shard_owned{shard="0"}') $(it_metric 'chargewatch_shard_owned{shard="1"}')"
+it_eq "/metrics: 2 leases acquired, none lost" "2 0" "$(leases acquired) $(leases lost)"
 t0=$(($(it_now_ms) - 60000))
 pub "$t0" 30
 it_eq "a first reading stored" 1 "$(it_wait_eq 20 1 it_rows "$ST")"
+sighted0() { it_metric 'chargewatch_shard_sighted{shard="0"}'; }
 
 # 1. X raised while alert_events is locked
 PGAPPNAME=it-locker "$IT_PSQL" -X -q -h 127.0.0.1 -p "$CW_PG_PORT" -U postgres -d chargewatch \
@@ -68,6 +76,8 @@ it_eq "step 2: the daemon's control session ended" 1 \
              WHERE application_name = 'chargewatchd-lease'")"
 lost() { grep -c "shard 0: lease lost" "$IT_DIR/d1/daemon.log"; }
 it_eq "step 2: shard 0's lease lost" 1 "$(it_wait_eq 20 1 lost)"
+it_eq "step 2: /metrics: no shard owned, 2 leases lost" "0 0 2" \
+  "$(it_metric chargewatch_shards_owned) $(sighted0) $(leases lost)"
 sleep 4
 it_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
         WHERE application_name = 'it-locker'" >/dev/null
@@ -76,6 +86,8 @@ LOCKER=""
 it_eq "step 2: X's raise stored" 1 "$(it_wait_eq 30 1 events raised)"
 it_eq "step 2: shard 0 taken back" 2 "$(it_wait_eq 30 2 acquired)"
 it_eq "step 2: and subscribed again" 2 "$(it_wait_eq 30 2 subscribed 0)"
+it_eq "step 2: /metrics: both owned again, 4 leases acquired" "2 4" \
+  "$(it_wait_eq 10 2 it_metric chargewatch_shards_owned) $(leases acquired)"
 
 # 3. the runaway goes on
 pub $((t0 + 2000)) 96
@@ -83,5 +95,7 @@ pub $((t0 + 3000)) 97
 it_eq "step 3: the readings stored" 4 "$(it_wait_eq 20 4 it_rows "$ST")"
 sleep 1
 it_eq "step 3: nothing raised again (X continued)" "1 1" "$(events raised) $(raised_logged)"
+pub "$(it_now_ms)" 30 # a live reading: shard 0 caught up
+it_eq "step 3: /metrics: shard 0 sighted again" 1 "$(it_wait_eq 20 1 sighted0)"
 it_eq "step 3: one alert at $ST" 1 \
   "$(it_sql "SELECT count(*) FROM alerts WHERE station = '$ST' AND kind = 'thermal_runaway'")"

@@ -87,6 +87,9 @@ it_eq "step 2: a shard moved to daemon 2" 1 "$([ -n "$moved" ] && echo 1 || echo
 if [ "$moved" = 0 ]; then SM=$ST0 PM=$P0 SK=$ST1; else SM=$ST1 PM=$P1 SK=$ST0; fi
 it_note "shard $moved moved to daemon 2: $SM; $SK stays with daemon 1"
 it_eq "step 2: daemon 1 released it" 1 "$(grep -c "shard $moved: lease released" "$IT_DIR/d1/daemon.log")"
+IT_HTTP_PORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$IT_DIR/d1/chargewatch.conf")
+it_eq "step 2: daemon 1's /metrics: 1 shard owned, 1 lease released" "1 0 1" \
+  "$(it_metric chargewatch_shards_owned) $(it_metric "chargewatch_shard_owned{shard=\"$moved\"}") $(it_metric 'chargewatch_shard_leases_total{event="released"}')"
 X=$(it_sql "SELECT id FROM alerts WHERE station = '$SM' AND kind = 'thermal_runaway'")
 it_eq "step 2: cw_close of X returns true" t "$(it_sql "SELECT cw_close($X, 'it-op')")"
 it_eq "step 2: X closed" closed "$(it_wait_eq 20 closed state_of "$X")"

@@ -56,6 +56,7 @@ it_eq "process_start_time_seconds: within the last hour" 1 \
 it_eq "chargewatch_spool_limit_bytes: [spool] max_bytes" 1073741824 "$(val chargewatch_spool_limit_bytes)"
 it_eq "chargewatch_last_commit_timestamp_seconds: within the last hour" 1 \
   "$(val chargewatch_last_commit_timestamp_seconds | awk -v now="$(date +%s)" '{print ($1 <= now + 1 && $1 > now - 3600)}')"
+it_eq "no [cluster] metrics without [cluster] (chargewatch_shard_*)" 0 "$(echo "$M" | grep -c '^chargewatch_shard')"
 it_eq "chargewatch_alert_events_total has the event label" 1 \
   "$(echo "$M" | grep -c '^chargewatch_alert_events_total{kind="overload",severity="warning",event="raised"} 0$')"
 
