@@ -173,14 +173,13 @@ static void process_metrics(cw_http_t *h, sbuf_t *b) {
                  "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 }
 
-/* Rendered on the main loop: counters are relaxed atomics written by other
- * threads; a scrape sees each one whole, not all of them at one instant. */
 /* [cluster]: what this process holds of the shards, and the lease events */
 static void cluster_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
   cw_metrics_t *m = h->env->m;
   int n = h->env->cfg->shards;
-  if (!n) return;
-  uint64_t owned = atomic_load(&m->shards_owned), sighted = atomic_load(&m->shards_sighted);
+  if (!n || !h->shards) return;
+  uint64_t owned = 0, sighted = 0;
+  h->shards(h->shards_ctx, &owned, &sighted);
   gauge(b, "shards_owned", "[cluster] Shards whose lease this process holds.",
         (unsigned long long)__builtin_popcountll(owned));
   sb_printf(b, "# HELP chargewatch_shard_owned 1 while this process holds the shard's lease.\n"
@@ -191,15 +190,17 @@ static void cluster_metrics(const cw_http_cfg_t *h, sbuf_t *b) {
                "stations judged).\n# TYPE chargewatch_shard_sighted gauge\n");
   for (int k = 0; k < n; k++)
     sb_printf(b, "chargewatch_shard_sighted{shard=\"%d\"} %d\n", k,
-              (int)((owned & sighted) >> k & 1));
+              (int)(sighted >> k & 1));
   static const char *ev[] = {"acquired", "released", "lost"};
   sb_printf(b, "# HELP chargewatch_shard_leases_total Shard leases acquired, released "
                "(rebalance) and lost by this process.\n# TYPE chargewatch_shard_leases_total counter\n");
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < CW_LEASE__COUNT; i++)
     sb_printf(b, "chargewatch_shard_leases_total{event=\"%s\"} %llu\n", ev[i],
               (unsigned long long)atomic_load(&m->lease_events[i]));
 }
 
+/* Rendered on the main loop: counters are relaxed atomics written by other
+ * threads; a scrape sees each one whole, not all of them at one instant. */
 static void render_metrics(cw_http_t *http, sbuf_t *b) {
   const cw_http_cfg_t *h = &http->cfg;
   cw_metrics_t *m = h->env->m;

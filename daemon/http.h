@@ -21,6 +21,10 @@ typedef struct cw_http_cfg {
   /* Fill out for worker i and return 0, or return -1 past the last worker. */
   int (*rings)(void *ctx, int worker, cw_http_rings_t *out);
   void *rings_ctx;
+  /* [cluster] (NULL without): bit k of *owned = shard k's lease held, of
+   * *sighted = shard k owned and caught up; on the main loop */
+  void (*shards)(void *ctx, uint64_t *owned, uint64_t *sighted);
+  void *shards_ctx;
   /* May be NULL. 1 and why filled while the database refuses the daemon
    * (credentials, role, pg_hba): /healthz says so. */
   int (*db_refusal)(void *ctx, char *why, size_t cap);

@@ -723,6 +723,8 @@ int main(int argc, char **argv) {
                       .started_ms = a->started_ms,
                       .rings = ring_gauges,
                       .rings_ctx = a,
+                      .shards = cw_shards_held,
+                      .shards_ctx = a->shards,
                       .db_refusal = db_refusal,
                       .db_refusal_ctx = a};
   if ((rc = cw_http_start(&hc, &a->http))) cw_log(CW_LOG_ERROR, "http: disabled (%s)", uv_strerror(rc));

@@ -10,6 +10,8 @@
 #include "cw.h"
 #include "hist.h"
 
+enum { CW_LEASE_ACQUIRED, CW_LEASE_RELEASED, CW_LEASE_LOST, CW_LEASE__COUNT };
+
 typedef struct cw_metrics {
   _Atomic uint64_t msgs_received;      /* MQTT messages into ingest */
   _Atomic uint64_t ingest_stalls;      /* waits on a full ingest ring */
@@ -48,12 +50,9 @@ typedef struct cw_metrics {
    * (cw_alert_state_t), refreshed by the writer (db_alerts.c) */
   _Atomic uint64_t alerts_open[CW_KIND__COUNT][3][CW_ALERT_RECTIFIED + 1];
   _Atomic int64_t alerts_open_ms; /* wall clock of that refresh; 0 = never */
-  /* [cluster] (shards.c): bit k = shard k's lease held by this process /
-   * shard k sighted (owned and caught up); lease events by CW_LEASE_* */
-  _Atomic uint64_t shards_owned, shards_sighted;
-  _Atomic uint64_t lease_events[3];
+  /* [cluster] (shards.c): shard leases by event (which shards are held and
+   * sighted is shards.c's own state, read through cw_http_cfg_t.shards) */
+  _Atomic uint64_t lease_events[CW_LEASE__COUNT];
 } cw_metrics_t;
-
-enum { CW_LEASE_ACQUIRED, CW_LEASE_RELEASED, CW_LEASE_LOST };
 
 #endif

@@ -23,6 +23,7 @@ typedef struct shard {
   cw_blind_t b;
   int64_t caught_ms;                   /* caught up (b not blind) since, 0: not */
   int sighted;                         /* what its pipeline was last told */
+  int held_once;                       /* the lease thread's: its lease was held before */
   _Atomic int forget_due;              /* lost with its lease, not yet forgotten (set under mu) */
   int drained_ticks;                   /* the main loop's: ticks since with its rings empty */
 } shard_t;
@@ -180,6 +181,7 @@ static int forget(cw_shards_t *s, int k, int due) {
 void cw_shards_taking(void *ctx, int k) {
   cw_shards_t *s = ctx;
   const cw_shard_port_t *p = &s->port;
+  if (!s->sh[k].held_once) return; /* a first take: nothing raised here, nothing held */
   int64_t t0 = cw_mono_ms();
   int rc = p->sync(p->ctx, k, TAKE_SYNC_MS);
   if (rc)
@@ -192,20 +194,13 @@ void cw_shards_taking(void *ctx, int k) {
   forget(s, k, 0);
 }
 
-/* shard k's lease held (1) or not, for /metrics */
-static void mark_owned(cw_shards_t *s, int k, int owned) {
-  cw_metrics_t *m = s->env->m;
-  atomic_store(&s->sh[k].owned, owned);
-  if (owned) atomic_fetch_or(&m->shards_owned, 1ull << k);
-  else atomic_fetch_and(&m->shards_owned, ~(1ull << k));
-}
-
 void cw_shards_acquired(void *ctx, int k) {
   cw_shards_t *s = ctx;
   const cw_shard_port_t *p = &s->port;
   p->set_blind(p->ctx, k, INT64_MAX); /* until its backlog is in (cw_shards_tick) */
   atomic_store(&s->sh[k].connected_ms, 0);
-  mark_owned(s, k, 1);
+  atomic_store(&s->sh[k].owned, 1);
+  s->sh[k].held_once = 1;
   atomic_fetch_add(&s->env->m->lease_events[CW_LEASE_ACQUIRED], 1);
   /* the journal's rest first (while blind, a reading not newer than its
    * socket's stored one is stored without detection); a shard whose journal
@@ -218,7 +213,7 @@ void cw_shards_acquired(void *ctx, int k) {
  * process watches its stations now or next). */
 static void disown(cw_shards_t *s, int k) {
   const cw_shard_port_t *p = &s->port;
-  mark_owned(s, k, 0);
+  atomic_store(&s->sh[k].owned, 0);
   p->drop(p->ctx, k);
   atomic_store(&s->sh[k].connected_ms, 0);
   p->set_blind(p->ctx, k, INT64_MAX);
@@ -252,7 +247,7 @@ int cw_shards_release(void *ctx, int k) {
   }
   int left = (int)(until - cw_mono_ms());
   if (quiet < 3 || p->sync(p->ctx, k, left > 0 ? left : 1)) {
-    mark_owned(s, k, 1); /* kept: the lease thread reconnects it */
+    atomic_store(&s->sh[k].owned, 1); /* kept: the lease thread reconnects it */
     return -ETIMEDOUT;
   }
   atomic_fetch_add(&s->env->m->lease_events[CW_LEASE_RELEASED], 1);
@@ -300,8 +295,6 @@ static void tell(cw_shards_t *s, int k, int blind, int64_t now) {
   post_ctl(s, k, CW_CTL_BLIND, (uint8_t)blind, now);
   p->set_blind(p->ctx, k, blind ? INT64_MAX : 0);
   s->sh[k].sighted = !blind;
-  if (blind) atomic_fetch_and(&s->env->m->shards_sighted, ~(1ull << k));
-  else atomic_fetch_or(&s->env->m->shards_sighted, 1ull << k);
 }
 
 /* Every tick: each owned shard is blind until its client is connected and
@@ -329,6 +322,16 @@ static void forget_when_drained(cw_shards_t *s, int k, int64_t now) {
   if (w->drained_ticks >= FORGET_DRAINED_TICKS && forget(s, k, 1))
     cw_log(CW_LOG_INFO, "cluster: shard %d: its engines forgot what they held (its lease went, rings "
            "drained)", k);
+}
+
+void cw_shards_held(void *ctx, uint64_t *owned, uint64_t *sighted) {
+  cw_shards_t *s = ctx;
+  *owned = *sighted = 0;
+  for (int k = 0; k < s->env->cfg->shards; k++) {
+    if (!atomic_load(&s->sh[k].owned)) continue;
+    *owned |= 1ull << k;
+    if (s->sh[k].sighted) *sighted |= 1ull << k;
+  }
 }
 
 void cw_shards_tick(cw_shards_t *s, int64_t now, cw_blind_obs_t *o) {

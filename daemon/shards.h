@@ -88,5 +88,8 @@ void cw_shards_connected(void *ctx, int k);
  * longest stall, and lagging while a connected shard is not sighted. */
 void cw_shards_blind_init(cw_shards_t *s, int64_t now_ms, int64_t stall_ms);
 void cw_shards_tick(cw_shards_t *s, int64_t now_ms, cw_blind_obs_t *o);
+/* [cluster] Main loop (cw_http_cfg_t.shards, ctx: the cw_shards_t): bit k of
+ * *owned = shard k's lease held, of *sighted = owned and caught up. */
+void cw_shards_held(void *ctx, uint64_t *owned, uint64_t *sighted);
 
 #endif

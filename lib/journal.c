@@ -146,8 +146,8 @@ static int journal_open(const char *path, uint64_t cap_bytes, int resize, cw_jou
     }
   }
   if (j->fd < 0) {
-    if ((rc = create_file(path, cw_journal_capacity_for(cap_bytes), &j->fd)) ||
-        (rc = map_file(j, HDR_BYTES + cw_journal_capacity_for(cap_bytes))))
+    uint64_t cap = cw_journal_capacity_for(cap_bytes);
+    if ((rc = create_file(path, cap, &j->fd)) || (rc = map_file(j, HDR_BYTES + cap)))
       goto fail;
   }
   /* the mapping kept: every page mapped writable now, in one call; a first
