@@ -7,6 +7,8 @@
 #                         (N nodes, default 3)
 #   cl_conf K URIS        daemon K's configuration (URIS: broker list)
 #   cl_start K            start daemon K (pid in DPID[K])
+#   cl_station_of_shard K PREFIX  a station code of shard K, and its partition
+#   cl_http_port K        daemon K's [http] port
 #   cl_wait_shards        all $S shards leased and subscribed (checked)
 #   cl_city DURATION_S    a city ending now: $IT_DIR/city.cap, truth.csv,
 #                         its policies applied and the daemons reloaded
@@ -79,6 +81,15 @@ cl_start() { # K
   DPID[$1]=$!
   IT_BG_PIDS="$IT_BG_PIDS $!"
 }
+
+cl_station_of_shard() { # K PREFIX: "CODE PARTITION", the first PREFIX<i> whose partition mod $S is K
+  local i p
+  for i in $(seq 1 200); do
+    p=$(cw_partition "$2$i" "$P")
+    [ $((p % S)) -eq "$1" ] && { echo "$2$i $p"; return; }
+  done
+}
+cl_http_port() { sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$IT_DIR/d$1/chargewatch.conf"; } # K
 
 cl_acquired() { cat "$IT_DIR"/d*/daemon.log | grep -c "lease acquired"; }
 cl_subscribed() { cat "$IT_DIR"/d*/daemon.log | grep -c "cw-shard-[0-9]* subscribed"; }

@@ -30,10 +30,7 @@ it_start_services
 cl_conf 1 "tcp://127.0.0.1:$CW_MQTT_PORT"
 printf '[detectors]\nhold_s = 2\ncooldown_s = 1\n' >>"$IT_DIR/d1/chargewatch.conf"
 
-for i in $(seq 1 200); do
-  p=$(cw_partition "RL$i" "$P")
-  [ $((p % S)) -eq 0 ] && { ST=RL$i PT=$p; break; }
-done
+read -r ST PT <<<"$(cl_station_of_shard 0 RL)"
 pub() { it_pub "cwp/$PT/cw/$ST/1/telemetry" "$(it_reading "$1" 300 "$2")"; }
 acquired() { grep -c "shard 0: lease acquired" "$IT_DIR/d1/daemon.log" 2>/dev/null; }
 subscribed() { grep -c "cw-shard-$1 subscribed" "$IT_DIR/d1/daemon.log" 2>/dev/null; }
@@ -49,7 +46,7 @@ locked() { it_sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING
 cl_start 1
 it_eq "shard 0 leased and subscribed" 1 "$(it_wait_eq 60 1 subscribed 0)"
 it_eq "shard 1 leased and subscribed" 1 "$(it_wait_eq 60 1 subscribed 1)"
-IT_HTTP_PORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$IT_DIR/d1/chargewatch.conf")
+IT_HTTP_PORT=$(cl_http_port 1)
 leases() { it_metric "chargewatch_shard_leases_total{event=\"$1\"}"; }
 it_eq "/metrics: both shards owned" "2 1 1" \
   "$(it_metric chargewatch_shards_owned) $(it_metric 'chargewatch_shard_owned{shard="0"}') $(it_metric 'chargewatch_shard_owned{shard="1"}')"

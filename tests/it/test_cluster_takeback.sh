@@ -40,15 +40,8 @@ it_sql "CREATE ROLE cw_tb2 SUPERUSER LOGIN" >/dev/null
 sed -i 's/user=postgres dbname=/user=cw_tb2 dbname=/' "$IT_DIR/d2/chargewatch.conf"
 
 # one station per shard (partition mod S)
-st_of_shard() { # K [PREFIX]
-  local i p
-  for i in $(seq 1 200); do
-    p=$(cw_partition "${2:-TB}$i" "$P")
-    [ $((p % S)) -eq "$1" ] && { echo "${2:-TB}$i $p"; return; }
-  done
-}
-read -r ST0 P0 <<<"$(st_of_shard 0)"
-read -r ST1 P1 <<<"$(st_of_shard 1)"
+read -r ST0 P0 <<<"$(cl_station_of_shard 0 TB)"
+read -r ST1 P1 <<<"$(cl_station_of_shard 1 TB)"
 pub() { # STATION PARTITION TS_MS T
   it_pub "cwp/$2/cw/$1/1/telemetry" "$(it_reading "$3" 300 "$4")"
 }
@@ -87,7 +80,7 @@ it_eq "step 2: a shard moved to daemon 2" 1 "$([ -n "$moved" ] && echo 1 || echo
 if [ "$moved" = 0 ]; then SM=$ST0 PM=$P0 SK=$ST1; else SM=$ST1 PM=$P1 SK=$ST0; fi
 it_note "shard $moved moved to daemon 2: $SM; $SK stays with daemon 1"
 it_eq "step 2: daemon 1 released it" 1 "$(grep -c "shard $moved: lease released" "$IT_DIR/d1/daemon.log")"
-IT_HTTP_PORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$IT_DIR/d1/chargewatch.conf")
+IT_HTTP_PORT=$(cl_http_port 1)
 it_eq "step 2: daemon 1's /metrics: 1 shard owned, 1 lease released" "1 0 1" \
   "$(it_metric chargewatch_shards_owned) $(it_metric "chargewatch_shard_owned{shard=\"$moved\"}") $(it_metric 'chargewatch_shard_leases_total{event="released"}')"
 X=$(it_sql "SELECT id FROM alerts WHERE station = '$SM' AND kind = 'thermal_runaway'")
@@ -131,7 +124,7 @@ for _ in $(seq 1 300); do
 done
 it_eq "step 4: a shard moved to daemon 2 again" 1 "$([ -n "$m2" ] && echo 1 || echo 0)"
 [ -n "$m2" ] || exit 1
-read -r SZ PZ <<<"$(st_of_shard "$m2" TC)"
+read -r SZ PZ <<<"$(cl_station_of_shard "$m2" TC)"
 a1=$(acquired 1 "$m2")
 t4=$(($(it_now_ms) - 30000))
 pub "$SZ" "$PZ" "$t4" 30
